@@ -1,0 +1,51 @@
+"""The `siamese` command line: one thin file per command, each calling one library function."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from siamese.cli import encoders as _encoders
+from siamese.cli._common import fail
+from siamese.errors import SiameseError
+
+app = typer.Typer(
+    name="siamese",
+    help="One-shot recognition with Siamese networks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+app.command("encoders")(_encoders.encoders)
+
+
+def _register() -> None:
+    """Commands whose modules import torch-heavy code are registered here, in one place."""
+    from siamese.cli import demo as _demo
+    from siamese.cli import evaluate as _evaluate
+    from siamese.cli import train as _train
+
+    app.command("demo")(_demo.demo)
+    app.command("train")(_train.train)
+    app.command("evaluate")(_evaluate.evaluate)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script: user errors become one line and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except SiameseError as exc:
+        fail(str(exc))
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        fail("aborted", code=130)
+    except KeyboardInterrupt:
+        fail("interrupted", code=130)

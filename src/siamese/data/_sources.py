@@ -1,0 +1,80 @@
+"""The registry of data sources: ``[data] source = "name"`` in a config picks one reader.
+
+A reader is a function ``reader(**options) -> LabeledDataset`` registered with
+``@register_source("name")``. ``load_source`` checks the options against the reader's signature,
+so an unknown option is an error that lists the valid ones.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from siamese.data.labeled_dataset import LabeledDataset
+from siamese.errors import ConfigError
+
+_SOURCES: dict[str, Callable[..., LabeledDataset]] = {}
+
+
+def register_source(name: str) -> Callable[[Callable[..., LabeledDataset]], Callable[..., LabeledDataset]]:
+    """Register a reader function under ``name``."""
+
+    def decorate(fn: Callable[..., LabeledDataset]) -> Callable[..., LabeledDataset]:
+        _SOURCES[name] = fn
+        return fn
+
+    return decorate
+
+
+def list_sources() -> list[str]:
+    """Names of every registered data source."""
+    _import_readers()
+    return sorted(_SOURCES)
+
+
+def source_options(name: str) -> dict[str, Any]:
+    """The options a source takes, with their defaults (``inspect.Parameter.empty`` if required)."""
+    fn = _get(name)
+    return {p.name: p.default for p in inspect.signature(fn).parameters.values()}
+
+
+def load_source(name: str, **options: Any) -> LabeledDataset:
+    """Read a dataset with the reader registered as ``name``.
+
+    Raises:
+        ConfigError: unknown source name or option, or a required option missing.
+    """
+    fn = _get(name)
+    params = inspect.signature(fn).parameters
+    unknown = sorted(set(options) - set(params))
+    if unknown:
+        raise ConfigError(
+            f"data source {name!r}: unknown option(s) {', '.join(unknown)}; "
+            f"valid options: {', '.join(params)}"
+        )
+    missing = [
+        p.name
+        for p in params.values()
+        if p.default is inspect.Parameter.empty and p.name not in options
+    ]
+    if missing:
+        raise ConfigError(
+            f"data source {name!r}: missing required option(s) {', '.join(missing)} "
+            f"(set them under [data] in the config, e.g. {missing[0]} = ...)"
+        )
+    return fn(**options)
+
+
+def _get(name: str) -> Callable[..., LabeledDataset]:
+    _import_readers()
+    if name not in _SOURCES:
+        raise ConfigError(
+            f"unknown data source {name!r}; valid sources: {', '.join(sorted(_SOURCES))}"
+        )
+    return _SOURCES[name]
+
+
+def _import_readers() -> None:
+    # Importing the package registers every reader it re-exports.
+    import siamese.data  # noqa: F401

@@ -1,0 +1,28 @@
+"""The shared tower: encoders created by name."""
+
+from siamese.encoders import conv4, koch_cnn, lstm, mlp  # noqa: F401  (registers them)
+from siamese.encoders._layers import OutputActivation
+from siamese.encoders._registry import (
+    create_encoder,
+    encoder_doc,
+    encoder_options,
+    list_encoders,
+    register_encoder,
+)
+from siamese.encoders.conv4 import Conv4
+from siamese.encoders.koch_cnn import KochCNN
+from siamese.encoders.lstm import LSTMEncoder
+from siamese.encoders.mlp import MLP
+
+__all__ = [
+    "MLP",
+    "Conv4",
+    "KochCNN",
+    "LSTMEncoder",
+    "OutputActivation",
+    "create_encoder",
+    "encoder_doc",
+    "encoder_options",
+    "list_encoders",
+    "register_encoder",
+]

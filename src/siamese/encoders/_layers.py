@@ -1,0 +1,60 @@
+"""Small building blocks shared by the encoders."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from siamese.errors import ConfigError
+
+ACTIVATIONS = ("none", "sigmoid", "l2")
+
+
+class OutputActivation(nn.Module):
+    """The embedding's last step: ``none``, ``sigmoid`` (bounded in [0, 1]) or ``l2`` (unit norm)."""
+
+    def __init__(self, kind: str = "none"):
+        super().__init__()
+        if kind not in ACTIVATIONS:
+            raise ConfigError(
+                f"output_activation: expected one of {', '.join(ACTIVATIONS)}, got {kind!r}"
+            )
+        self.kind = kind
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "sigmoid":
+            return torch.sigmoid(x)
+        if self.kind == "l2":
+            return F.normalize(x, dim=-1, eps=1e-8)
+        return x
+
+    def extra_repr(self) -> str:
+        return self.kind
+
+
+def as_image_batch(x: torch.Tensor) -> torch.Tensor:
+    """``(B, H, W)`` -> ``(B, 1, H, W)``; ``(B, C, H, W)`` unchanged."""
+    return x.unsqueeze(1) if x.dim() == 3 else x
+
+
+def channels_of(input_shape: tuple[int, ...]) -> int:
+    """Number of channels of an image item shape ``(H, W)`` or ``(C, H, W)``."""
+    if len(input_shape) == 2:
+        return 1
+    if len(input_shape) == 3:
+        return int(input_shape[0])
+    raise ConfigError(
+        f"input_shape: an image encoder expects items of shape (H, W) or (C, H, W), got {tuple(input_shape)}"
+    )
+
+
+def flat_size(features: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Size of ``features``' flattened output for one item (found with a dummy forward)."""
+    shape = (1, 1, *input_shape) if len(input_shape) == 2 else (1, *input_shape)
+    with torch.no_grad():
+        was_training = features.training
+        features.eval()
+        out = features(torch.zeros(shape))
+        features.train(was_training)
+    return int(out.flatten(1).shape[1])

@@ -1,0 +1,69 @@
+"""The Siamese CNN of Koch, Zemel and Salakhutdinov (2015)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from siamese.encoders._layers import as_image_batch, channels_of, flat_size
+from siamese.encoders._registry import register_encoder
+
+
+class KochCNN(nn.Module):
+    """64@10x10, 128@7x7, 128@4x4, 256@4x4 convolutions (ReLU, max-pool between), dense sigmoid.
+
+    Koch et al.'s initialisation: weights N(0, 0.01), biases N(0.5, 0.01); the paper draws the
+    dense layer's weights from N(0, 0.2) (``dense_init_std``).
+    """
+
+    def __init__(
+        self,
+        input_shape: tuple[int, ...] = (1, 105, 105),
+        embedding_dim: int = 4096,
+        batch_norm: bool = False,
+        dropout: float = 0.0,
+        dense_init_std: float = 0.01,
+    ):
+        super().__init__()
+        c = channels_of(tuple(input_shape))
+
+        def block(cin: int, cout: int, k: int, pool: bool) -> list[nn.Module]:
+            layers: list[nn.Module] = [nn.Conv2d(cin, cout, k)]
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(cout))
+            layers.append(nn.ReLU(inplace=True))
+            if pool:
+                layers.append(nn.MaxPool2d(2))
+            return layers
+
+        self.features = nn.Sequential(
+            *block(c, 64, 10, True),
+            *block(64, 128, 7, True),
+            *block(128, 128, 4, True),
+            *block(128, 256, 4, False),
+        )
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.fc = nn.Linear(flat_size(self.features, tuple(input_shape)), embedding_dim)
+        self.embedding_dim = embedding_dim
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.normal_(m.weight, 0.0, 0.01)
+                nn.init.normal_(m.bias, 0.5, 0.01)
+        nn.init.normal_(self.fc.weight, 0.0, dense_init_std)
+        nn.init.normal_(self.fc.bias, 0.5, 0.01)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.features(as_image_batch(x)).flatten(1)  # (B, F)
+        return torch.sigmoid(self.fc(self.dropout(h)))  # (B, embedding_dim)
+
+
+@register_encoder
+def koch_cnn(
+    input_shape: tuple[int, ...] = (1, 105, 105),
+    embedding_dim: int = 4096,
+    batch_norm: bool = False,
+    dropout: float = 0.0,
+    dense_init_std: float = 0.01,
+) -> nn.Module:
+    """Koch et al.'s Siamese CNN (105x105 grayscale in, 4096-d sigmoid embedding out)."""
+    return KochCNN(input_shape, embedding_dim, batch_norm, dropout, dense_init_std)

@@ -1,0 +1,192 @@
+"""SiameseModel = normaliser + shared encoder (+ Koch pair head), saved as inspectable files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
+from torch import nn
+
+import siamese
+from siamese._io import atomic_write_bytes, atomic_write_json
+from siamese.data.normaliser import Normaliser
+from siamese.encoders import create_encoder
+from siamese.errors import ConfigError, ModelFileError
+from siamese.objectives.distances import get_distance
+from siamese.objectives.pair_head import PairHead
+
+WEIGHTS = "model.safetensors"
+CONFIG = "model.json"
+
+
+class SiameseModel(nn.Module):
+    """One encoder with shared weights, its input normaliser and an optional pair head.
+
+    Args:
+        encoder: any ``nn.Module`` mapping a batch of items to ``(B, D)`` embeddings.
+        normaliser: applied to raw items before the encoder (statistics from training data).
+        head: Koch's ``PairHead`` when the model was trained with ``koch_bce``.
+        encoder_name, encoder_args: how to rebuild the encoder from ``model.json`` (None for a
+            custom module: ``load`` then needs ``encoder=``).
+        distance: the distance used to compare embeddings when there is no head.
+        info: anything else worth saving (class names, objective, training config, data kind).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        normaliser: Normaliser | None = None,
+        head: PairHead | None = None,
+        *,
+        encoder_name: str | None = None,
+        encoder_args: dict[str, Any] | None = None,
+        distance: str = "euclidean",
+        info: dict[str, Any] | None = None,
+    ):
+        super().__init__()
+        self.normaliser = normaliser or Normaliser("none")
+        self.encoder = encoder
+        self.head = head
+        self.encoder_name = encoder_name
+        self.encoder_args = dict(encoder_args or {})
+        self.distance_name = distance
+        self.distance = get_distance(distance)
+        self.info = dict(info or {})
+
+    @property
+    def accepts_lengths(self) -> bool:
+        return bool(getattr(self.encoder, "accepts_lengths", False))
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Embed a batch in the current train/eval mode (the training path)."""
+        x = self.normaliser(x)
+        if lengths is not None and self.accepts_lengths:
+            return self.encoder(x, lengths)
+        return self.encoder(x)  # (B, D)
+
+    def embed(
+        self,
+        x: np.ndarray | torch.Tensor,
+        lengths: np.ndarray | torch.Tensor | None = None,
+        *,
+        batch_size: int = 256,
+    ) -> torch.Tensor:
+        """Embeddings ``(N, D)`` in eval mode (batch norm statistics untouched), without gradients."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.inference_mode():
+                x = torch.as_tensor(x)
+                lens = None if lengths is None else torch.as_tensor(lengths)
+                out = [
+                    self.forward(x[i : i + batch_size], None if lens is None else lens[i : i + batch_size])
+                    for i in range(0, len(x), batch_size)
+                ]
+                return torch.cat(out) if out else torch.empty(0, 0)
+        finally:
+            self.train(was_training)
+
+    def embed_dataset(self, dataset: Any, *, batch_size: int = 256) -> np.ndarray:
+        """Embed every item of a ``LabeledDataset`` (loading it batch by batch)."""
+        chunks = []
+        for start in range(0, len(dataset), batch_size):
+            idx = np.arange(start, min(start + batch_size, len(dataset)))
+            lens = None if dataset.lengths is None else dataset.lengths[idx]
+            chunks.append(self.embed(dataset.load(idx), lens, batch_size=batch_size).numpy())
+        if not chunks:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.concatenate(chunks).astype(np.float32)
+
+    def similarity(self, e1: torch.Tensor, e2: torch.Tensor) -> torch.Tensor:
+        """Row-wise similarity of embeddings, higher = more alike.
+
+        The pair head's probability when the model has one, else the negated distance.
+        """
+        with torch.inference_mode():
+            e1, e2 = torch.as_tensor(e1), torch.as_tensor(e2)
+            if self.head is not None:
+                return self.head.probability(e1, e2)
+            return -self.distance.pairwise(e1, e2)
+
+    def config(self) -> dict[str, Any]:
+        """Everything ``model.json`` holds."""
+        return {
+            "format": "siamese-model/1",
+            "library_version": siamese.__version__,
+            "torch_version": torch.__version__,
+            "encoder": {"name": self.encoder_name, "args": self.encoder_args},
+            "normaliser": self.normaliser.to_json(),
+            "head": None if self.head is None else {"name": "pair_head", "dim": self.head.dim},
+            "distance": self.distance_name,
+            "embedding_dim": int(getattr(self.encoder, "embedding_dim", 0) or 0),
+            "info": self.info,
+        }
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``model.safetensors`` and ``model.json`` into ``directory`` (each atomically)."""
+        directory = Path(directory)
+        tensors = {k: v.detach().contiguous().clone() for k, v in self.state_dict().items()}
+        atomic_write_bytes(directory / WEIGHTS, save(tensors))
+        atomic_write_json(directory / CONFIG, self.config())
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, *, encoder: nn.Module | None = None) -> SiameseModel:
+        """Rebuild a saved model. Nothing is unpickled: weights come from safetensors.
+
+        Args:
+            directory: a folder holding ``model.json`` and ``model.safetensors``.
+            encoder: the module to load weights into, for models built on a custom encoder.
+
+        Raises:
+            ModelFileError: a file is missing, corrupt or does not match the other.
+        """
+        directory = Path(directory)
+        cfg_path, w_path = directory / CONFIG, directory / WEIGHTS
+        for p in (cfg_path, w_path):
+            if not p.is_file():
+                raise ModelFileError(
+                    f"{p}: missing; a model folder holds {CONFIG} and {WEIGHTS} "
+                    "(written by SiameseModel.save or `siamese train`)"
+                )
+        try:
+            cfg = json.loads(cfg_path.read_text())
+            enc = cfg["encoder"]
+            norm = Normaliser.from_json(cfg["normaliser"])
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+            raise ModelFileError(f"{cfg_path}: corrupt model config ({exc}); re-save the model") from None
+        if encoder is None:
+            if not enc.get("name"):
+                raise ModelFileError(
+                    f"{cfg_path}: the model was built on a custom encoder; pass encoder= to load it"
+                )
+            try:
+                encoder = create_encoder(enc["name"], **enc.get("args", {}))
+            except ConfigError as exc:
+                raise ModelFileError(f"{cfg_path}: {exc}") from None
+        head = PairHead(cfg["head"]["dim"]) if cfg.get("head") else None
+        model = cls(
+            encoder,
+            norm,
+            head,
+            encoder_name=enc.get("name"),
+            encoder_args=enc.get("args", {}),
+            distance=cfg.get("distance", "euclidean"),
+            info=cfg.get("info", {}),
+        )
+        try:
+            state = load_file(str(w_path))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise ModelFileError(f"{w_path}: corrupt weights file ({exc}); re-save the model") from None
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise ModelFileError(f"{w_path}: weights do not match {CONFIG} ({first})") from None
+        model.eval()
+        return model
