@@ -1,0 +1,55 @@
+"""The threshold arithmetic of ``Gallery.calibrate``: accept at most a chosen share of impostors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from siamese.errors import ConfigError, DataError
+
+
+def threshold_for_far(impostor: np.ndarray, far: float) -> float:
+    """The distance threshold that accepts at most ``far`` of the impostor distances.
+
+    A query is accepted when ``distance <= threshold``. With ``n`` impostors at most
+    ``m = floor(far * n)`` may be accepted; the threshold sits halfway between the ``m``-th and
+    ``(m+1)``-th smallest impostor distance (just below the smallest when ``m == 0``).
+
+    Args:
+        impostor: ``(n,)`` distances of impostor queries to their nearest enrolled class.
+        far: the target false-accept rate, in ``[0, 1)``.
+
+    Raises:
+        ConfigError: ``far`` outside ``[0, 1)``.
+        DataError: no impostor distances.
+    """
+    if not 0.0 <= far < 1.0:
+        raise ConfigError(f"far: expected a false-accept rate in [0, 1), got {far}")
+    s = np.sort(np.asarray(impostor, dtype=np.float64))
+    if len(s) == 0:
+        raise DataError(
+            "calibrate: no impostor queries; pass items of classes that are not enrolled"
+        )
+    m = math.floor(far * len(s) + 1e-9)
+    if m == 0:
+        return float(np.nextafter(s[0], -np.inf))
+    if m >= len(s):
+        return float(s[-1])
+    if s[m - 1] < s[m]:
+        return float((s[m - 1] + s[m]) / 2.0)
+    return float(np.nextafter(s[m], -np.inf))
+
+
+def rates(
+    genuine: np.ndarray, genuine_correct: np.ndarray, impostor: np.ndarray, t: float
+) -> dict[str, float]:
+    """Measured rates at threshold ``t``.
+
+    Returns:
+        ``far``: impostors accepted; ``detection_rate``: genuine queries whose nearest class is
+        their own and is accepted (the open-set "detection and identification rate").
+    """
+    far = float(np.mean(impostor <= t)) if len(impostor) else float("nan")
+    dir_ = float(np.mean((genuine <= t) & genuine_correct)) if len(genuine) else float("nan")
+    return {"far": far, "detection_rate": dir_}

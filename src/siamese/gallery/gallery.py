@@ -1,0 +1,382 @@
+"""Gallery: enroll classes from a few examples, then verify and identify (with "unknown")."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from siamese.errors import ConfigError, DataError
+from siamese.gallery import _files
+from siamese.gallery._calibration import rates, threshold_for_far
+from siamese.gallery._results import UNKNOWN, Identification, Match, Verification
+from siamese.gallery.inputs import ItemSpec, check_batch
+from siamese.gallery.vector_index import VectorIndex
+
+# model distance -> (faiss metric, raw faiss score -> distance)
+_METRICS = {
+    "euclidean": ("l2", lambda s: np.sqrt(np.maximum(s, 0.0))),
+    "squared_euclidean": ("l2", lambda s: np.maximum(s, 0.0)),
+    "cosine": ("ip", lambda s: 1.0 - s),
+    "l1": ("l1", lambda s: s),
+}
+
+
+class Gallery:
+    """Enrolled examples of known classes, searchable by a trained Siamese model.
+
+    Distances follow the model: its ``distance`` (euclidean, squared euclidean, cosine on
+    L2-normalised embeddings searched by inner product, or L1), or ``1 - p(same)`` when the model
+    has Koch's pair head (candidates found by L1, then re-scored by the head). Smaller is closer.
+
+    Args:
+        model: a ``SiameseModel`` (``embed``, ``similarity``, ``distance_name``, ``head``).
+        index: ``"auto"`` (exact search up to 20,000 examples, HNSW beyond), ``"exact"``,
+            ``"hnsw"`` or ``"ivf"``.
+        threshold: the distance above which the nearest class is "unknown" (and ``verify`` says
+            different). None: not set until ``calibrate`` (``0.5`` probability for a pair head).
+        batch_size: items embedded per forward pass.
+
+    Attributes (after ``fit``):
+        embeddings_: ``(N, D)`` float32 enrolled embeddings. labels_: ``(N,)`` class ids.
+        class_names_: the name of each class id. index_: the ``VectorIndex``.
+        threshold_: the distance threshold in use. calibration_: what ``calibrate`` measured.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        index: str = "auto",
+        threshold: float | None = None,
+        *,
+        batch_size: int = 256,
+    ):
+        self.model = model
+        self.index = index
+        self.threshold = threshold
+        self.batch_size = batch_size
+        name = "l1" if model.head is not None else model.distance_name
+        if name not in _METRICS:
+            raise ConfigError(f"model distance {name!r}: a gallery supports {', '.join(_METRICS)}")
+        self._metric, self._to_distance = _METRICS[name]
+        self._reset()
+
+    # ---------------------------------------------------------------- enrolment
+    def fit(
+        self,
+        items: np.ndarray,
+        labels: Sequence[Any],
+        class_names: Sequence[str] | None = None,
+        lengths: np.ndarray | None = None,
+    ) -> Gallery:
+        """Enroll ``items`` from scratch (forgetting earlier enrolments).
+
+        Args:
+            items: ``(N, *item_shape)`` examples.
+            labels: ``N`` class names, or integer indices into ``class_names`` (integers without
+                ``class_names`` are their own names: ``3 -> "3"``).
+            class_names: names of the integer labels.
+            lengths: ``(N,)`` true lengths of padded sequences, for encoders that take them.
+
+        Returns:
+            self.
+
+        Raises:
+            DataError: items of the wrong shape, or labels that do not match them.
+        """
+        emb = self.embed(items, lengths)
+        names = _label_names(labels, class_names, len(emb))
+        self._reset()
+        return self.add_embeddings(emb, names)
+
+    def add(
+        self,
+        items: np.ndarray,
+        labels: Sequence[Any],
+        class_names: Sequence[str] | None = None,
+        lengths: np.ndarray | None = None,
+    ) -> Gallery:
+        """Enroll more examples of new or known classes without refitting (arguments as ``fit``)."""
+        emb = self.embed(items, lengths)
+        return self.add_embeddings(emb, _label_names(labels, class_names, len(emb)))
+
+    def add_embeddings(self, embeddings: np.ndarray, names: Sequence[str]) -> Gallery:
+        """Enroll precomputed embeddings ``(N, D)`` under class ``names``; all or nothing.
+
+        Raises:
+            DataError: the embeddings are not ``(N, D)`` or ``names`` has another length.
+        """
+        emb = np.asarray(embeddings, dtype=np.float32)
+        dim = self.embeddings_.shape[1] if len(self.embeddings_) else emb.shape[-1]
+        if emb.ndim != 2 or emb.shape[1] != dim or len(names) != len(emb):
+            raise DataError(
+                f"enroll: expected (N, {dim}) embeddings and N labels, got {tuple(emb.shape)} "
+                f"embeddings and {len(names)} labels"
+            )
+        if self.index_ is None:
+            self.index_ = VectorIndex(dim, self._metric, self.index)
+        new = [n for n in dict.fromkeys(map(str, names)) if n not in self._class_ids]
+        ids = {**self._class_ids, **{n: len(self._class_ids) + i for i, n in enumerate(new)}}
+        labels = np.array([ids[str(n)] for n in names], dtype=np.int64)
+        self.index_.add(self._for_index(emb))  # the only step that can fail after checks
+        self.class_names_ += new
+        self._class_ids = ids
+        self.embeddings_ = np.concatenate([self.embeddings_.reshape(-1, dim), emb])
+        self.labels_ = np.concatenate([self.labels_, labels])
+        return self
+
+    def embed(self, items: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+        """Embeddings ``(N, D)`` float32 of a batch of items, checked against the model.
+
+        Raises:
+            DataError: the batch does not fit the model's item shape.
+        """
+        spec = self.item_spec()
+        arr = check_batch(items, spec) if spec else np.asarray(items)
+        if len(arr) == 0:
+            raise DataError("items: expected at least one item, got an empty batch")
+        try:
+            out = self.model.embed(arr, lengths, batch_size=self.batch_size)  # (N, D)
+        except (RuntimeError, ValueError, TypeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(
+                f"items: the model cannot embed a batch of shape {arr.shape} ({first})"
+            ) from None
+        return out.numpy().astype(np.float32)
+
+    def item_spec(self) -> ItemSpec | None:
+        """What an item of the model looks like, or None when the model does not record it."""
+        try:
+            return ItemSpec.of(self.model)
+        except ConfigError:
+            return None
+
+    # ---------------------------------------------------------------- queries
+    def identify(
+        self, items: np.ndarray, k: int = 5, lengths: np.ndarray | None = None
+    ) -> list[Identification]:
+        """The top-``k`` enrolled classes of each query, or "unknown" beyond the threshold.
+
+        A class's distance is that of its nearest enrolled example.
+
+        Raises:
+            ConfigError: the gallery is empty. DataError: items of the wrong shape.
+        """
+        return self.identify_embeddings(self.embed(items, lengths), k)
+
+    def identify_embeddings(self, embeddings: np.ndarray, k: int = 5) -> list[Identification]:
+        """``identify`` for precomputed query embeddings ``(Q, D)``."""
+        labels, dists = self._nearest_classes(np.asarray(embeddings, np.float32), k)
+        t = self.threshold_
+        out = []
+        for row_l, row_d in zip(labels, dists, strict=True):
+            matches = [
+                Match(self.class_names_[c], float(d))
+                for c, d in zip(row_l, row_d, strict=True)
+                if c >= 0
+            ]
+            known = t is None or matches[0].distance <= t
+            label = matches[0].label if known else UNKNOWN
+            out.append(Identification(label, known, matches[0].distance, matches))
+        return out
+
+    def verify(
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        lengths_a: np.ndarray | None = None,
+        lengths_b: np.ndarray | None = None,
+    ) -> list[Verification]:
+        """Whether ``a[i]`` and ``b[i]`` are of the same class, with ``model.similarity`` as score.
+
+        Raises:
+            DataError: the batches differ in length or do not fit the model.
+        """
+        ea, eb = self.embed(a, lengths_a), self.embed(b, lengths_b)  # (N, D) each
+        if len(ea) != len(eb):
+            raise DataError(
+                f"verify: expected as many items in a as in b, got {len(ea)} and {len(eb)}"
+            )
+        score = self.model.similarity(torch.from_numpy(ea), torch.from_numpy(eb)).numpy()  # (N,)
+        dist = 1.0 - score if self.model.head is not None else -score
+        t = self.threshold_
+        return [
+            Verification(None if t is None else bool(d <= t), float(s), float(d), t)
+            for s, d in zip(score, dist, strict=True)
+        ]
+
+    # ---------------------------------------------------------------- calibration
+    def calibrate(
+        self,
+        items: np.ndarray,
+        labels: Sequence[Any],
+        far: float = 0.01,
+        class_names: Sequence[str] | None = None,
+        lengths: np.ndarray | None = None,
+    ) -> Gallery:
+        """Set ``threshold_`` so that at most ``far`` of impostor queries are accepted.
+
+        An impostor is a query whose class is not enrolled; its score is the distance to the
+        nearest enrolled class, and accepting it (not answering "unknown") is a false accept.
+        When no query is of a non-enrolled class, each query's nearest *other* enrolled class
+        stands in for it (leave-own-class-out: as if its class had not been enrolled). Queries of
+        enrolled classes give the detection rate: nearest class correct and accepted.
+
+        Args:
+            items, labels, class_names, lengths: held-out validation queries (as in ``fit``),
+                not the enrolled examples themselves.
+            far: the target false-accept rate.
+
+        Returns:
+            self, with ``threshold_`` and ``calibration_`` (target and measured rates, counts, mode).
+
+        Raises:
+            ConfigError: empty gallery or ``far`` outside [0, 1). DataError: no usable impostor.
+        """
+        emb = self.embed(items, lengths)
+        names = _label_names(labels, class_names, len(emb))
+        own = np.array([self._class_ids.get(n, -1) for n in names])
+        top, dist = self._nearest_classes(emb, 2)  # (Q, <=2) class ids and distances
+        enrolled = own >= 0
+        impostor = dist[~enrolled, 0]
+        genuine = dist[enrolled, 0]
+        correct = top[enrolled, 0] == own[enrolled]
+        mode = "unenrolled-classes"
+        if not len(impostor):
+            if top.shape[1] < 2:
+                raise DataError(
+                    "calibrate: needs queries of non-enrolled classes or >= 2 enrolled classes"
+                )
+            mode = "leave-own-class-out"
+            impostor = np.where(correct, dist[enrolled, 1], dist[enrolled, 0])
+        t = threshold_for_far(impostor, far)
+        self.threshold_ = t
+        self.calibration_ = {
+            "far_target": far,
+            "threshold": t,
+            "mode": mode,
+            "impostors": int(len(impostor)),
+            "genuine": int(len(genuine)),
+            **rates(genuine, correct, impostor, t),
+        }
+        return self
+
+    # ---------------------------------------------------------------- files
+    def save(self, directory: str | Path) -> Path:
+        """Write the gallery as files: ``gallery.json``, ``embeddings.npy``, ``labels.npy``,
+        ``index.faiss`` and the model in ``model/`` (so the folder is self-contained)."""
+        self._check_fitted()
+        return _files.save_gallery(self, Path(directory))
+
+    @classmethod
+    def load(cls, directory: str | Path, model: Any = None) -> Gallery:
+        """Read a gallery written by ``save`` (nothing is unpickled).
+
+        Args:
+            directory: the gallery folder.
+            model: the model to use instead of the copy in ``directory/model``.
+
+        Raises:
+            ModelFileError: a file is missing, corrupt or inconsistent with the others.
+        """
+        return _files.load_gallery(cls, Path(directory), model)
+
+    @property
+    def num_classes(self) -> int:
+        """Number of enrolled classes."""
+        return len(self.class_names_)
+
+    def __len__(self) -> int:
+        return len(self.labels_)
+
+    # ---------------------------------------------------------------- internals
+    def _reset(self) -> None:
+        self.embeddings_ = np.zeros((0, 0), dtype=np.float32)
+        self.labels_ = np.zeros(0, dtype=np.int64)
+        self.class_names_: list[str] = []
+        self._class_ids: dict[str, int] = {}
+        self.index_: VectorIndex | None = None
+        default = 0.5 if self.model.head is not None else None  # p(same) = 0.5
+        self.threshold_: float | None = self.threshold if self.threshold is not None else default
+        self.calibration_: dict[str, Any] | None = None
+
+    def _check_fitted(self) -> None:
+        if self.index_ is None or not len(self.labels_):
+            raise ConfigError("the gallery is empty: enroll examples with fit(items, labels) first")
+
+    def _for_index(self, emb: np.ndarray) -> np.ndarray:
+        if self._metric == "ip":  # cosine: unit vectors, inner product
+            return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-8)
+        return emb
+
+    def _nearest_classes(self, emb: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` classes per query by nearest example: ``(Q, k')`` ids and distances."""
+        self._check_fitted()
+        assert self.index_ is not None
+        k = max(1, min(int(k), self.num_classes))
+        n = len(self.labels_)
+        labels = np.zeros((len(emb), k), dtype=np.int64)
+        dists = np.zeros((len(emb), k), dtype=np.float64)
+        todo = np.arange(len(emb))
+        width = min(n, 4 * k if self.model.head is None else 16 * k)
+        while len(todo):
+            cand_d, cand_i = self._candidates(emb[todo], width)  # (q, width) each
+            short = []
+            for row, q in enumerate(todo):
+                found = _first_per_class(cand_i[row], cand_d[row], self.labels_, k)
+                if len(found) < k and width < n:
+                    short.append(q)
+                    continue
+                found += [(-1, np.inf)] * (k - len(found))  # an approximate index may miss some
+                labels[q], dists[q] = zip(*found, strict=True)
+            todo, width = np.array(short, dtype=np.int64), min(n, width * 4)
+        return labels, dists
+
+    def _candidates(self, emb: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest ``width`` examples per query, as distances (ascending) and example ids."""
+        assert self.index_ is not None
+        scores, ids = self.index_.search(self._for_index(emb), width)  # (Q, width)
+        if self.model.head is None:
+            return self._to_distance(scores.astype(np.float64)), ids
+        valid = np.maximum(ids, 0)
+        q = torch.from_numpy(np.repeat(emb, ids.shape[1], axis=0))  # (Q * width, D)
+        e = torch.from_numpy(self.embeddings_[valid.reshape(-1)])  # (Q * width, D)
+        p = self.model.similarity(q, e).numpy().reshape(ids.shape)  # (Q, width)
+        dist = np.where(ids >= 0, 1.0 - p.astype(np.float64), np.inf)
+        order = np.argsort(dist, axis=1, kind="stable")
+        return np.take_along_axis(dist, order, 1), np.take_along_axis(ids, order, 1)
+
+
+def _first_per_class(
+    ids: np.ndarray, dists: np.ndarray, labels: np.ndarray, k: int
+) -> list[tuple[int, float]]:
+    """The first (nearest) occurrence of each class along sorted candidates, up to ``k`` classes."""
+    seen: dict[int, float] = {}
+    for i, d in zip(ids.tolist(), dists.tolist(), strict=True):
+        if i < 0:
+            continue
+        c = int(labels[i])
+        if c not in seen:
+            seen[c] = d
+            if len(seen) == k:
+                break
+    return list(seen.items())
+
+
+def _label_names(labels: Sequence[Any], class_names: Sequence[str] | None, n: int) -> list[str]:
+    labels = list(np.asarray(labels).tolist()) if not isinstance(labels, list) else labels
+    if len(labels) != n:
+        raise DataError(f"labels: expected {n} labels (one per item), got {len(labels)}")
+    if class_names is None:
+        return [str(v) for v in labels]
+    out = []
+    for v in labels:
+        if not isinstance(v, (int, np.integer)) or not 0 <= int(v) < len(class_names):
+            raise DataError(
+                f"labels: with class_names, expected integers in [0, {len(class_names)}), got {v!r}"
+            )
+        out.append(str(class_names[int(v)]))
+    return out
