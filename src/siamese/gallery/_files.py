@@ -37,11 +37,12 @@ CONFIG, EMBEDDINGS, LABELS, INDEX, MODEL = (
 )
 
 
-def save_gallery(gallery: Gallery, directory: Path) -> Path:
+def save_gallery(gallery: Gallery, directory: Path, *, with_model: bool = True) -> Path:
     """Write every file of ``gallery`` into ``directory``; ``gallery.json`` last."""
     assert gallery.index_ is not None
     directory.mkdir(parents=True, exist_ok=True)
-    gallery.model.save(directory / MODEL)
+    if with_model or not (directory / MODEL).is_dir():
+        gallery.model.save(directory / MODEL)
     _write_npy(directory / EMBEDDINGS, gallery.embeddings_.astype(np.float32))
     _write_npy(directory / LABELS, gallery.labels_.astype(np.int64))
     gallery.index_.save(directory / INDEX)

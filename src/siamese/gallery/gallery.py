@@ -265,11 +265,16 @@ class Gallery:
         return self
 
     # ---------------------------------------------------------------- files
-    def save(self, directory: str | Path) -> Path:
+    def save(self, directory: str | Path, *, with_model: bool = True) -> Path:
         """Write the gallery as files: ``gallery.json``, ``embeddings.npy``, ``labels.npy``,
-        ``index.faiss`` and the model in ``model/`` (so the folder is self-contained)."""
+        ``index.faiss`` and the model in ``model/`` (so the folder is self-contained).
+
+        Args:
+            directory: the gallery folder (created if needed).
+            with_model: also write ``model/`` (skip it when only enrolments changed).
+        """
         self._check_fitted()
-        return _files.save_gallery(self, Path(directory))
+        return _files.save_gallery(self, Path(directory), with_model=with_model)
 
     @classmethod
     def load(cls, directory: str | Path, model: Any = None) -> Gallery:

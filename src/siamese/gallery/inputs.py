@@ -67,7 +67,7 @@ class ItemSpec:
 
 
 def load_file(path: str | Path, spec: ItemSpec) -> tuple[np.ndarray, int | None]:
-    """Read one item from a file.
+    """Read one item from a file (``.npy``, ``.csv`` or an image).
 
     Returns:
         ``(item, length)``: the item in ``spec.shape`` and its true length (sequences) or None.
@@ -78,21 +78,32 @@ def load_file(path: str | Path, spec: ItemSpec) -> tuple[np.ndarray, int | None]
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    suffix = path.suffix.lower()
+    return from_bytes(path.read_bytes(), path.name, spec, where=str(path))
+
+
+def from_bytes(
+    data: bytes, filename: str, spec: ItemSpec, *, where: str | None = None
+) -> tuple[np.ndarray, int | None]:
+    """One item from a file's bytes; the suffix of ``filename`` picks the format (as ``load_file``).
+
+    Raises:
+        DataError: unreadable contents, or contents that do not fit ``spec``.
+    """
+    where = where or filename
+    suffix = Path(filename).suffix.lower()
     if suffix == ".npy":
         try:
-            arr = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise DataError(f"{path}: not a readable .npy array ({exc})") from None
-        return from_values(arr, spec, where=str(path))
+            arr = np.load(io.BytesIO(data), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise DataError(f"{where}: not a readable .npy array ({exc})") from None
+        return from_values(arr, spec, where=where)
     if suffix == ".csv":
-        return from_values(_read_csv(path), spec, where=str(path))
+        return from_values(
+            _read_csv(data.decode("utf-8", errors="replace"), where), spec, where=where
+        )
     if spec.kind == "image":
-        return from_image_bytes(path.read_bytes(), spec, where=str(path)), None
-    raise DataError(
-        f"{path}: expected a .npy or .csv file for a {spec.describe()}"
-        + (f" or an image ({', '.join(IMAGE_SUFFIXES)})" if spec.kind == "image" else "")
-    )
+        return from_image_bytes(data, spec, where=where), None
+    raise DataError(f"{where}: expected a .npy or .csv file for a {spec.describe()}")
 
 
 def from_image_bytes(data: bytes, spec: ItemSpec, *, where: str = "image") -> np.ndarray:
@@ -223,8 +234,8 @@ def _fit_sequence(arr: np.ndarray, spec: ItemSpec, where: str) -> tuple[np.ndarr
     return arr, n
 
 
-def _read_csv(path: Path) -> np.ndarray:
-    lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+def _read_csv(text: str, where: str) -> np.ndarray:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     rows: list[list[float]] = []
     for i, line in enumerate(lines, start=1):
         try:
@@ -233,10 +244,10 @@ def _read_csv(path: Path) -> np.ndarray:
             if i == 1:
                 continue  # a header row
             raise DataError(
-                f"{path}:{i}: expected comma-separated numbers, got {line[:60]!r}"
+                f"{where}:{i}: expected comma-separated numbers, got {line[:60]!r}"
             ) from None
     if not rows or len({len(r) for r in rows}) != 1:
-        raise DataError(f"{path}: expected rows of equal numbers of comma-separated values")
+        raise DataError(f"{where}: expected rows of equal numbers of comma-separated values")
     return np.array(rows)
 
 

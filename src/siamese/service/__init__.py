@@ -1,0 +1,5 @@
+"""The HTTP API over a Gallery (FastAPI + uvicorn)."""
+
+from siamese.service.app import create_app
+
+__all__ = ["create_app"]

@@ -1,0 +1,110 @@
+"""Request and response bodies of the HTTP API (pydantic models; they make the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class ItemIn(BaseModel):
+    """One item: exactly one of ``image_base64`` and ``values``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image_base64: str | None = Field(
+        None,
+        description="An encoded image (PNG, JPEG, ...) in base64; resized to the model's input.",
+    )
+    values: list[Any] | None = Field(
+        None,
+        description=(
+            "Numbers in the model's item shape: a vector of D numbers, a series as T rows of F "
+            "numbers (shorter series are padded for LSTM encoders), or an image as nested lists."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ItemIn:
+        if (self.image_base64 is None) == (self.values is None):
+            raise ValueError("an item needs exactly one of 'image_base64' and 'values'")
+        return self
+
+
+class IdentifyRequest(BaseModel):
+    """Who/what are these items?"""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[ItemIn] = Field(..., min_length=1, description="The query items.")
+    k: int = Field(5, ge=1, le=100, description="How many classes to return per query.")
+
+
+class VerifyRequest(BaseModel):
+    """Are ``a`` and ``b`` of the same class?"""
+
+    model_config = ConfigDict(extra="forbid")
+
+    a: ItemIn
+    b: ItemIn
+
+
+class EnrollRequest(BaseModel):
+    """Add examples of new or known classes (all or nothing)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[ItemIn] = Field(..., min_length=1)
+    labels: list[str] = Field(..., min_length=1, description="One class name per item.")
+
+
+class MatchOut(BaseModel):
+    label: str
+    distance: float
+
+
+class IdentificationOut(BaseModel):
+    label: str = Field(..., description='The nearest class, or "unknown" beyond the threshold.')
+    known: bool
+    distance: float
+    matches: list[MatchOut]
+
+
+class IdentifyResponse(BaseModel):
+    results: list[IdentificationOut]
+    threshold: float | None
+
+
+class VerifyResponse(BaseModel):
+    same: bool | None = Field(
+        ..., description="distance <= threshold; null when no threshold is set"
+    )
+    score: float = Field(
+        ..., description="The model's similarity (pair-head probability or -distance)"
+    )
+    distance: float
+    threshold: float | None
+
+
+class EnrollResponse(BaseModel):
+    added: int
+    new_classes: list[str]
+    classes: int
+    examples: int
+
+
+class HealthResponse(BaseModel):
+    status: str
+    classes: int
+    examples: int
+    kind: str | None
+    item_shape: list[int] | None
+    threshold: float | None
+    index: str | None
+
+
+class ErrorResponse(BaseModel):
+    detail: str
+
+
+REQUESTS: list[type[BaseModel]] = [IdentifyRequest, VerifyRequest, EnrollRequest]
