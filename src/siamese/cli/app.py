@@ -27,10 +27,12 @@ def _register() -> None:
     from siamese.cli import demo as _demo
     from siamese.cli import evaluate as _evaluate
     from siamese.cli import train as _train
+    from siamese.cli.data import data_app
 
     app.command("demo")(_demo.demo)
     app.command("train")(_train.train)
     app.command("evaluate")(_evaluate.evaluate)
+    app.add_typer(data_app, name="data")
 
 
 _register()
