@@ -21,6 +21,7 @@ from torch import nn
 
 from siamese._io import atomic_write_bytes
 from siamese.errors import ConfigError, ModelFileError
+from siamese.gallery import find_model_dir
 from siamese.gallery.inputs import ItemSpec
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -73,8 +74,9 @@ def export_model(
     if format not in FORMATS:
         raise ConfigError(f"format: expected one of {', '.join(FORMATS)}, got {format!r}")
     if isinstance(source, (str, Path)):
-        model = SiameseModel.load(source)
-        out = Path(out) if out else Path(source) / f"model{FORMATS[format]}"
+        folder = find_model_dir(source)
+        model = SiameseModel.load(folder)
+        out = Path(out) if out else folder / f"model{FORMATS[format]}"
     else:
         model = source
         if out is None:

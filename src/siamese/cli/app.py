@@ -33,6 +33,17 @@ def _register() -> None:
     app.command("train")(_train.train)
     app.command("evaluate")(_evaluate.evaluate)
     app.add_typer(data_app, name="data")
+    from siamese.cli import enroll as _enroll
+    from siamese.cli import export as _export
+    from siamese.cli import identify as _identify
+    from siamese.cli import serve as _serve
+    from siamese.cli import verify as _verify
+
+    app.command("enroll")(_enroll.enroll)
+    app.command("identify")(_identify.identify)
+    app.command("verify")(_verify.verify)
+    app.command("export")(_export.export)
+    app.command("serve")(_serve.serve)
 
 
 _register()

@@ -37,6 +37,23 @@ CONFIG, EMBEDDINGS, LABELS, INDEX, MODEL = (
 )
 
 
+def find_model_dir(path: str | Path) -> Path:
+    """The model folder of ``path``: a model or run folder (``model.json`` inside), a gallery
+    folder (its ``model/``), or a run folder keeping the model in ``model/``.
+
+    Raises:
+        ModelFileError: none of these holds a ``model.json``.
+    """
+    path = Path(path)
+    for candidate in (path, path / MODEL):
+        if (candidate / "model.json").is_file():
+            return candidate
+    raise ModelFileError(
+        f"{path}: no model.json here or in {path / MODEL}; pass a run folder written by "
+        "`siamese train`, a model folder or a gallery folder"
+    )
+
+
 def save_gallery(gallery: Gallery, directory: Path, *, with_model: bool = True) -> Path:
     """Write every file of ``gallery`` into ``directory``; ``gallery.json`` last."""
     assert gallery.index_ is not None

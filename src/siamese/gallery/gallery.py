@@ -237,8 +237,16 @@ class Gallery:
             ConfigError: empty gallery or ``far`` outside [0, 1). DataError: no usable impostor.
         """
         emb = self.embed(items, lengths)
-        names = _label_names(labels, class_names, len(emb))
-        own = np.array([self._class_ids.get(n, -1) for n in names])
+        return self.calibrate_embeddings(emb, _label_names(labels, class_names, len(emb)), far)
+
+    def calibrate_embeddings(
+        self, embeddings: np.ndarray, names: Sequence[str], far: float = 0.01
+    ) -> Gallery:
+        """``calibrate`` for precomputed query embeddings ``(Q, D)`` and their class names."""
+        emb = np.asarray(embeddings, dtype=np.float32)
+        if len(names) != len(emb):
+            raise DataError(f"labels: expected {len(emb)} labels (one per item), got {len(names)}")
+        own = np.array([self._class_ids.get(str(n), -1) for n in names])
         top, dist = self._nearest_classes(emb, 2)  # (Q, <=2) class ids and distances
         enrolled = own >= 0
         impostor = dist[~enrolled, 0]

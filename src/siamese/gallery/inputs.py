@@ -58,7 +58,11 @@ class ItemSpec:
             )
         shape = tuple(int(s) for s in shape)
         kind = info.get("kind") or _guess_kind(getattr(model, "encoder_name", None), shape)
-        dtype = info.get("dtype") or ("uint8" if kind == "image" else "float32")
+        dtype = (
+            info.get("item_dtype")
+            or info.get("dtype")
+            or ("uint8" if kind == "image" else "float32")
+        )
         return cls(kind, shape, str(dtype), bool(getattr(model, "accepts_lengths", False)))
 
     def describe(self) -> str:

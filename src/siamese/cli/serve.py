@@ -1,0 +1,34 @@
+"""`siamese serve`: the HTTP API over a gallery (uvicorn, loopback by default)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from siamese.cli._common import console
+
+
+def serve(
+    gallery_dir: Path = typer.Argument(..., help="Gallery folder written by `siamese enroll`."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+    api_key_env: str = typer.Option(
+        "SIAMESE_API_KEY",
+        "--api-key-env",
+        help="Environment variable holding the API key (if set).",
+    ),
+    max_request_mb: float = typer.Option(16.0, "--max-request-mb", help="Largest request body."),
+) -> None:
+    """Serve /identify, /verify, /enroll and /health (OpenAPI at /docs); enrolments are saved."""
+    import uvicorn
+
+    from siamese.service import create_app
+
+    key = os.environ.get(api_key_env) or None
+    app = create_app(gallery_dir, api_key=key, max_request_bytes=int(max_request_mb * 2**20))
+    console.print(
+        f"serving {gallery_dir} on http://{host}:{port} (API key {'required' if key else 'off'})"
+    )
+    uvicorn.run(app, host=host, port=port, log_level="warning")

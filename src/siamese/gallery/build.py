@@ -1,0 +1,135 @@
+"""Build a gallery from a trained model and a dataset (what ``siamese enroll`` runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from siamese.data import LabeledDataset, load_source
+from siamese.errors import ConfigError, DataError
+from siamese.gallery._files import find_model_dir
+from siamese.gallery.gallery import Gallery
+from siamese.gallery.inputs import ItemSpec, load_folder
+
+
+def build_gallery(
+    model_dir: str | Path,
+    *,
+    source: str | None = None,
+    options: dict[str, Any] | None = None,
+    folder: str | Path | None = None,
+    out: str | Path | None = None,
+    index: str = "auto",
+    shots: int | None = None,
+    holdout_classes: int = 0,
+    far: float | None = None,
+    threshold: float | None = None,
+    seed: int = 0,
+) -> Gallery:
+    """Enroll a dataset's classes with a trained model, optionally calibrate, and save.
+
+    The data is either a registered source (``source`` + ``options``, as under ``[data]`` in a
+    config; items must already have the model's item shape) or a ``folder`` of class subfolders
+    whose files are fitted to the model (images resized, ``.npy``/``.csv`` series and vectors).
+
+    Args:
+        model_dir: a run folder or model folder.
+        source, options: a data source name and its options.
+        folder: a folder of class subfolders (instead of ``source``).
+        out: the gallery folder to write (None: do not save).
+        index: ``"auto"``, ``"exact"``, ``"hnsw"`` or ``"ivf"``.
+        shots: enroll the first ``shots`` items of each class (None: all); the rest are
+            calibration queries of enrolled classes.
+        holdout_classes: classes kept out of the gallery, used by calibration as impostors.
+        far: calibrate the "unknown" threshold for this false-accept rate (see
+            ``Gallery.calibrate``).
+        threshold: set the distance threshold directly instead.
+        seed: picks the held-out classes.
+
+    Returns:
+        The fitted (and calibrated) ``Gallery``.
+
+    Raises:
+        ConfigError: neither or both of ``source``/``folder``, or bad options.
+        DataError: data that does not fit the model, or nothing left to calibrate on.
+        ModelFileError: a broken model folder.
+    """
+    from siamese.model import SiameseModel
+
+    if (source is None) == (folder is None):
+        raise ConfigError(
+            "enroll: expected exactly one of a data source (--source) and a folder (--folder)"
+        )
+    model = SiameseModel.load(find_model_dir(model_dir))
+    gallery = Gallery(model, index=index, threshold=threshold)
+    spec = ItemSpec.of(model)
+    data = _read(spec, source, options or {}, folder)
+    names = np.array([data.class_names[c] for c in data.labels], dtype=object)
+    enroll_idx, query_idx, holdout = _split(data.labels, shots, holdout_classes, seed)
+    if not len(enroll_idx):
+        raise DataError("enroll: no item left to enroll (fewer classes than --holdout-classes)")
+    gallery.add_embeddings(_embed(model, data, enroll_idx), names[enroll_idx].tolist())
+    if far is not None:
+        if not len(query_idx):
+            raise DataError(
+                "calibrate: no item left for calibration; enroll fewer --shots per class or "
+                "hold out classes with --holdout-classes"
+            )
+        gallery.calibrate_embeddings(_embed(model, data, query_idx), names[query_idx].tolist(), far)
+        assert gallery.calibration_ is not None
+        gallery.calibration_["holdout_classes"] = holdout
+    if out is not None:
+        gallery.save(out)
+    return gallery
+
+
+def _read(
+    spec: ItemSpec, source: str | None, options: dict[str, Any], folder: str | Path | None
+) -> LabeledDataset:
+    if folder is not None:
+        items, lengths, labels = load_folder(folder, spec)
+        classes = list(dict.fromkeys(labels))
+        ids = {c: i for i, c in enumerate(classes)}
+        return LabeledDataset(
+            items,
+            np.array([ids[n] for n in labels]),
+            classes,
+            [str(folder)] * len(labels),
+            spec.kind,
+            lengths,
+        )
+    assert source is not None
+    data = load_source(source, **options)
+    if tuple(data.item_shape) != spec.shape:
+        raise DataError(
+            f"data source {source!r}: items of shape {tuple(data.item_shape)}, but the model takes "
+            f"{spec.describe()}; set the reader's size options to match (or use --folder)"
+        )
+    return data
+
+
+def _split(
+    labels: np.ndarray, shots: int | None, holdout_classes: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    if shots is not None and shots < 1:
+        raise ConfigError(f"shots: expected at least 1 example per class, got {shots}")
+    classes = np.unique(labels)
+    rng = np.random.default_rng(seed)
+    held = rng.choice(classes, size=min(max(holdout_classes, 0), len(classes)), replace=False)
+    enroll, query = [], []
+    for c in classes:
+        idx = np.flatnonzero(labels == c)
+        if c in held:
+            query.append(idx)
+            continue
+        cut = len(idx) if shots is None else shots
+        enroll.append(idx[:cut])
+        query.append(idx[cut:])
+    cat = lambda parts: np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)  # noqa: E731
+    return cat(enroll), cat(query), sorted(int(c) for c in held)
+
+
+def _embed(model: Any, data: LabeledDataset, idx: np.ndarray) -> np.ndarray:
+    return model.embed_dataset(data.subset(idx))  # (n, D), loaded batch by batch
