@@ -129,12 +129,12 @@ def _parse_series(
 
 
 @register_source("ucr")
-def read_ucr(path: str, name: str | None = None, parts: list[str] | None = None) -> LabeledDataset:
-    """Read a UCR/UEA problem: its ``<name>_TRAIN.ts`` and ``<name>_TEST.ts`` files.
+def read_ucr(path: str, problem: str | None = None, parts: list[str] | None = None) -> LabeledDataset:
+    """Read a UCR/UEA problem: its ``<problem>_TRAIN.ts`` and ``<problem>_TEST.ts`` files.
 
     Args:
-        path: a folder holding ``<name>_TRAIN.ts``/``<name>_TEST.ts``, or one ``.ts`` file.
-        name: the problem name in a folder (default: the folder's name, e.g. ``GunPoint``).
+        path: a folder holding ``<problem>_TRAIN.ts``/``<problem>_TEST.ts``, or one ``.ts`` file.
+        problem: the problem name in a folder (default: the folder's name, e.g. ``GunPoint``).
         parts: which files of a folder: ``["train"]``, ``["test"]`` or both (default).
 
     Returns:
@@ -151,10 +151,10 @@ def read_ucr(path: str, name: str | None = None, parts: list[str] | None = None)
         stem = root.stem.upper()
         files = [(next((s for k, s in _SUFFIX_SPLIT.items() if stem.endswith(k)), None), root)]
     else:
-        name = name or root.name
+        problem = problem or root.name
         wanted = parts or ["train", "test"]
         files = [
-            (split, existing_path(root / f"{name}_{split.upper()}.ts", f"UCR {split} file"))
+            (split, existing_path(root / f"{problem}_{split.upper()}.ts", f"UCR {split} file"))
             for split in wanted
         ]
     parsed = [(split, file, parse_ts_file(file)) for split, file in files]
