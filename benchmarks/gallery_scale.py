@@ -1,0 +1,221 @@
+"""How fast is the gallery at scale, and does the service hold up under concurrent clients?
+
+Part 1 (vector index): a synthetic clustered gallery — 70,000 vectors of 128 dimensions from
+35,000 classes (2 per class; class centres drawn around 1,000 super-clusters, as trained embeddings
+group similar classes) — and 10,000 queries (a class centre plus noise), top-50 each. Timed: the
+approximate index that ``index="auto"`` picks at this size (HNSW), faiss exact search, and a NumPy
+brute force (chunked matmul + argpartition); recall@50 of the approximate index against the exact
+top-50. Part 2 (service): the FastAPI app served by uvicorn on 127.0.0.1 (a free port, in a thread),
+50 concurrent clients x 20 POST /identify requests; errors and p50/p99 latency.
+
+    python benchmarks/gallery_scale.py            # the full sizes above, 2 threads
+    python benchmarks/gallery_scale.py --quick    # a few seconds (run by the test suite)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import faiss
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+from threadpoolctl import threadpool_limits
+from torch import nn
+
+from siamese.gallery import Gallery, VectorIndex
+from siamese.model import SiameseModel
+
+FULL = {
+    "vectors": 70_000,
+    "classes": 35_000,
+    "queries": 10_000,
+    "k": 50,
+    "clients": 50,
+    "requests": 20,
+}
+QUICK = {"vectors": 6_000, "classes": 3_000, "queries": 1_000, "k": 50, "clients": 8, "requests": 5}
+
+
+def make_data(
+    vectors: int, classes: int, queries: int, dim: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Clustered synthetic embeddings: ``(vectors, dim)`` gallery, its class ids, ``(queries, dim)``."""
+    rng = np.random.default_rng(seed)
+    supers = rng.normal(size=(max(classes // 35, 1), dim))  # (S, D)
+    centres = supers[rng.integers(0, len(supers), classes)] + 0.35 * rng.normal(size=(classes, dim))
+    labels = np.arange(vectors) % classes  # (N,)
+    gallery = centres[labels] + 0.1 * rng.normal(size=(vectors, dim))  # (N, D)
+    q = centres[rng.integers(0, classes, queries)] + 0.1 * rng.normal(size=(queries, dim))  # (Q, D)
+    return gallery.astype(np.float32), labels, q.astype(np.float32)
+
+
+def numpy_topk(x: np.ndarray, q: np.ndarray, k: int, chunk: int = 500) -> np.ndarray:
+    """Exact top-``k`` ids by squared euclidean distance, brute force in NumPy."""
+    x2 = (x * x).sum(1)  # (N,)
+    out = np.empty((len(q), k), dtype=np.int64)
+    for s in range(0, len(q), chunk):
+        d = x2[None, :] - 2.0 * (q[s : s + chunk] @ x.T)  # (c, N), |q|^2 dropped: same order
+        part = np.argpartition(d, k, axis=1)[:, :k]  # (c, k) unordered
+        order = np.argsort(np.take_along_axis(d, part, 1), axis=1)
+        out[s : s + chunk] = np.take_along_axis(part, order, 1)
+    return out
+
+
+def bench_index(
+    cfg: dict[str, int], quick: bool, seed: int
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    x, labels, q = make_data(cfg["vectors"], cfg["classes"], cfg["queries"], 128, seed)
+    k = cfg["k"]
+    t0 = time.perf_counter()
+    approx = VectorIndex(128, "l2", "hnsw" if quick else "auto")  # quick: below auto's switch
+    approx.add(x)
+    build = time.perf_counter() - t0
+    approx.search(q[:10], k)  # warm-up
+    t0 = time.perf_counter()
+    _, ids = approx.search(q, k)
+    t_approx = time.perf_counter() - t0
+    exact = VectorIndex(128, "l2", "exact")
+    exact.add(x)
+    t0 = time.perf_counter()
+    exact.search(q, k)
+    t_flat = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    truth = numpy_topk(x, q, k)
+    t_numpy = time.perf_counter() - t0
+    recall = float(
+        np.mean(
+            [len(set(a) & set(b)) / k for a, b in zip(ids.tolist(), truth.tolist(), strict=True)]
+        )
+    )
+    return (
+        {
+            "index": approx.structure,
+            "build_s": build,
+            "approx_search_s": t_approx,
+            "faiss_exact_s": t_flat,
+            "numpy_exact_s": t_numpy,
+            "speedup_vs_numpy": t_numpy / t_approx,
+            f"recall@{k}": recall,
+        },
+        x,
+        labels,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bench_service(
+    x: np.ndarray, labels: np.ndarray, cfg: dict[str, int], seed: int
+) -> dict[str, Any]:
+    import httpx
+    import uvicorn
+
+    from siamese.service import create_app
+
+    model = SiameseModel(nn.Identity(), info={"kind": "vector", "item_shape": [x.shape[1]]})
+    gallery = Gallery(model, index="auto")
+    gallery.add_embeddings(x, [f"c{c}" for c in labels])
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(gallery), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    rng = np.random.default_rng(seed + 1)
+    queries = x[rng.integers(0, len(x), cfg["clients"] * cfg["requests"])] + 0.05
+
+    def client(c: int) -> tuple[list[float], int]:
+        lat, errors = [], 0
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            for r in range(cfg["requests"]):
+                body = {"items": [{"values": queries[c * cfg["requests"] + r].tolist()}], "k": 5}
+                t0 = time.perf_counter()
+                try:
+                    ok = http.post("/identify", json=body).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                lat.append(time.perf_counter() - t0)
+                errors += not ok
+        return lat, errors
+
+    t0 = time.perf_counter()
+    try:
+        with ThreadPoolExecutor(cfg["clients"]) as pool:
+            results = list(pool.map(client, range(cfg["clients"])))
+    finally:
+        wall = time.perf_counter() - t0
+        server.should_exit = True
+        thread.join(timeout=10)
+    lat = np.array([v for r in results for v in r[0]]) * 1000.0
+    return {
+        "requests": len(lat),
+        "errors": int(sum(r[1] for r in results)),
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "throughput_rps": len(lat) / wall,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a few seconds")
+    parser.add_argument("--threads", type=int, default=2, help="faiss/BLAS/torch threads")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    args = parser.parse_args(argv)
+    cfg = QUICK if args.quick else FULL
+    faiss.omp_set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    with threadpool_limits(limits=args.threads):
+        index, x, labels = bench_index(cfg, args.quick, args.seed)
+        service = bench_service(x, labels, cfg, args.seed)
+    if args.json:
+        print(
+            json.dumps(
+                {"config": cfg, "threads": args.threads, "index": index, "service": service},
+                indent=2,
+            )
+        )
+        return 1 if service["errors"] else 0
+    console = Console()
+    t = Table(
+        title=f"Vector index: {cfg['vectors']:,} x 128-d, {cfg['classes']:,} classes, {cfg['queries']:,} queries top-{cfg['k']}, {args.threads} threads"
+    )
+    t.add_column("measure")
+    t.add_column("value", justify="right")
+    t.add_column("target", justify="right")
+    targets = {"approx_search_s": "<= 1 s", f"recall@{cfg['k']}": ">= 0.99"}
+    for key, value in index.items():
+        t.add_row(
+            key, f"{value:.4f}" if isinstance(value, float) else str(value), targets.get(key, "")
+        )
+    console.print(t)
+    s = Table(
+        title=f"Service: {cfg['clients']} clients x {cfg['requests']} POST /identify on 127.0.0.1"
+    )
+    s.add_column("measure")
+    s.add_column("value", justify="right")
+    for key, value in service.items():
+        s.add_row(key, f"{value:.2f}" if isinstance(value, float) else str(value))
+    console.print(s)
+    return 1 if service["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
