@@ -66,8 +66,9 @@ class ItemSpec:
         return cls(kind, shape, str(dtype), bool(getattr(model, "accepts_lengths", False)))
 
     def describe(self) -> str:
-        """One line for error messages: ``image item of shape (1, 105, 105)``."""
-        return f"{self.kind} item of shape {self.shape}"
+        """For error messages: ``an image item of shape (1, 105, 105)``."""
+        article = "an" if self.kind == "image" else "a"
+        return f"{article} {self.kind} item of shape {self.shape}"
 
 
 def load_file(path: str | Path, spec: ItemSpec) -> tuple[np.ndarray, int | None]:
@@ -107,7 +108,7 @@ def from_bytes(
         )
     if spec.kind == "image":
         return from_image_bytes(data, spec, where=where), None
-    raise DataError(f"{where}: expected a .npy or .csv file for a {spec.describe()}")
+    raise DataError(f"{where}: expected a .npy or .csv file for {spec.describe()}")
 
 
 def from_image_bytes(data: bytes, spec: ItemSpec, *, where: str = "image") -> np.ndarray:
@@ -119,7 +120,7 @@ def from_image_bytes(data: bytes, spec: ItemSpec, *, where: str = "image") -> np
     from PIL import Image, UnidentifiedImageError
 
     if spec.kind != "image":
-        raise DataError(f"{where}: got an image but the model takes a {spec.describe()}")
+        raise DataError(f"{where}: got an image but the model takes {spec.describe()}")
     channels, height, width = _image_dims(spec.shape)
     try:
         with Image.open(io.BytesIO(data)) as img:
@@ -148,7 +149,7 @@ def from_values(
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
-        raise DataError(f"{where}: expected numbers for a {spec.describe()}") from None
+        raise DataError(f"{where}: expected numbers for {spec.describe()}") from None
     if not np.isfinite(arr).all():
         raise DataError(f"{where}: expected finite numbers, got NaN or infinity")
     length = None
@@ -157,7 +158,7 @@ def from_values(
     elif spec.kind == "vector" and arr.ndim == 2 and 1 in arr.shape:
         arr = arr.reshape(-1)  # a one-row or one-column csv
     if arr.shape != spec.shape:
-        raise DataError(f"{where}: expected a {spec.describe()}, got shape {tuple(arr.shape)}")
+        raise DataError(f"{where}: expected {spec.describe()}, got shape {tuple(arr.shape)}")
     return arr.astype(spec.dtype), length
 
 
