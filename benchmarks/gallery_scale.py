@@ -5,8 +5,9 @@ Part 1 (vector index): a synthetic clustered gallery — 70,000 vectors of 128 d
 group similar classes) — and 10,000 queries (a class centre plus noise), top-50 each. Timed: the
 approximate index that ``index="auto"`` picks at this size (HNSW), faiss exact search, and a NumPy
 brute force (chunked matmul + argpartition); recall@50 of the approximate index against the exact
-top-50. Part 2 (service): the FastAPI app served by uvicorn on 127.0.0.1 (a free port, in a thread),
-50 concurrent clients x 20 POST /identify requests; errors and p50/p99 latency.
+top-50. Part 2 (service): the gallery saved, then served by uvicorn on 127.0.0.1 (a free port) in a
+child process; 50 concurrent clients x 20 POST /identify requests (k=5) from this process; errors
+and p50/p99 latency. The server is stopped at the end, whatever happens.
 
     python benchmarks/gallery_scale.py            # the full sizes above, 2 threads
     python benchmarks/gallery_scale.py --quick    # a few seconds (run by the test suite)
@@ -17,8 +18,9 @@ from __future__ import annotations
 import argparse
 import json
 import socket
+import subprocess
 import sys
-import threading
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -42,7 +44,7 @@ FULL = {
     "clients": 50,
     "requests": 20,
 }
-QUICK = {"vectors": 6_000, "classes": 3_000, "queries": 1_000, "k": 50, "clients": 8, "requests": 5}
+QUICK = {"vectors": 4_000, "classes": 2_000, "queries": 500, "k": 50, "clients": 8, "requests": 5}
 
 
 def make_data(
@@ -70,15 +72,22 @@ def numpy_topk(x: np.ndarray, q: np.ndarray, k: int, chunk: int = 500) -> np.nda
     return out
 
 
-def bench_index(
-    cfg: dict[str, int], quick: bool, seed: int
-) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+def identity_model(dim: int) -> SiameseModel:
+    """A model whose embeddings are its inputs: the gallery holds the synthetic vectors as given."""
+    return SiameseModel(nn.Identity(), info={"kind": "vector", "item_shape": [dim]})
+
+
+def bench_index(cfg: dict[str, int], quick: bool, seed: int) -> tuple[dict[str, Any], Gallery]:
     x, labels, q = make_data(cfg["vectors"], cfg["classes"], cfg["queries"], 128, seed)
     k = cfg["k"]
     t0 = time.perf_counter()
-    approx = VectorIndex(128, "l2", "hnsw" if quick else "auto")  # quick: below auto's switch
-    approx.add(x)
+    gallery = Gallery(
+        identity_model(128), index="hnsw" if quick else "auto"
+    )  # quick: below auto's switch
+    gallery.add_embeddings(x, [f"c{c}" for c in labels])
     build = time.perf_counter() - t0
+    approx = gallery.index_
+    assert approx is not None
     approx.search(q[:10], k)  # warm-up
     t0 = time.perf_counter()
     _, ids = approx.search(q, k)
@@ -106,8 +115,7 @@ def bench_index(
             "speedup_vs_numpy": t_numpy / t_approx,
             f"recall@{k}": recall,
         },
-        x,
-        labels,
+        gallery,
     )
 
 
@@ -117,51 +125,68 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def bench_service(
-    x: np.ndarray, labels: np.ndarray, cfg: dict[str, int], seed: int
-) -> dict[str, Any]:
-    import httpx
+def serve(directory: str, port: int, dim: int) -> None:
+    """The server process: load the saved gallery and serve it on 127.0.0.1 until terminated."""
     import uvicorn
 
     from siamese.service import create_app
 
-    model = SiameseModel(nn.Identity(), info={"kind": "vector", "item_shape": [x.shape[1]]})
-    gallery = Gallery(model, index="auto")
-    gallery.add_embeddings(x, [f"c{c}" for c in labels])
+    app = create_app(Gallery.load(directory, model=identity_model(dim)))
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="error")
+
+
+def bench_service(gallery: Gallery, cfg: dict[str, int], threads: int, seed: int) -> dict[str, Any]:
+    """Clients in this process, the server in a child process (its own interpreter and GIL)."""
+    import httpx
+
+    x = gallery.embeddings_
     port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(gallery), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    rng = np.random.default_rng(seed + 1)
-    queries = x[rng.integers(0, len(x), cfg["clients"] * cfg["requests"])] + 0.05
+    with tempfile.TemporaryDirectory() as tmp:
+        gallery.save(tmp)
+        cmd = [
+            sys.executable,
+            __file__,
+            "--serve",
+            tmp,
+            "--port",
+            str(port),
+            "--threads",
+            str(threads),
+        ]
+        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            _wait_until_up(server, port)
+            rng = np.random.default_rng(seed + 1)
+            queries = x[rng.integers(0, len(x), cfg["clients"] * cfg["requests"])] + 0.05
 
-    def client(c: int) -> tuple[list[float], int]:
-        lat, errors = [], 0
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            for r in range(cfg["requests"]):
-                body = {"items": [{"values": queries[c * cfg["requests"] + r].tolist()}], "k": 5}
-                t0 = time.perf_counter()
-                try:
-                    ok = http.post("/identify", json=body).status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                lat.append(time.perf_counter() - t0)
-                errors += not ok
-        return lat, errors
+            def client(c: int) -> tuple[list[float], int]:
+                lat, errors = [], 0
+                with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+                    for r in range(cfg["requests"]):
+                        body = {
+                            "items": [{"values": queries[c * cfg["requests"] + r].tolist()}],
+                            "k": 5,
+                        }
+                        t0 = time.perf_counter()
+                        try:
+                            ok = http.post("/identify", json=body).status_code == 200
+                        except httpx.HTTPError:
+                            ok = False
+                        lat.append(time.perf_counter() - t0)
+                        errors += not ok
+                return lat, errors
 
-    t0 = time.perf_counter()
-    try:
-        with ThreadPoolExecutor(cfg["clients"]) as pool:
-            results = list(pool.map(client, range(cfg["clients"])))
-    finally:
-        wall = time.perf_counter() - t0
-        server.should_exit = True
-        thread.join(timeout=10)
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(cfg["clients"]) as pool:
+                results = list(pool.map(client, range(cfg["clients"])))
+            wall = time.perf_counter() - t0
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
     lat = np.array([v for r in results for v in r[0]]) * 1000.0
     return {
         "requests": len(lat),
@@ -172,19 +197,42 @@ def bench_service(
     }
 
 
+def _wait_until_up(server: subprocess.Popen, port: int, timeout: float = 120.0) -> None:
+    import httpx
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if server.poll() is not None:
+            err = server.stderr.read().decode(errors="replace") if server.stderr else ""
+            raise RuntimeError(f"the server exited with code {server.returncode}: {err[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"the server did not answer on port {port} within {timeout:.0f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a few seconds")
     parser.add_argument("--threads", type=int, default=2, help="faiss/BLAS/torch threads")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--serve", metavar="DIR", help=argparse.SUPPRESS)  # the server process
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve:
+        faiss.omp_set_num_threads(args.threads)
+        torch.set_num_threads(args.threads)
+        serve(args.serve, args.port, 128)
+        return 0
     cfg = QUICK if args.quick else FULL
     faiss.omp_set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
     with threadpool_limits(limits=args.threads):
-        index, x, labels = bench_index(cfg, args.quick, args.seed)
-        service = bench_service(x, labels, cfg, args.seed)
+        index, gallery = bench_index(cfg, args.quick, args.seed)
+        service = bench_service(gallery, cfg, args.threads, args.seed)
     if args.json:
         print(
             json.dumps(
