@@ -12,7 +12,7 @@ from siamese.encoders import encoder_doc, encoder_options, list_encoders
 
 
 def encoders(json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-    """List the encoders that `[model] encoder = ...` accepts, with their arguments."""
+    """List the encoders a run config can name (model.encoder), with their arguments."""
     rows = []
     for name in list_encoders():
         opts = {

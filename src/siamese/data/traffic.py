@@ -161,6 +161,7 @@ def simulate_traffic(
     patterns: list[str] | None = None,
     length: int = 96,
     seed: int = 0,
+    unseen: list[str] | None = None,
 ) -> LabeledDataset:
     """Simulate ``n_per_pattern`` windows of each traffic pattern.
 
@@ -169,6 +170,8 @@ def simulate_traffic(
         patterns: which of ``PATTERNS`` to draw (default: all 8), in this label order.
         length: time steps per window (at least 16).
         seed: the generator seed; the same seed gives the same data.
+        unseen: patterns held out of training: their items get ``split = "test"`` and the
+            others ``"train"`` (use with ``data.split = "protocol"``); None sets no split.
 
     Returns:
         A ``LabeledDataset`` of kind ``"sequence"``, items ``(N, length, 5)`` float32.
@@ -179,6 +182,9 @@ def simulate_traffic(
         raise ConfigError(
             f"traffic patterns: unknown {', '.join(map(repr, unknown))}; valid: {', '.join(PATTERNS)}"
         )
+    unseen = list(unseen or [])
+    if any(p not in patterns for p in unseen):
+        raise ConfigError(f"traffic unseen: each must be one of the drawn patterns {patterns}, got {unseen}")
     if length < 16:
         raise ConfigError(f"traffic length: expected at least 16 time steps, got {length}")
     if n_per_pattern < 1:
@@ -197,5 +203,11 @@ def simulate_traffic(
         class_names=patterns,
         sources=sources,
         kind="sequence",
-        meta={"channels": list(CHANNELS), "generator": "siamese.data.traffic", "seed": seed},
+        split=np.array(["test" if patterns[c] in unseen else "train" for c in labels]) if unseen else None,
+        meta={
+            "channels": list(CHANNELS),
+            "generator": "siamese.data.traffic",
+            "seed": seed,
+            "protocol": f"patterns {', '.join(unseen)} never seen in training" if unseen else "none",
+        },
     )

@@ -33,6 +33,7 @@ class LSTMEncoder(nn.Module):
         dense: tuple[int, ...] = (64,),
         embedding_dim: int = 16,
         output_activation: str = "none",
+        instance_norm: bool = False,
     ):
         super().__init__()
         if len(input_shape) != 2:
@@ -42,8 +43,10 @@ class LSTMEncoder(nn.Module):
         if pooling not in POOLINGS:
             raise ConfigError(f"lstm pooling: expected one of {', '.join(POOLINGS)}, got {pooling!r}")
         self.pooling = pooling
+        self.instance_norm = bool(instance_norm)
+        features = int(input_shape[-1]) * (2 if instance_norm else 1)
         self.lstm = nn.LSTM(
-            input_size=int(input_shape[-1]),
+            input_size=features,
             hidden_size=hidden_size,
             num_layers=num_layers,
             batch_first=True,
@@ -63,8 +66,22 @@ class LSTMEncoder(nn.Module):
         self.out = OutputActivation(output_activation)
         self.embedding_dim = embedding_dim
 
+    def _with_instance_norm(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        """Append each series standardised over its own (valid) time steps: shape, not level."""
+        B, T, _ = x.shape
+        if lengths is None:
+            m = torch.ones(B, T, 1, dtype=x.dtype, device=x.device)
+        else:
+            m = (torch.arange(T, device=x.device)[None, :] < lengths.to(x.device)[:, None]).to(x.dtype)[..., None]
+        n = m.sum(1, keepdim=True).clamp(min=1)  # (B, 1, 1)
+        mean = (x * m).sum(1, keepdim=True) / n  # (B, 1, F)
+        std = (((x - mean) ** 2 * m).sum(1, keepdim=True) / n).sqrt()
+        return torch.cat([x, (x - mean) / (std + 1e-3) * m], dim=2)  # (B, T, 2F)
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         B, T, _ = x.shape  # (B, T, F)
+        if self.instance_norm:
+            x = self._with_instance_norm(x, lengths)
         if lengths is not None:
             lengths = lengths.clamp(min=1, max=T).cpu()
             packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
@@ -98,9 +115,10 @@ def lstm(
     dense: tuple[int, ...] = (64,),
     embedding_dim: int = 16,
     output_activation: str = "none",
+    instance_norm: bool = False,
 ) -> nn.Module:
     """Stacked LSTM over (batch, time, features); embedding as low as 2 or 3 dimensions."""
     return LSTMEncoder(
         input_shape, hidden_size, num_layers, bidirectional, dropout, pooling, tuple(dense),
-        embedding_dim, output_activation,
+        embedding_dim, output_activation, instance_norm,
     )

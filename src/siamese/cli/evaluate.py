@@ -1,0 +1,33 @@
+"""`siamese evaluate`: evaluate a finished run's model on its held-out test classes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from siamese.cli._common import console, print_json
+
+
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="A run folder written by `siamese train`."),
+    n_way: int = typer.Option(None, "--n-way", help="Classes per episode (default: the run's config)."),
+    k_shot: int = typer.Option(None, "--k-shot", help="Examples per class in the support set."),
+    episodes: int = typer.Option(None, "--episodes", help="Number of episodes."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """N-way K-shot accuracy, verification accuracy, ROC AUC, EER and Cohen's d on the test classes."""
+    from siamese.evaluation.run_evaluation import evaluate_run
+
+    result = evaluate_run(run_dir, n_way=n_way, k_shot=k_shot, episodes=episodes)
+    if json_out:
+        print_json(result)
+        return
+    table = Table(title=f"Evaluation of {run_dir}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, v in result.items():
+        if isinstance(v, (int, float)):
+            table.add_row(key, f"{v:.4f}" if isinstance(v, float) else str(v))
+    console.print(table)

@@ -1,0 +1,286 @@
+"""Typed run configuration: TOML or YAML in, every field checked, saved with every run.
+
+Each section is a dataclass; a field's ``help`` says what it means. Unknown keys are errors that
+list the valid keys. The ``[data]`` and ``[model]`` tables also take the chosen reader's and
+encoder's own options (checked against their signatures when the run starts).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from siamese.errors import ConfigError
+
+
+def _f(default: Any, help: str) -> Any:
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class DataConfig:
+    """Where the examples come from. Other keys are the reader's options (``siamese data inspect``)."""
+
+    source: str = _f("traffic", "registered data source (reader) name, e.g. traffic, lfw, omniglot, ucr, csv")
+    split: str = _f("classes", "'classes': class-disjoint split by ratio; 'protocol': the data's own split")
+    val_fraction: float = _f(0.2, "share of classes held out for validation (class-disjoint)")
+    test_fraction: float = _f(0.2, "share of classes held out for the final test (class-disjoint)")
+    val_split: str = _f("auto", "how validation is held out of a protocol train part: auto, classes or items")
+    normalise: str = _f("feature", "input normalisation fitted on train: none, global or feature")
+    options: dict = _f({}, "reader options (written as plain keys of [data])")
+
+    _extra = "options"
+
+
+@dataclass
+class ModelConfig:
+    """The shared encoder. Other keys are the encoder's arguments (``siamese encoders``)."""
+
+    encoder: str = _f("lstm", "registered encoder name: koch_cnn, conv4, lstm, mlp")
+    args: dict = _f({}, "encoder arguments (written as plain keys of [model])")
+
+    _extra = "args"
+
+
+@dataclass
+class ObjectiveConfig:
+    """How distance becomes loss."""
+
+    name: str = _f("triplet", "koch_bce, contrastive, triplet or lossless_triplet")
+    margin: float | None = _f(None, "margin of contrastive/triplet losses (None: the loss's default)")
+    distance: str | None = _f(None, "euclidean, squared_euclidean or cosine (None: the loss's default)")
+
+
+@dataclass
+class SamplingConfig:
+    """What the model sees each step."""
+
+    kind: str = _f("triplets", "pairs (50/50 same/different), triplets, or pk (P classes x K items)")
+    batch_size: int = _f(32, "pairs or triplets per batch (kind = pairs/triplets)")
+    p: int = _f(16, "classes per batch (kind = pk)")
+    k: int = _f(4, "items per class per batch (kind = pk)")
+
+
+@dataclass
+class MiningConfig:
+    """Which triplets: online in-batch miners or scheduled hardness sequencing."""
+
+    strategy: str = _f("none", "none; online: batch_hard, batch_all, semi_hard; offline/scheduled: random, easiest, hardest, semi_hard_offline, linear, sine, tanh, logarithmic, sigmoid, cyclic_sigmoid, constant")
+    threshold: float = _f(0.5, "hardness the schedule rises to (sigmoid carrying capacity)")
+    growth: float = _f(10.0, "sigmoid growth rate")
+    midpoint: float = _f(0.5, "sigmoid midpoint, as a fraction of training")
+    cycles: int = _f(1, "cycles of the schedule over training (cyclic_sigmoid)")
+    refresh_every: int = _f(0, "re-embed the training set every K steps for re-mining (0: once per epoch)")
+    margin: float | None = _f(None, "semi-hard margin (None: the objective's margin)")
+
+
+@dataclass
+class TrainingConfig:
+    """The optimisation loop."""
+
+    epochs: int = _f(10, "maximum number of epochs")
+    steps_per_epoch: int = _f(50, "batches per epoch")
+    optimizer: str = _f("adam", "adam, adamw or sgd")
+    learning_rate: float = _f(1e-3, "learning rate")
+    weight_decay: float = _f(0.0, "L2 weight decay")
+    momentum: float = _f(0.9, "momentum (sgd only)")
+    lr_schedule: str = _f("none", "none or cosine (decays to 1% over the epochs)")
+    grad_clip: float = _f(0.0, "clip the gradient norm at this value (0: off)")
+    early_stopping: bool = _f(True, "stop when the monitored metric stops improving")
+    monitor: str = _f("val_loss", "metric to monitor: val_loss, val_accuracy or val_auc")
+    min_delta: float = _f(0.0, "smallest change that counts as an improvement")
+    patience: int = _f(5, "epochs without improvement before stopping")
+    restore_best: bool = _f(True, "end with the weights of the best epoch")
+    val_batches: int = _f(10, "validation batches per epoch (fixed, the same every epoch)")
+    on_collapse: str = _f("warn", "when embeddings collapse: warn, stop or lower_hardness")
+    snapshot_items: int = _f(300, "validation items whose embeddings are saved each epoch (0: none)")
+    progress: bool = _f(True, "show a progress bar")
+    threads: int = _f(0, "torch intra-op threads (0: torch's default)")
+
+
+@dataclass
+class EvaluationConfig:
+    """The one-shot evaluation on held-out classes after training (and each epoch on validation)."""
+
+    n_way: int = _f(5, "classes per episode")
+    k_shot: int = _f(1, "examples per class in the support set")
+    episodes: int = _f(300, "episodes for the test evaluation")
+    val_episodes: int = _f(100, "episodes for the per-epoch validation accuracy")
+    pairs: int = _f(2000, "pairs for verification accuracy, ROC AUC and EER")
+
+
+@dataclass
+class RunConfig:
+    """A whole run: ``runs/<name>/`` gets the model, metrics, checkpoints and report."""
+
+    name: str = _f("run", "run name: the run folder is <out_dir>/<name>")
+    seed: int = _f(0, "one seed for Python, NumPy and torch")
+    out_dir: str = _f("runs", "folder that holds run folders")
+    data: DataConfig = field(default_factory=DataConfig, metadata={"help": "data source"})
+    model: ModelConfig = field(default_factory=ModelConfig, metadata={"help": "encoder"})
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig, metadata={"help": "loss"})
+    sampling: SamplingConfig = field(default_factory=SamplingConfig, metadata={"help": "batches"})
+    mining: MiningConfig = field(default_factory=MiningConfig, metadata={"help": "triplet mining"})
+    training: TrainingConfig = field(default_factory=TrainingConfig, metadata={"help": "training loop"})
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig, metadata={"help": "evaluation"})
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out_dir) / self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+
+CHOICES = {
+    "data.split": ("classes", "protocol"),
+    "data.normalise": ("none", "global", "feature"),
+    "data.val_split": ("auto", "classes", "items"),
+    "sampling.kind": ("pairs", "triplets", "pk"),
+    "training.optimizer": ("adam", "adamw", "sgd"),
+    "training.lr_schedule": ("none", "cosine"),
+    "training.on_collapse": ("warn", "stop", "lower_hardness"),
+    "training.monitor": ("val_loss", "val_accuracy", "val_auc"),
+}
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A config as plain data, extras written back as plain keys (what a config file holds)."""
+    out: dict[str, Any] = {}
+    extra = getattr(type(cfg), "_extra", None)
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name == extra:
+            out.update(value)
+        elif dataclasses.is_dataclass(value):
+            out[f.name] = to_dict(value)
+        else:
+            out[f.name] = value
+    return out
+
+
+def from_dict(data: dict[str, Any], cls: type = RunConfig, where: str = "") -> Any:
+    """Build a config dataclass from plain data, checking keys, types and choices.
+
+    Raises:
+        ConfigError: unknown key (lists the valid keys), wrong type, or invalid choice.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'}: expected a table of keys, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    extra = getattr(cls, "_extra", None)
+    kwargs: dict[str, Any] = {}
+    extras: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else key
+        if key not in fields or key == extra:
+            if extra:
+                extras[key] = value
+                continue
+            valid = ", ".join(k for k in fields if k != extra)
+            raise ConfigError(f"unknown config key {path!r}; valid keys{' in [' + where + ']' if where else ''}: {valid}")
+        typ = hints[key]
+        if dataclasses.is_dataclass(typ):
+            kwargs[key] = from_dict(value, typ, path)
+        else:
+            kwargs[key] = _coerce(value, typ, path)
+    if extra:
+        kwargs[extra] = extras
+    cfg = cls(**kwargs)
+    for f in dataclasses.fields(cls):
+        path = f"{where}.{f.name}" if where else f.name
+        if path in CHOICES and getattr(cfg, f.name) not in CHOICES[path]:
+            raise ConfigError(
+                f"config key {path!r}: expected one of {', '.join(CHOICES[path])}, got {getattr(cfg, f.name)!r}"
+            )
+    return cfg
+
+
+def _coerce(value: Any, typ: Any, path: str) -> Any:
+    origin = typing.get_origin(typ)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(typ)
+        if value is None and type(None) in options:
+            return None
+        typ = next(t for t in options if t is not type(None))
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if typ is dict and isinstance(value, dict):
+        return value
+    if isinstance(value, typ) and not (typ is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(
+        f"config key {path!r}: expected {getattr(typ, '__name__', typ)}, got {type(value).__name__} ({value!r})"
+    )
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Parse a TOML (``.toml``) or YAML (``.yaml``/``.yml``) file into plain data."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found; pass an existing .toml or .yaml file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        elif path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError) as exc:
+        msg = str(exc).splitlines()[0]
+        raise ConfigError(f"config file {path}: not valid {path.suffix.lstrip('.') or 'TOML'} ({msg})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: expected a table of keys at the top level")
+    return data
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``key=value`` overrides (dotted keys, TOML values: ``training.epochs=3``)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. training.epochs=3")
+        key, raw = item.split("=", 1)
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw  # a bare word is a string
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {item!r}: {part!r} is not a table")
+        node[parts[-1]] = value
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Read, override and check a run config (``path=None``: all defaults)."""
+    data = read_config_file(path) if path is not None else {}
+    return from_dict(apply_overrides(data, list(overrides or [])))
+
+
+def describe_fields(cls: type = RunConfig, prefix: str = "") -> list[tuple[str, Any, str]]:
+    """(key, default, help) for every config field, for documentation and ``--help``."""
+    rows = []
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        typ = typing.get_type_hints(cls)[f.name]
+        if dataclasses.is_dataclass(typ):
+            rows += describe_fields(typ, key + ".")
+        elif f.name != getattr(cls, "_extra", None):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            rows.append((key, default, f.metadata.get("help", "")))
+    return rows

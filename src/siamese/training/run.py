@@ -1,0 +1,255 @@
+"""From a config to a finished run folder: data, model, training, evaluation, report."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import siamese
+from siamese._io import atomic_write_json
+from siamese.data import LabeledDataset, Normaliser, class_disjoint_split, load_source, protocol_split
+from siamese.encoders import create_encoder
+from siamese.errors import ConfigError, DataError, SiameseError
+from siamese.evaluation.model_evaluation import evaluate_model
+from siamese.model import SiameseModel
+from siamese.objectives import PairHead, create_objective
+from siamese.sampling import BatchGenerator, PairGenerator, PKGenerator, TripletGenerator
+from siamese.seed import seed_everything
+from siamese.training.config import RunConfig, to_dict
+from siamese.training.early_stopping import EarlyStopping
+from siamese.training.trainer import Trainer
+
+ONLINE_MINERS = ("batch_hard", "batch_all", "semi_hard")
+
+
+@dataclass
+class RunResult:
+    """What a finished run produced."""
+
+    run_dir: Path
+    model: SiameseModel
+    history: list[dict[str, Any]]
+    evaluation: dict[str, Any]
+    splits: dict[str, LabeledDataset]
+
+
+def load_splits(cfg: RunConfig) -> tuple[LabeledDataset, dict[str, LabeledDataset], str]:
+    """Read the data and split it; return (dataset, splits, a description of the split used)."""
+    dataset = load_source(cfg.data.source, **cfg.data.options)
+    if len(dataset) == 0:
+        raise DataError(f"data source {cfg.data.source!r} returned no items")
+    if cfg.data.split == "protocol":
+        parts = protocol_split(dataset)
+        if "train" not in parts:
+            raise ConfigError("data.split = 'protocol': the data's own split has no training part")
+        if "val" not in parts and cfg.data.val_fraction > 0:
+            train = parts["train"]
+            shared = "test" in parts and np.intersect1d(train.labels, parts["test"].labels).size > 0
+            # Items of the train classes (classification-style protocols such as UCR, where test
+            # shares the classes) or whole classes (one-shot protocols) become the validation part.
+            by_items = cfg.data.val_split == "items" or (cfg.data.val_split == "auto" and shared)
+            if by_items:
+                val_idx = _stratified(train.labels, cfg.data.val_fraction, cfg.seed)
+                keep = np.setdiff1d(np.arange(len(train)), val_idx)
+                parts["val"], parts["train"] = train.subset(val_idx), train.subset(keep)
+                how = "protocol (validation: items held out of train, stratified)"
+            else:
+                sub = class_disjoint_split(train, val_fraction=cfg.data.val_fraction, seed=cfg.seed)
+                parts.update(sub)
+                how = "protocol (validation: classes held out of train)"
+        else:
+            how = "protocol"
+        return dataset, parts, f"{how}: {dataset.meta.get('protocol', 'the reader’s split')}"
+    parts = class_disjoint_split(
+        dataset, val_fraction=cfg.data.val_fraction, test_fraction=cfg.data.test_fraction, seed=cfg.seed
+    )
+    return dataset, parts, (
+        f"class-disjoint by ratio (val {cfg.data.val_fraction}, test {cfg.data.test_fraction}, seed {cfg.seed})"
+    )
+
+
+def _stratified(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng([seed, 3])
+    out = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        n = int(round(fraction * len(idx)))
+        if 0 < n < len(idx):
+            out.append(rng.choice(idx, size=n, replace=False))
+    return np.sort(np.concatenate(out)) if out else np.array([], dtype=np.int64)
+
+
+def build_model(cfg: RunConfig, train: LabeledDataset, info: dict[str, Any]) -> tuple[SiameseModel, Any]:
+    """Encoder (input shape from the data), normaliser fitted on train, objective and pair head."""
+    encoder_args = {"input_shape": list(train.item_shape), **cfg.model.args}
+    encoder = create_encoder(cfg.model.encoder, **encoder_args)
+    dim = int(getattr(encoder, "embedding_dim", 0) or 0)
+    if dim == 0:
+        with torch.no_grad():
+            encoder.eval()
+            dim = int(encoder(torch.zeros(2, *train.item_shape)).shape[1])
+    objective = create_objective(
+        cfg.objective.name, embedding_dim=dim, margin=cfg.objective.margin, distance=cfg.objective.distance
+    )
+    normaliser = Normaliser.fit(train, cfg.data.normalise, seed=cfg.seed)
+    head = PairHead(dim) if objective.needs_head else None
+    distance = objective.distance.name if objective.distance.name != "l1" else "euclidean"
+    model = SiameseModel(
+        encoder, normaliser, head, encoder_name=cfg.model.encoder, encoder_args=encoder_args,
+        distance=distance, info=info,
+    )
+    return model, objective
+
+
+def build_generator(cfg: RunConfig, data: LabeledDataset, *, epochs: int, steps: int) -> BatchGenerator:
+    """The batch generator the sampling and mining sections ask for."""
+    strategy = cfg.mining.strategy
+    if strategy not in ("none", *ONLINE_MINERS):
+        try:
+            from siamese.mining import create_sequenced_generator
+        except ImportError as exc:  # pragma: no cover - the mining package ships with the library
+            raise ConfigError(f"mining.strategy {strategy!r} needs siamese.mining ({exc})") from None
+        return create_sequenced_generator(
+            strategy, data.labels, triplets_per_batch=cfg.sampling.batch_size, steps_per_epoch=steps,
+            epochs=epochs, seed=cfg.seed, reference_mask=data.meta.get("is_reference"),
+            threshold=cfg.mining.threshold, growth=cfg.mining.growth, midpoint=cfg.mining.midpoint,
+            cycles=cfg.mining.cycles,
+            margin=cfg.mining.margin if cfg.mining.margin is not None else (cfg.objective.margin or 0.2),
+        )
+    if cfg.sampling.kind == "pairs":
+        return PairGenerator(data.labels, cfg.sampling.batch_size, steps)
+    if cfg.sampling.kind == "triplets" and strategy == "none":
+        return TripletGenerator(data.labels, cfg.sampling.batch_size, steps)
+    return PKGenerator(data.labels, cfg.sampling.p, cfg.sampling.k, steps)
+
+
+def build_miner(cfg: RunConfig, objective: Any) -> Any:
+    if cfg.mining.strategy not in ONLINE_MINERS:
+        return None
+    from siamese.mining import create_online_miner
+
+    margin = cfg.mining.margin if cfg.mining.margin is not None else getattr(objective, "margin", 0.2)
+    return create_online_miner(cfg.mining.strategy, margin=margin, distance=objective.distance)
+
+
+def prepare_run_dir(cfg: RunConfig, *, resume: bool, overwrite: bool) -> Path:
+    run_dir = cfg.run_dir
+    if run_dir.exists() and any(run_dir.iterdir()) and not resume:
+        if not overwrite:
+            raise ConfigError(
+                f"run folder {run_dir} already exists; pass --resume to continue it, --overwrite to "
+                "replace it, or --set name=<new name>"
+            )
+        shutil.rmtree(run_dir)
+    if resume and not (run_dir / "checkpoints" / "last.json").exists():
+        raise ConfigError(f"--resume: no checkpoint in {run_dir / 'checkpoints'}; start without --resume")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def train_from_config(
+    cfg: RunConfig,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    console: Any = None,
+    report: bool = True,
+    progress_override: bool | None = None,
+) -> RunResult:
+    """Run a whole training job described by ``cfg`` into ``<out_dir>/<name>/``.
+
+    Raises:
+        SiameseError: bad config or data (nothing is written into the run folder then).
+    """
+    if cfg.training.threads > 0:
+        torch.set_num_threads(cfg.training.threads)
+    seed_everything(cfg.seed)
+    dataset, parts, split_used = load_splits(cfg)
+    train, val, test = parts["train"], parts.get("val"), parts.get("test")
+    info = {
+        "class_names": dataset.class_names,
+        "kind": dataset.kind,
+        "item_shape": list(dataset.item_shape),
+        "item_dtype": str(dataset.items.dtype),
+        "split": split_used,
+        "split_classes": {k: sorted({dataset.class_names[c] for c in np.unique(v.labels)}) for k, v in parts.items()},
+        "objective": None,
+        "config": to_dict(cfg),
+        "library_version": siamese.__version__,
+    }
+    seed_everything(cfg.seed)
+    model, objective = build_model(cfg, train, info)
+    model.info["objective"] = objective.config()
+    steps = cfg.training.steps_per_epoch
+    generator = build_generator(cfg, train, epochs=cfg.training.epochs, steps=steps)
+    val_generator = None
+    if val is not None and len(val):
+        try:
+            kind_gen = PairGenerator if objective.tuple_kind == "pairs" else TripletGenerator
+            val_generator = kind_gen(val.labels, cfg.sampling.batch_size, cfg.training.val_batches)
+        except SiameseError:
+            val_generator = None  # validation classes without positives: accuracy only
+    run_dir = prepare_run_dir(cfg, resume=resume, overwrite=overwrite)
+    atomic_write_json(run_dir / "config.json", to_dict(cfg))
+    atomic_write_json(run_dir / "dataset.json", {
+        "source": cfg.data.source,
+        "split": split_used,
+        "dataset": dataset.describe(),
+        "splits": {k: v.describe() for k, v in parts.items()},
+        "meta": {k: v for k, v in dataset.meta.items() if isinstance(v, (str, int, float, list, dict))
+                 and k not in ("pairs",)},
+    })
+    es = None
+    if cfg.training.early_stopping and val is not None:
+        es = EarlyStopping(cfg.training.monitor, cfg.training.min_delta, cfg.training.patience)
+    trainer = Trainer(
+        model, objective, generator, train, val=val, val_generator=val_generator,
+        miner=build_miner(cfg, objective), optimizer=cfg.training.optimizer,
+        learning_rate=cfg.training.learning_rate, weight_decay=cfg.training.weight_decay,
+        momentum=cfg.training.momentum, lr_schedule=cfg.training.lr_schedule,
+        grad_clip=cfg.training.grad_clip, epochs=cfg.training.epochs, early_stopping=es,
+        restore_best=cfg.training.restore_best, on_collapse=cfg.training.on_collapse,
+        n_way=cfg.evaluation.n_way, k_shot=cfg.evaluation.k_shot,
+        val_episodes=cfg.evaluation.val_episodes, val_pairs=min(cfg.evaluation.pairs, 1000),
+        snapshot_items=cfg.training.snapshot_items, refresh_every=cfg.mining.refresh_every,
+        run_dir=run_dir, seed=cfg.seed, console=console,
+        progress=cfg.training.progress if progress_override is None else progress_override,
+    )
+    t0 = time.perf_counter()
+    history = trainer.fit(resume=resume)
+    train_seconds = sum(r.get("seconds", 0.0) for r in history)
+    model.info["training"] = {
+        "epochs_run": history[-1]["epoch"],
+        "best_epoch": None if es is None else es.best_epoch,
+        "stopped_reason": trainer.stopped_reason,
+        "seconds": round(train_seconds, 2),
+        "seconds_this_process": round(time.perf_counter() - t0, 2),
+    }
+    model.save(run_dir)
+    evaluation: dict[str, Any] = {}
+    if test is not None and len(test):
+        t1 = time.perf_counter()
+        evaluation = evaluate_model(
+            model, test, val=val, n_way=cfg.evaluation.n_way, k_shot=cfg.evaluation.k_shot,
+            episodes=cfg.evaluation.episodes, pairs=cfg.evaluation.pairs, seed=cfg.seed,
+        )
+        evaluation["seconds"] = round(time.perf_counter() - t1, 2)
+    evaluation["training"] = model.info["training"]
+    atomic_write_json(run_dir / "evaluation.json", evaluation)
+    if report:
+        _write_report(run_dir)
+    return RunResult(run_dir, model, history, evaluation, parts)
+
+
+def _write_report(run_dir: Path) -> None:
+    try:
+        from siamese.reporting import build_report
+    except ImportError:
+        return
+    build_report(run_dir)

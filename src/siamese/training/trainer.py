@@ -1,0 +1,300 @@
+"""The Trainer: one loop for every objective, sampler and miner."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from siamese._io import atomic_write_text
+from siamese.data.labeled_dataset import LabeledDataset
+from siamese.evaluation.model_evaluation import can_pair, fixed_subset, one_shot_metrics, pair_scores
+from siamese.evaluation.verification import roc_auc
+from siamese.model import SiameseModel
+from siamese.objectives._base import Objective
+from siamese.sampling._batch import Batch, BatchGenerator
+from siamese.seed import derived_rng
+from siamese.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
+from siamese.training.collapse import CollapseDetector
+from siamese.training.early_stopping import EarlyStopping
+
+VAL_SEED_KEY = 999_983  # derived_rng(seed, VAL_SEED_KEY): the same validation batches every epoch
+
+
+class Trainer:
+    """Trains a ``SiameseModel`` and writes everything into ``run_dir``.
+
+    Each step embeds the batch's unique items once and hands the objective index tuples into that
+    batch (from the generator, an online miner, or every valid tuple of a P x K batch). Each epoch
+    draws its batches from ``derived_rng(seed, epoch)`` and seeds torch with ``(seed, epoch)``, so
+    a run resumed from the checkpoint of epoch e replays epochs e+1... exactly.
+
+    Files written: ``metrics.jsonl`` (one line per epoch), ``checkpoints/last.*`` (each epoch),
+    ``checkpoints/best.safetensors``, ``snapshots/epoch_XXXX.npy`` (validation embeddings).
+    """
+
+    def __init__(
+        self,
+        model: SiameseModel,
+        objective: Objective,
+        generator: BatchGenerator,
+        train: LabeledDataset,
+        *,
+        val: LabeledDataset | None = None,
+        val_generator: BatchGenerator | None = None,
+        miner: Any = None,
+        optimizer: str = "adam",
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        momentum: float = 0.9,
+        lr_schedule: str = "none",
+        grad_clip: float = 0.0,
+        epochs: int = 10,
+        early_stopping: EarlyStopping | None = None,
+        restore_best: bool = True,
+        on_collapse: str = "warn",
+        n_way: int = 5,
+        k_shot: int = 1,
+        val_episodes: int = 100,
+        val_pairs: int = 1000,
+        snapshot_items: int = 300,
+        refresh_every: int = 0,
+        run_dir: str | Path | None = None,
+        seed: int = 0,
+        progress: bool = True,
+        console: Any = None,
+    ):
+        self.model, self.objective, self.generator = model, objective, generator
+        self.train, self.val, self.val_generator, self.miner = train, val, val_generator, miner
+        self.epochs, self.grad_clip, self.seed = int(epochs), float(grad_clip), int(seed)
+        self.early_stopping, self.restore_best, self.on_collapse = early_stopping, restore_best, on_collapse
+        self.n_way, self.k_shot, self.val_episodes, self.val_pairs = n_way, k_shot, val_episodes, val_pairs
+        self.snapshot_items, self.refresh_every = snapshot_items, refresh_every
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.progress, self.console = progress, console
+        params = [p for p in model.parameters() if p.requires_grad]
+        if optimizer == "sgd":
+            self.optimizer = torch.optim.SGD(params, lr=learning_rate, momentum=momentum, weight_decay=weight_decay)
+        elif optimizer == "adamw":
+            self.optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
+        else:
+            self.optimizer = torch.optim.Adam(params, lr=learning_rate, weight_decay=weight_decay)
+        self.scheduler = None
+        if lr_schedule == "cosine":
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+                self.optimizer, T_max=max(1, epochs), eta_min=learning_rate * 0.01
+            )
+        self.collapse = CollapseDetector()
+        self.history: list[dict[str, Any]] = []
+        self.val_idx = None if val is None else fixed_subset(len(val), 2000, seed)
+        self.global_step = 0
+        self.stopped_reason = "max_epochs"
+
+    # ------------------------------------------------------------------ paths
+    def _path(self, *parts: str) -> Path | None:
+        return None if self.run_dir is None else self.run_dir.joinpath(*parts)
+
+    def _write_metrics(self) -> None:
+        path = self._path("metrics.jsonl")
+        if path is not None:
+            atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in self.history))
+
+    # ------------------------------------------------------------------ one step
+    def _tensors(self, data: LabeledDataset, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        x = torch.as_tensor(data.load(batch.indices))
+        lens = None if data.lengths is None else torch.as_tensor(data.lengths[batch.indices])
+        return x, lens
+
+    def _loss(self, data: LabeledDataset, batch: Batch) -> torch.Tensor:
+        x, lens = self._tensors(data, batch)
+        emb = self.model(x, lens)  # (U, D)
+        labels = torch.as_tensor(batch.labels)
+        tuples = None if batch.tuples is None else tuple(torch.as_tensor(t) for t in batch.tuples)
+        if tuples is None and self.miner is not None:
+            tuples = self.miner.mine(emb.detach(), labels)
+        return self.objective(emb, labels, tuples, head=self.model.head)
+
+    def _embed_train_fn(self):
+        return lambda: self.model.embed_dataset(self.train)
+
+    # ------------------------------------------------------------------ validation
+    def _validate(self) -> tuple[dict[str, Any], np.ndarray | None]:
+        out: dict[str, Any] = {}
+        if self.val is None or len(self.val) == 0:
+            return out, None
+        self.model.eval()
+        if self.val_generator is not None:
+            losses = []
+            with torch.no_grad():
+                for batch in self.val_generator.epoch(derived_rng(self.seed, VAL_SEED_KEY)):
+                    losses.append(float(self._loss(self.val, batch)))
+            out["val_loss"] = float(np.mean(losses)) if losses else None
+        sub = self.val.subset(self.val_idx)
+        emb = self.model.embed_dataset(sub)
+        labels = sub.labels
+        acc = one_shot_metrics(emb, labels, self.model.distance, n_way=self.n_way, k_shot=self.k_shot,
+                               episodes=self.val_episodes, seed=self.seed)
+        if acc:
+            out["val_accuracy"] = acc["accuracy"]
+        if can_pair(labels):
+            ps = pair_scores(self.model, emb, labels, self.val_pairs, self.seed)
+            out["val_auc"] = roc_auc(ps["scores"], ps["same"])
+        return out, emb
+
+    def _snapshot(self, epoch: int, emb: np.ndarray | None) -> None:
+        if emb is None or self.snapshot_items <= 0 or self.run_dir is None:
+            return
+        folder = self.run_dir / "snapshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        n = min(self.snapshot_items, len(emb))
+        np.save(folder / f"epoch_{epoch:04d}.npy", emb[:n].astype(np.float32))
+        if not (folder / "labels.npy").exists():
+            np.save(folder / "labels.npy", self.val.labels[self.val_idx][:n])
+            (folder / "items.json").write_text(json.dumps([int(i) for i in self.val_idx[:n]]))
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self, resume: bool = False) -> list[dict[str, Any]]:
+        """Train for up to ``epochs`` epochs (continuing from the last checkpoint if ``resume``)."""
+        start_epoch = 1
+        ckpt = self._path("checkpoints", "last")
+        if resume and ckpt is not None and ckpt.with_suffix(".json").exists():
+            loop = load_checkpoint(ckpt, self.model, self.optimizer, self.scheduler)
+            self.history = loop["history"]
+            self.global_step = loop["global_step"]
+            if self.early_stopping is not None and loop.get("early_stopping"):
+                self.early_stopping.load_state_dict(loop["early_stopping"])
+            self.collapse.load_state_dict(loop.get("collapse", {}))
+            if loop.get("generator") and hasattr(self.generator, "load_state_dict"):
+                self.generator.load_state_dict(loop["generator"])
+            start_epoch = loop["epoch"] + 1
+            if loop.get("stopped"):
+                start_epoch = self.epochs + 1
+        else:
+            metrics, emb = self._validate()
+            self.collapse.check(emb, {})
+            self.history = [{"epoch": 0, "step": 0, **metrics, "seconds": 0.0}]
+            self._snapshot(0, emb)
+            if self.early_stopping is not None:
+                self.early_stopping.update(0, metrics)
+        self._write_metrics()
+        if hasattr(self.generator, "refresh") and start_epoch <= self.epochs:
+            self.generator.refresh(self._embed_train_fn())
+
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TextColumn("{task.fields[status]}")]
+        with Progress(*columns, console=self.console, disable=not self.progress, transient=False) as bar:
+            for epoch in range(start_epoch, self.epochs + 1):
+                record = self._train_epoch(epoch, bar)
+                self.history.append(record)
+                self._write_metrics()
+                stop = self._end_of_epoch(epoch, record)
+                if stop:
+                    break
+        if self.restore_best and self.early_stopping is not None and self.early_stopping.best_epoch > 0:
+            best = self._path("checkpoints", "best.safetensors")
+            if best is not None and best.exists():
+                load_weights(best, self.model)
+        self.model.eval()
+        return self.history
+
+    def _train_epoch(self, epoch: int, bar: Progress) -> dict[str, Any]:
+        torch.manual_seed(int(derived_rng(self.seed, epoch, 1).integers(2**62)))
+        rng = derived_rng(self.seed, epoch)
+        steps = self.generator.steps_per_epoch
+        task = bar.add_task(f"epoch {epoch}/{self.epochs}", total=steps, status="")
+        t0 = time.perf_counter()
+        losses: list[float] = []
+        stats: dict[str, list[float]] = {}
+        hardness: list[float] = []
+        achieved: list[float] = []
+        self.model.train()
+        for batch in self.generator.epoch(rng):
+            loss = self._loss(self.train, batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+            self.optimizer.step()
+            self.global_step += 1
+            losses.append(float(loss.detach()))
+            for k, v in self.objective.last_stats.items():
+                stats.setdefault(k, []).append(v)
+            if batch.hardness is not None:
+                hardness.append(float(np.mean(batch.hardness)))
+            if getattr(batch, "achieved", None) is not None:
+                achieved.append(float(np.mean(batch.achieved)))
+            if self.refresh_every > 0 and self.global_step % self.refresh_every == 0 and hasattr(self.generator, "refresh"):
+                self.generator.refresh(self._embed_train_fn())
+                self.model.train()
+            window = losses[-20:]
+            bar.update(task, advance=1, status=f"loss {np.mean(window):.4f}")
+        if self.scheduler is not None:
+            self.scheduler.step()
+        train_seconds = time.perf_counter() - t0
+        metrics, emb = self._validate()
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "step": self.global_step,
+            "train_loss": float(np.mean(losses)) if losses else None,
+            **metrics,
+            **{f"train_{k}": float(np.mean(v)) for k, v in stats.items()},
+            "lr": float(self.optimizer.param_groups[0]["lr"]),
+            "seconds": round(time.perf_counter() - t0, 3),
+            "train_seconds": round(train_seconds, 3),
+        }
+        if hardness:
+            record["hardness_target"] = float(np.mean(hardness))
+        if achieved:
+            record["hardness_achieved"] = float(np.mean(achieved))
+        if emb is not None:
+            record["spread"] = CollapseDetector.spread(emb)
+        reasons = self.collapse.check(emb, {k: np.mean(v) for k, v in stats.items()})
+        record["collapse"] = bool(reasons)
+        if reasons:
+            record["warnings"] = reasons
+        status = f"loss {record['train_loss']:.4f}"
+        if "val_accuracy" in record:
+            status += f"  val acc {record['val_accuracy']:.3f}"
+        if "val_loss" in record and record["val_loss"] is not None:
+            status += f"  val loss {record['val_loss']:.4f}"
+        if reasons:
+            status += "  [bold yellow]COLLAPSE: " + "; ".join(reasons) + "[/]"
+        bar.update(task, status=status)
+        self._snapshot(epoch, emb)
+        return record
+
+    def _end_of_epoch(self, epoch: int, record: dict[str, Any]) -> bool:
+        stop = False
+        if self.early_stopping is not None:
+            improved = self.early_stopping.update(epoch, record)
+            if improved and self.run_dir is not None:
+                save_weights(self.run_dir / "checkpoints" / "best.safetensors", self.model)
+            if self.early_stopping.should_stop:
+                stop, self.stopped_reason = True, "early_stopping"
+        if record.get("collapse"):
+            if self.on_collapse == "stop":
+                stop, self.stopped_reason = True, "collapse"
+            elif self.on_collapse == "lower_hardness" and hasattr(self.generator, "lower_hardness"):
+                self.generator.lower_hardness(0.5)
+        if math.isnan(record.get("train_loss") or 0.0):
+            stop, self.stopped_reason = True, "nan_loss"
+        ckpt = self._path("checkpoints", "last")
+        if ckpt is not None:
+            loop = {
+                "epoch": epoch,
+                "global_step": self.global_step,
+                "history": self.history,
+                "early_stopping": None if self.early_stopping is None else self.early_stopping.state_dict(),
+                "collapse": self.collapse.state_dict(),
+                "generator": self.generator.state_dict() if hasattr(self.generator, "state_dict") else None,
+                "stopped": stop,
+                "stopped_reason": self.stopped_reason if stop else None,
+            }
+            save_checkpoint(ckpt, self.model, self.optimizer, self.scheduler, loop)
+        return stop

@@ -1,0 +1,67 @@
+"""Every registered encoder builds, runs forward and backward, and errors name the valid choices."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from siamese.encoders import create_encoder, list_encoders
+from siamese.errors import ConfigError
+
+SMALL = {
+    "koch_cnn": {"input_shape": (1, 105, 105), "embedding_dim": 32},
+    "conv4": {"input_shape": (1, 28, 28), "channels": 8, "embedding_dim": 16},
+    "lstm": {"input_shape": (20, 5), "hidden_size": 8, "embedding_dim": 3, "output_activation": "sigmoid"},
+    "mlp": {"input_shape": (12,), "hidden": (16,), "embedding_dim": 2},
+}
+
+
+def test_every_registered_encoder_is_covered():
+    assert set(list_encoders()) == set(SMALL)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_encoder_forward_backward(name):
+    torch.manual_seed(0)
+    kw = SMALL[name]
+    enc = create_encoder(name, **kw)
+    x = torch.rand(3, *kw["input_shape"])
+    out = enc(x)
+    assert out.shape == (3, enc.embedding_dim)
+    out.sum().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in enc.parameters())
+
+
+def test_koch_cnn_shapes_and_init():
+    enc = create_encoder("koch_cnn")
+    convs = [m for m in enc.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size) for c in convs] == [(64, (10, 10)), (128, (7, 7)), (128, (4, 4)), (256, (4, 4))]
+    assert enc.fc.in_features == 256 * 6 * 6 and enc.fc.out_features == 4096
+    assert abs(convs[0].bias.mean().item() - 0.5) < 0.01
+    assert abs(convs[1].weight.std().item() - 0.01) < 0.002
+    e = enc(torch.rand(2, 1, 105, 105))
+    assert (e >= 0).all() and (e <= 1).all()  # dense sigmoid
+
+
+def test_lstm_lengths_mask_padding():
+    torch.manual_seed(0)
+    enc = create_encoder("lstm", input_shape=(10, 2), hidden_size=4, pooling="concat", instance_norm=True)
+    enc.eval()
+    x = torch.rand(1, 6, 2)
+    padded = torch.cat([x, torch.full((1, 4, 2), 99.0)], dim=1)
+    a = enc(padded, torch.tensor([6]))
+    b = enc(x, torch.tensor([6]))
+    assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_l2_output_has_unit_norm():
+    enc = create_encoder("mlp", input_shape=(5,), embedding_dim=4, output_activation="l2")
+    enc.eval()
+    assert torch.allclose(enc(torch.rand(3, 5)).norm(dim=1), torch.ones(3), atol=1e-5)
+
+
+def test_unknown_encoder_lists_valid_ones():
+    with pytest.raises(ConfigError, match="unknown encoder 'resnet'; valid encoders: conv4, koch_cnn, lstm, mlp"):
+        create_encoder("resnet")
+    with pytest.raises(ConfigError, match="unknown argument\\(s\\) depth; valid arguments"):
+        create_encoder("mlp", input_shape=(3,), depth=3)

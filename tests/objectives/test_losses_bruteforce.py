@@ -1,0 +1,145 @@
+"""Each loss against a brute-force Python loop over its pairs or triplets."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from siamese.objectives import (
+    ContrastiveLoss,
+    Cosine,
+    Euclidean,
+    KochBCELoss,
+    LosslessTripletLoss,
+    PairHead,
+    SquaredEuclidean,
+    TripletLoss,
+    all_pairs,
+    all_triplets,
+)
+
+
+def _emb(n=10, d=4, seed=0, sigmoid=False):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g, dtype=torch.float64)
+    return torch.sigmoid(x) if sigmoid else x
+
+
+LABELS = torch.tensor([0, 0, 1, 1, 1, 2, 2, 3, 0, 2])
+
+
+def _d(name, x, y):
+    x, y = x.tolist(), y.tolist()
+    sq = sum((a - b) ** 2 for a, b in zip(x, y, strict=True))
+    if name == "euclidean":
+        return math.sqrt(sq)
+    if name == "squared_euclidean":
+        return sq
+    dot = sum(a * b for a, b in zip(x, y, strict=True))
+    nx = math.sqrt(sum(a * a for a in x))
+    ny = math.sqrt(sum(b * b for b in y))
+    return 1 - dot / (nx * ny)
+
+
+@pytest.mark.parametrize("dist", ["squared_euclidean", "cosine", "euclidean"])
+@pytest.mark.parametrize("margin", [0.0, 0.2, 1.0])
+def test_triplet_loss_matches_loop(dist, margin):
+    e = _emb()
+    loss = TripletLoss(margin=margin, distance=dist)(e, LABELS)
+    terms = []
+    for a in range(len(LABELS)):
+        for p in range(len(LABELS)):
+            for n in range(len(LABELS)):
+                if a != p and LABELS[a] == LABELS[p] and LABELS[n] != LABELS[a]:
+                    terms.append(max(_d(dist, e[a], e[p]) - _d(dist, e[a], e[n]) + margin, 0.0))
+    assert loss.item() == pytest.approx(sum(terms) / len(terms), rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("dist", ["euclidean", "cosine"])
+def test_contrastive_loss_matches_loop(dist):
+    e = _emb(seed=1)
+    margin = 1.5 if dist == "euclidean" else 0.7
+    loss = ContrastiveLoss(margin=margin, distance=dist)(e, LABELS)
+    terms = []
+    n = len(LABELS)
+    for i in range(n):
+        for j in range(i + 1, n):
+            d = _d(dist, e[i], e[j])
+            if LABELS[i] == LABELS[j]:
+                terms.append(d**2)
+            else:
+                terms.append(max(margin - d, 0.0) ** 2)
+    assert loss.item() == pytest.approx(sum(terms) / len(terms), rel=1e-6)
+
+
+def test_contrastive_explicit_labels_and_convention_error():
+    e1, e2 = _emb(4, seed=2), _emb(4, seed=3)
+    y = torch.tensor([1, 0, 1, 0])
+    loss = ContrastiveLoss(margin=1.0).pair_loss(e1, e2, y)
+    expect = 0.0
+    for i in range(4):
+        d = _d("euclidean", e1[i], e2[i])
+        expect += d**2 if y[i] == 1 else max(1.0 - d, 0) ** 2
+    assert loss.item() == pytest.approx(expect / 4, rel=1e-6)
+    with pytest.raises(ValueError, match="expected 1 for same-class"):
+        ContrastiveLoss().pair_loss(e1, e2, torch.tensor([1, -1, 0, 2]))
+
+
+def test_koch_bce_matches_loop():
+    torch.manual_seed(0)
+    e = _emb(seed=4).float()
+    head = PairHead(4)
+    loss = KochBCELoss()(e, LABELS, head=head)
+    a1, p, a2, n = all_pairs(LABELS)
+    w, b = head.linear.weight[0].tolist(), head.linear.bias.item()
+    terms = []
+    for (i, j), y in [((i, j), 1.0) for i, j in zip(a1.tolist(), p.tolist(), strict=True)] + [
+        ((i, j), 0.0) for i, j in zip(a2.tolist(), n.tolist(), strict=True)
+    ]:
+        z = sum(wk * abs(x - y2) for wk, x, y2 in zip(w, e[i].tolist(), e[j].tolist(), strict=True)) + b
+        s = 1 / (1 + math.exp(-z))
+        terms.append(-(y * math.log(s) + (1 - y) * math.log(1 - s)))
+    assert loss.item() == pytest.approx(sum(terms) / len(terms), rel=1e-5)
+
+
+def test_lossless_triplet_matches_loop():
+    e = _emb(seed=5, sigmoid=True)
+    dim = e.shape[1]
+    loss = LosslessTripletLoss(dim=dim)(e, LABELS)
+    a, p, n = all_triplets(LABELS)
+    eps = 1e-8
+    terms = []
+    for i, j, k in zip(a.tolist(), p.tolist(), n.tolist(), strict=True):
+        dp = _d("squared_euclidean", e[i], e[j])
+        dn = _d("squared_euclidean", e[i], e[k])
+        terms.append(-math.log(-dp / dim + 1 + eps) - math.log(-(dim - dn) / dim + 1 + eps))
+    assert loss.item() == pytest.approx(sum(terms) / len(terms), rel=1e-6)
+
+
+def test_lossless_needs_bounded_embeddings():
+    with pytest.raises(ValueError, match="must lie in \\[0, 1\\]"):
+        LosslessTripletLoss(dim=4)(_emb(seed=6) * 5, LABELS)
+
+
+def test_explicit_index_tuples_are_used():
+    e = _emb(seed=7)
+    tuples = (torch.tensor([0, 2]), torch.tensor([1, 3]), torch.tensor([5, 7]))
+    loss = TripletLoss(margin=0.3)(e, None, tuples)
+    expect = sum(
+        max(_d("squared_euclidean", e[a], e[p]) - _d("squared_euclidean", e[a], e[n]) + 0.3, 0)
+        for a, p, n in zip(*[t.tolist() for t in tuples], strict=True)
+    )
+    assert loss.item() == pytest.approx(expect / 2, rel=1e-6)
+    with pytest.raises(ValueError, match="needs triplets"):
+        TripletLoss()(e, None, (tuples[0], tuples[1], tuples[0], tuples[2]))
+
+
+def test_distance_matrix_matches_pairwise():
+    x, y = _emb(5, seed=8), _emb(6, seed=9)
+    for dist in (Euclidean(), SquaredEuclidean(), Cosine()):
+        m = dist.matrix(x, y)
+        for i in range(5):
+            for j in range(6):
+                assert m[i, j].item() == pytest.approx(dist.pairwise(x[i : i + 1], y[j : j + 1]).item(), abs=1e-5)
