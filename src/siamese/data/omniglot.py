@@ -185,9 +185,11 @@ def _read_npz(
         )
     images, labels = images[:limit], labels[:limit]
     n_cls, n_draw = labels.shape
-    x = images.reshape(n_cls * n_draw, 1, *images.shape[2:]).astype(np.uint8) * 255  # (N, 1, H, W)
+    x = images.reshape(n_cls * n_draw, 1, *images.shape[2:]).astype(np.uint8)  # (N, 1, H, W)
+    del images  # in place from here: Omniglot is 1,623 x 20 images of 105 x 105
     if invert:
-        x = 255 - x
+        np.subtract(1, x, out=x)
+    np.multiply(x, 255, out=x)
     if shape is not None and tuple(x.shape[2:]) != shape:
         x = np.stack([_resize(img[0], shape) for img in x])[:, None]
     ids, flat = np.unique(labels.reshape(-1), return_inverse=True)
@@ -224,7 +226,11 @@ def _concat(pieces: list[LabeledDataset]) -> LabeledDataset:
             archive=[a for s in stores for a in s.archives],
         )
     else:  # at least one .npz part: decode the others and keep one array
-        items = np.concatenate([s.load(np.arange(len(s))) for s in stores])
+        arrays = [
+            s.array if isinstance(s, ArrayStore) else s.load(np.arange(len(s))) for s in stores
+        ]
+        items = np.concatenate(arrays)
+        del arrays
     offsets = np.cumsum([0] + [len(p.class_names) for p in pieces])
     return LabeledDataset(
         items=items,

@@ -129,7 +129,9 @@ def _parse_series(
 
 
 @register_source("ucr")
-def read_ucr(path: str, problem: str | None = None, parts: list[str] | None = None) -> LabeledDataset:
+def read_ucr(
+    path: str, problem: str | None = None, parts: list[str] | None = None
+) -> LabeledDataset:
     """Read a UCR/UEA problem: its ``<problem>_TRAIN.ts`` and ``<problem>_TEST.ts`` files.
 
     Args:
