@@ -81,6 +81,7 @@ def test_threshold_answers_unknown(mlp_model, vectors):
     g = Gallery(mlp_model, threshold=1e-3).fit(vectors[:10], [f"c{i}" for i in range(10)])
     near, far = g.identify(vectors[:1], k=2)[0], g.identify(vectors[20:21] + 50.0, k=2)[0]
     assert near.known and near.label == "c0"
+    assert g.predict(np.stack([vectors[0], vectors[20] + 50.0])).tolist() == ["c0", UNKNOWN]
     assert not far.known and far.label == UNKNOWN and len(far.matches) == 2
 
 

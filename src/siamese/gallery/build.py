@@ -79,7 +79,7 @@ def build_gallery(
             )
         gallery.calibrate_embeddings(_embed(model, data, query_idx), names[query_idx].tolist(), far)
         assert gallery.calibration_ is not None
-        gallery.calibration_["holdout_classes"] = holdout
+        gallery.calibration_["holdout_classes"] = [data.class_names[c] for c in holdout]
     if out is not None:
         gallery.save(out)
     return gallery

@@ -167,6 +167,10 @@ class Gallery:
         """
         return self.identify_embeddings(self.embed(items, lengths), k)
 
+    def predict(self, items: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+        """The nearest class name of each query, or ``"unknown"``: ``(Q,)`` object array."""
+        return np.array([r.label for r in self.identify(items, k=1, lengths=lengths)], dtype=object)
+
     def identify_embeddings(self, embeddings: np.ndarray, k: int = 5) -> list[Identification]:
         """``identify`` for precomputed query embeddings ``(Q, D)``."""
         labels, dists = self._nearest_classes(np.asarray(embeddings, np.float32), k)

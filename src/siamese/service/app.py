@@ -6,7 +6,9 @@ Every POST endpoint takes either JSON or ``multipart/form-data``:
   more) and an optional field ``k``.
 * ``POST /verify``: JSON ``{"a": ITEM, "b": ITEM}``; multipart: files ``a`` and ``b``.
 * ``POST /enroll``: JSON ``{"items": [ITEM, ...], "labels": ["name", ...]}``; multipart: files
-  ``files`` and one ``labels`` field per file. All items are added or none.
+  ``files`` and one ``labels`` field per file. All items are added or none: every item is read,
+  checked and embedded before the gallery changes (under a lock); with a gallery folder the
+  files are then rewritten (each atomically) — a failed disk write answers 500.
 * ``GET /health``: status, counts and what an item looks like (no API key needed).
 
 An ``ITEM`` is ``{"image_base64": "<base64 PNG/JPEG...>"}`` or ``{"values": [...]}`` (a vector of
