@@ -21,8 +21,14 @@ def _model(head=False):
     args = {"input_shape": [12, 3], "hidden_size": 8, "embedding_dim": 4}
     enc = create_encoder("lstm", **args)
     norm = Normaliser("feature", [1.0, 2.0, 3.0], [0.5, 1.0, 2.0])
-    return SiameseModel(enc, norm, PairHead(4) if head else None, encoder_name="lstm",
-                        encoder_args=args, info={"class_names": ["a", "b"]})
+    return SiameseModel(
+        enc,
+        norm,
+        PairHead(4) if head else None,
+        encoder_name="lstm",
+        encoder_args=args,
+        info={"class_names": ["a", "b"]},
+    )
 
 
 @pytest.mark.parametrize("head", [False, True])

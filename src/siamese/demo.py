@@ -40,7 +40,9 @@ class DemoResult:
     train_seconds: float = 0.0
 
 
-def demo_config(name: str = "demo", out_dir: str = "runs", seed: int = 0, quick: bool = False) -> dict[str, Any]:
+def demo_config(
+    name: str = "demo", out_dir: str = "runs", seed: int = 0, quick: bool = False
+) -> dict[str, Any]:
     """The demo's run config (a plain table, as a TOML file would hold it)."""
     return {
         "name": name,
@@ -83,14 +85,23 @@ def demo_config(name: str = "demo", out_dir: str = "runs", seed: int = 0, quick:
 
 
 def one_shot_identification(
-    model: Any, *, seed: int, queries_per_pattern: int = 100, enrollments: int = 10, length: int = 96
+    model: Any,
+    *,
+    seed: int,
+    queries_per_pattern: int = 100,
+    enrollments: int = 10,
+    length: int = 96,
 ) -> tuple[dict[str, float], dict[str, int]]:
     """Enroll one fresh example per pattern (``enrollments`` times), identify fresh queries.
 
     Returns per-pattern accuracy (mean over enrollments) and the query counts.
     """
-    fresh = simulate_traffic(queries_per_pattern + enrollments, patterns=list(PATTERNS), length=length,
-                             seed=seed + 10_000)
+    fresh = simulate_traffic(
+        queries_per_pattern + enrollments,
+        patterns=list(PATTERNS),
+        length=length,
+        seed=seed + 10_000,
+    )
     emb = torch.as_tensor(model.embed_dataset(fresh))
     rng = np.random.default_rng(seed)
     hits = np.zeros(len(PATTERNS))
@@ -99,7 +110,9 @@ def one_shot_identification(
     for r in range(enrollments):
         support = np.array([idx[r] for idx in per_class])  # one example of each pattern
         queries = np.concatenate([np.delete(idx, np.arange(enrollments)) for idx in per_class])
-        pred = classify_by_nearest(emb[queries], emb[support], fresh.labels[support], model.distance, rng)
+        pred = classify_by_nearest(
+            emb[queries], emb[support], fresh.labels[support], model.distance, rng
+        )
         truth = fresh.labels[queries]
         for c in range(len(PATTERNS)):
             m = truth == c
@@ -110,14 +123,21 @@ def one_shot_identification(
 
 
 def run_demo(
-    *, out_dir: str = "runs", name: str = "demo", seed: int = 0, quick: bool = False,
-    progress: bool = True, console: Any = None,
+    *,
+    out_dir: str = "runs",
+    name: str = "demo",
+    seed: int = 0,
+    quick: bool = False,
+    progress: bool = True,
+    console: Any = None,
 ) -> DemoResult:
     """Train on 5 traffic patterns, then identify all 8 from one enrolled example each."""
     t0 = time.perf_counter()
     cfg = from_dict(demo_config(name, out_dir, seed, quick))
     result = train_from_config(cfg, overwrite=True, console=console, progress_override=progress)
-    acc, counts = one_shot_identification(result.model, seed=seed, queries_per_pattern=40 if quick else 100)
+    acc, counts = one_shot_identification(
+        result.model, seed=seed, queries_per_pattern=40 if quick else 100
+    )
     enrollments = 10
     seen = float(np.mean([acc[p] for p in SEEN]))
     unseen = float(np.mean([acc[p] for p in UNSEEN]))

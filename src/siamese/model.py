@@ -84,7 +84,9 @@ class SiameseModel(nn.Module):
                 x = torch.as_tensor(x)
                 lens = None if lengths is None else torch.as_tensor(lengths)
                 out = [
-                    self.forward(x[i : i + batch_size], None if lens is None else lens[i : i + batch_size])
+                    self.forward(
+                        x[i : i + batch_size], None if lens is None else lens[i : i + batch_size]
+                    )
                     for i in range(0, len(x), batch_size)
                 ]
                 return torch.cat(out) if out else torch.empty(0, 0)
@@ -159,7 +161,9 @@ class SiameseModel(nn.Module):
             enc = cfg["encoder"]
             norm = Normaliser.from_json(cfg["normaliser"])
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
-            raise ModelFileError(f"{cfg_path}: corrupt model config ({exc}); re-save the model") from None
+            raise ModelFileError(
+                f"{cfg_path}: corrupt model config ({exc}); re-save the model"
+            ) from None
         if encoder is None:
             if not enc.get("name"):
                 raise ModelFileError(
@@ -182,7 +186,9 @@ class SiameseModel(nn.Module):
         try:
             state = load_file(str(w_path))
         except (SafetensorError, OSError, ValueError) as exc:
-            raise ModelFileError(f"{w_path}: corrupt weights file ({exc}); re-save the model") from None
+            raise ModelFileError(
+                f"{w_path}: corrupt weights file ({exc}); re-save the model"
+            ) from None
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as exc:

@@ -7,7 +7,13 @@ import sys
 
 
 def _run(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "siamese", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "siamese", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 def test_missing_config_file(tmp_path):

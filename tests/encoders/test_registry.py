@@ -10,8 +10,14 @@ from siamese.errors import ConfigError
 
 SMALL = {
     "koch_cnn": {"input_shape": (1, 105, 105), "embedding_dim": 32},
+    "conv1d": {"input_shape": (20, 3), "channels": (8, 8), "kernels": (5, 3), "embedding_dim": 4},
     "conv4": {"input_shape": (1, 28, 28), "channels": 8, "embedding_dim": 16},
-    "lstm": {"input_shape": (20, 5), "hidden_size": 8, "embedding_dim": 3, "output_activation": "sigmoid"},
+    "lstm": {
+        "input_shape": (20, 5),
+        "hidden_size": 8,
+        "embedding_dim": 3,
+        "output_activation": "sigmoid",
+    },
     "mlp": {"input_shape": (12,), "hidden": (16,), "embedding_dim": 2},
 }
 
@@ -35,7 +41,12 @@ def test_encoder_forward_backward(name):
 def test_koch_cnn_shapes_and_init():
     enc = create_encoder("koch_cnn")
     convs = [m for m in enc.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert [(c.out_channels, c.kernel_size) for c in convs] == [(64, (10, 10)), (128, (7, 7)), (128, (4, 4)), (256, (4, 4))]
+    assert [(c.out_channels, c.kernel_size) for c in convs] == [
+        (64, (10, 10)),
+        (128, (7, 7)),
+        (128, (4, 4)),
+        (256, (4, 4)),
+    ]
     assert enc.fc.in_features == 256 * 6 * 6 and enc.fc.out_features == 4096
     assert abs(convs[0].bias.mean().item() - 0.5) < 0.01
     assert abs(convs[1].weight.std().item() - 0.01) < 0.002
@@ -45,7 +56,9 @@ def test_koch_cnn_shapes_and_init():
 
 def test_lstm_lengths_mask_padding():
     torch.manual_seed(0)
-    enc = create_encoder("lstm", input_shape=(10, 2), hidden_size=4, pooling="concat", instance_norm=True)
+    enc = create_encoder(
+        "lstm", input_shape=(10, 2), hidden_size=4, pooling="concat", instance_norm=True
+    )
     enc.eval()
     x = torch.rand(1, 6, 2)
     padded = torch.cat([x, torch.full((1, 4, 2), 99.0)], dim=1)
@@ -61,7 +74,10 @@ def test_l2_output_has_unit_norm():
 
 
 def test_unknown_encoder_lists_valid_ones():
-    with pytest.raises(ConfigError, match="unknown encoder 'resnet'; valid encoders: conv4, koch_cnn, lstm, mlp"):
+    with pytest.raises(
+        ConfigError,
+        match="unknown encoder 'resnet'; valid encoders: conv1d, conv4, koch_cnn, lstm, mlp",
+    ):
         create_encoder("resnet")
     with pytest.raises(ConfigError, match="unknown argument\\(s\\) depth; valid arguments"):
         create_encoder("mlp", input_shape=(3,), depth=3)

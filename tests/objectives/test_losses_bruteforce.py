@@ -98,7 +98,10 @@ def test_koch_bce_matches_loop():
     for (i, j), y in [((i, j), 1.0) for i, j in zip(a1.tolist(), p.tolist(), strict=True)] + [
         ((i, j), 0.0) for i, j in zip(a2.tolist(), n.tolist(), strict=True)
     ]:
-        z = sum(wk * abs(x - y2) for wk, x, y2 in zip(w, e[i].tolist(), e[j].tolist(), strict=True)) + b
+        z = (
+            sum(wk * abs(x - y2) for wk, x, y2 in zip(w, e[i].tolist(), e[j].tolist(), strict=True))
+            + b
+        )
         s = 1 / (1 + math.exp(-z))
         terms.append(-(y * math.log(s) + (1 - y) * math.log(1 - s)))
     assert loss.item() == pytest.approx(sum(terms) / len(terms), rel=1e-5)
@@ -142,4 +145,6 @@ def test_distance_matrix_matches_pairwise():
         m = dist.matrix(x, y)
         for i in range(5):
             for j in range(6):
-                assert m[i, j].item() == pytest.approx(dist.pairwise(x[i : i + 1], y[j : j + 1]).item(), abs=1e-5)
+                assert m[i, j].item() == pytest.approx(
+                    dist.pairwise(x[i : i + 1], y[j : j + 1]).item(), abs=1e-5
+                )

@@ -9,7 +9,9 @@ from siamese.training.config import load_config
 
 
 def test_toml_and_yaml(tmp_path):
-    (tmp_path / "a.toml").write_text('name = "x"\n[training]\nepochs = 2\n[data]\nsource = "traffic"\nn_per_pattern = 5\n')
+    (tmp_path / "a.toml").write_text(
+        'name = "x"\n[training]\nepochs = 2\n[data]\nsource = "traffic"\nn_per_pattern = 5\n'
+    )
     (tmp_path / "a.yaml").write_text("name: x\ntraining:\n  epochs: 2\ndata:\n  n_per_pattern: 5\n")
     for f in ("a.toml", "a.yaml"):
         cfg = load_config(tmp_path / f, ["training.learning_rate=0.01"])
@@ -23,7 +25,10 @@ def test_errors(tmp_path):
     (tmp_path / "bad.toml").write_text("[training\nepochs=")
     with pytest.raises(ConfigError, match="not valid toml"):
         load_config(tmp_path / "bad.toml")
-    with pytest.raises(ConfigError, match="unknown config key 'training.epoch'; valid keys in \\[training\\]: epochs"):
+    with pytest.raises(
+        ConfigError,
+        match="unknown config key 'training.epoch'; valid keys in \\[training\\]: epochs",
+    ):
         load_config(None, ["training.epoch=3"])
     with pytest.raises(ConfigError, match="expected int, got str"):
         load_config(None, ['training.epochs="three"'])

@@ -15,13 +15,29 @@ TIMING = {"seconds", "train_seconds"}
 
 
 def _cfg(tmp_path, name, extra=()):
-    return load_config(None, [
-        f'name="{name}"', f'out_dir="{tmp_path}"', "data.n_per_pattern=12", "data.length=24",
-        "model.hidden_size=8", "model.num_layers=1", "model.embedding_dim=4", "model.dense=[8]",
-        "training.epochs=3", "training.steps_per_epoch=3", "training.progress=false",
-        "training.val_batches=2", "training.patience=10", "evaluation.episodes=20",
-        "evaluation.val_episodes=10", "evaluation.pairs=50", "sampling.batch_size=8", *extra,
-    ])
+    return load_config(
+        None,
+        [
+            f'name="{name}"',
+            f'out_dir="{tmp_path}"',
+            "data.n_per_pattern=12",
+            "data.length=24",
+            "model.hidden_size=8",
+            "model.num_layers=1",
+            "model.embedding_dim=4",
+            "model.dense=[8]",
+            "training.epochs=3",
+            "training.steps_per_epoch=3",
+            "training.progress=false",
+            "training.val_batches=2",
+            "training.patience=10",
+            "evaluation.episodes=20",
+            "evaluation.val_episodes=10",
+            "evaluation.pairs=50",
+            "sampling.batch_size=8",
+            *extra,
+        ],
+    )
 
 
 def _metrics(run_dir):
@@ -53,8 +69,16 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, monkeypat
 def test_run_folder_contents(tmp_path):
     r = train_from_config(_cfg(tmp_path, "contents"), report=False)
     names = {p.name for p in r.run_dir.iterdir()}
-    assert {"model.json", "model.safetensors", "metrics.jsonl", "config.json", "evaluation.json",
-            "dataset.json", "checkpoints", "snapshots"} <= names
+    assert {
+        "model.json",
+        "model.safetensors",
+        "metrics.jsonl",
+        "config.json",
+        "evaluation.json",
+        "dataset.json",
+        "checkpoints",
+        "snapshots",
+    } <= names
     m = SiameseModel.load(r.run_dir)
     assert m.info["kind"] == "sequence" and m.info["item_shape"] == [24, 5]
     lines = _metrics(r.run_dir)
@@ -70,17 +94,33 @@ def test_existing_run_needs_resume_or_overwrite(tmp_path):
 
 
 def test_early_stopping_stops_and_restores_best(tmp_path):
-    r = train_from_config(_cfg(tmp_path, "es", ["training.epochs=8", "training.patience=1",
-                                                "training.min_delta=10.0"]), report=False)
+    r = train_from_config(
+        _cfg(
+            tmp_path, "es", ["training.epochs=8", "training.patience=1", "training.min_delta=10.0"]
+        ),
+        report=False,
+    )
     assert r.evaluation["training"]["stopped_reason"] == "early_stopping"
     assert r.evaluation["training"]["epochs_run"] == 1
 
 
-@pytest.mark.parametrize("objective,kind", [("koch_bce", "pairs"), ("contrastive", "pairs"),
-                                            ("lossless_triplet", "triplets"), ("triplet", "pk")])
+@pytest.mark.parametrize(
+    "objective,kind",
+    [
+        ("koch_bce", "pairs"),
+        ("contrastive", "pairs"),
+        ("lossless_triplet", "triplets"),
+        ("triplet", "pk"),
+    ],
+)
 def test_every_objective_trains(tmp_path, objective, kind):
-    extra = [f'objective.name="{objective}"', f'sampling.kind="{kind}"', "training.epochs=1",
-             "sampling.p=4", "sampling.k=3"]
+    extra = [
+        f'objective.name="{objective}"',
+        f'sampling.kind="{kind}"',
+        "training.epochs=1",
+        "sampling.p=4",
+        "sampling.k=3",
+    ]
     if objective == "lossless_triplet":
         extra.append('model.output_activation="sigmoid"')
     r = train_from_config(_cfg(tmp_path, objective, extra), report=False)

@@ -11,7 +11,9 @@ from siamese.cli._common import console, print_json
 def demo(
     out_dir: str = typer.Option("runs", "--out-dir", help="Folder for the run folder `demo`."),
     seed: int = typer.Option(0, "--seed", help="One seed for data, model and training."),
-    quick: bool = typer.Option(False, "--quick", help="A much shorter run (seconds), for smoke tests."),
+    quick: bool = typer.Option(
+        False, "--quick", help="A much shorter run (seconds), for smoke tests."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Train on 5 traffic patterns, enroll ONE example of each of 8, identify fresh samples."""

@@ -11,7 +11,9 @@ from siamese.cli._common import console, print_json
 from siamese.encoders import encoder_doc, encoder_options, list_encoders
 
 
-def encoders(json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+def encoders(
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
     """List the encoders a run config can name (model.encoder), with their arguments."""
     rows = []
     for name in list_encoders():

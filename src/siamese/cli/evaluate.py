@@ -12,7 +12,9 @@ from siamese.cli._common import console, print_json
 
 def evaluate(
     run_dir: Path = typer.Argument(..., help="A run folder written by `siamese train`."),
-    n_way: int = typer.Option(None, "--n-way", help="Classes per episode (default: the run's config)."),
+    n_way: int = typer.Option(
+        None, "--n-way", help="Classes per episode (default: the run's config)."
+    ),
     k_shot: int = typer.Option(None, "--k-shot", help="Examples per class in the support set."),
     episodes: int = typer.Option(None, "--episodes", help="Number of episodes."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),

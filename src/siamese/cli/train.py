@@ -11,9 +11,15 @@ from siamese.cli._common import console, print_json
 
 
 def train(
-    config: Path = typer.Option(None, "--config", "-c", help="TOML or YAML run config (default: built-in defaults)."),
-    overrides: list[str] = typer.Option([], "--set", "-s", help="Override a key: --set training.epochs=3 (repeatable)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run from its last checkpoint."),
+    config: Path = typer.Option(
+        None, "--config", "-c", help="TOML or YAML run config (default: built-in defaults)."
+    ),
+    overrides: list[str] = typer.Option(
+        [], "--set", "-s", help="Override a key: --set training.epochs=3 (repeatable)."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the run from its last checkpoint."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
     json_out: bool = typer.Option(False, "--json", help="Print the final evaluation as JSON."),
 ) -> None:

@@ -17,7 +17,9 @@ from siamese.errors import ConfigError
 _SOURCES: dict[str, Callable[..., LabeledDataset]] = {}
 
 
-def register_source(name: str) -> Callable[[Callable[..., LabeledDataset]], Callable[..., LabeledDataset]]:
+def register_source(
+    name: str,
+) -> Callable[[Callable[..., LabeledDataset]], Callable[..., LabeledDataset]]:
     """Register a reader function under ``name``."""
 
     def decorate(fn: Callable[..., LabeledDataset]) -> Callable[..., LabeledDataset]:

@@ -48,7 +48,9 @@ class LabeledDataset:
                 f"labels: expected shape ({n},) to match {n} items, got {self.labels.shape}"
             )
         if len(self.sources) != n:
-            raise DataError(f"sources: expected {n} entries (one per item), got {len(self.sources)}")
+            raise DataError(
+                f"sources: expected {n} entries (one per item), got {len(self.sources)}"
+            )
         if n and (self.labels.min() < 0 or self.labels.max() >= len(self.class_names)):
             raise DataError(
                 f"labels: expected integers in [0, {len(self.class_names)}) "

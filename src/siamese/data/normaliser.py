@@ -11,7 +11,7 @@ from torch import nn
 from siamese.data.labeled_dataset import LabeledDataset
 from siamese.errors import ConfigError
 
-MODES = ("none", "global", "feature")
+MODES = ("none", "global", "feature", "log_feature")
 
 
 class Normaliser(nn.Module):
@@ -21,6 +21,9 @@ class Normaliser(nn.Module):
         ``none``: cast to float only.
         ``global``: one mean and std over every value (images).
         ``feature``: one mean and std per entry of the last axis (sequence features, vector columns).
+        ``log_feature``: ``log1p`` of the (non-negative) values first, then per-feature statistics:
+            for rates and volumes whose level varies by orders of magnitude, where a change by a
+            factor matters more than by an amount (network traffic).
     """
 
     def __init__(self, mode: str = "none", mean: Any = 0.0, std: Any = 1.0):
@@ -32,7 +35,9 @@ class Normaliser(nn.Module):
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).reshape(-1))
 
     @classmethod
-    def fit(cls, dataset: LabeledDataset, mode: str, *, max_items: int = 5000, seed: int = 0) -> Normaliser:
+    def fit(
+        cls, dataset: LabeledDataset, mode: str, *, max_items: int = 5000, seed: int = 0
+    ) -> Normaliser:
         """Fit statistics on (a sample of at most ``max_items`` of) ``dataset``.
 
         Padding of variable-length sequences (beyond ``dataset.lengths``) is ignored.
@@ -44,6 +49,8 @@ class Normaliser(nn.Module):
         if len(idx) > max_items:
             idx = np.sort(rng.choice(idx, size=max_items, replace=False))
         x = dataset.load(idx).astype(np.float64)
+        if mode == "log_feature":
+            x = np.log1p(np.clip(x, 0, None))
         if mode == "global":
             if dataset.lengths is not None:
                 x = _unpad(x, dataset.lengths[idx])
@@ -61,6 +68,8 @@ class Normaliser(nn.Module):
         x = x.float()
         if self.mode == "none":
             return x
+        if self.mode == "log_feature":
+            x = torch.log1p(x.clamp(min=0))
         return (x - self.mean) / self.std
 
     def to_json(self) -> dict[str, Any]:

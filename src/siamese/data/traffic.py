@@ -151,8 +151,12 @@ def _simulate_one(pattern: str, rng: np.random.Generator, length: int) -> np.nda
         loss = frac * rng.uniform(0.04, 0.2)
         lat = frac * b["base_latency"] * rng.uniform(1.0, 4.0)
         carried = demand * (1 - frac * rng.uniform(0.2, 0.5))
-        return _measure(rng, b, np.minimum(carried, b["capacity"]), extra_latency=lat, extra_loss=loss)
-    raise ConfigError(f"traffic pattern: unknown {pattern!r}; valid patterns: {', '.join(PATTERNS)}")
+        return _measure(
+            rng, b, np.minimum(carried, b["capacity"]), extra_latency=lat, extra_loss=loss
+        )
+    raise ConfigError(
+        f"traffic pattern: unknown {pattern!r}; valid patterns: {', '.join(PATTERNS)}"
+    )
 
 
 @register_source("traffic")
@@ -184,7 +188,9 @@ def simulate_traffic(
         )
     unseen = list(unseen or [])
     if any(p not in patterns for p in unseen):
-        raise ConfigError(f"traffic unseen: each must be one of the drawn patterns {patterns}, got {unseen}")
+        raise ConfigError(
+            f"traffic unseen: each must be one of the drawn patterns {patterns}, got {unseen}"
+        )
     if length < 16:
         raise ConfigError(f"traffic length: expected at least 16 time steps, got {length}")
     if n_per_pattern < 1:
@@ -203,11 +209,15 @@ def simulate_traffic(
         class_names=patterns,
         sources=sources,
         kind="sequence",
-        split=np.array(["test" if patterns[c] in unseen else "train" for c in labels]) if unseen else None,
+        split=np.array(["test" if patterns[c] in unseen else "train" for c in labels])
+        if unseen
+        else None,
         meta={
             "channels": list(CHANNELS),
             "generator": "siamese.data.traffic",
             "seed": seed,
-            "protocol": f"patterns {', '.join(unseen)} never seen in training" if unseen else "none",
+            "protocol": f"patterns {', '.join(unseen)} never seen in training"
+            if unseen
+            else "none",
         },
     )

@@ -41,7 +41,9 @@ class LSTMEncoder(nn.Module):
                 f"lstm input_shape: expected (time, features), got {tuple(input_shape)}"
             )
         if pooling not in POOLINGS:
-            raise ConfigError(f"lstm pooling: expected one of {', '.join(POOLINGS)}, got {pooling!r}")
+            raise ConfigError(
+                f"lstm pooling: expected one of {', '.join(POOLINGS)}, got {pooling!r}"
+            )
         self.pooling = pooling
         self.instance_norm = bool(instance_norm)
         features = int(input_shape[-1]) * (2 if instance_norm else 1)
@@ -72,7 +74,9 @@ class LSTMEncoder(nn.Module):
         if lengths is None:
             m = torch.ones(B, T, 1, dtype=x.dtype, device=x.device)
         else:
-            m = (torch.arange(T, device=x.device)[None, :] < lengths.to(x.device)[:, None]).to(x.dtype)[..., None]
+            m = (torch.arange(T, device=x.device)[None, :] < lengths.to(x.device)[:, None]).to(
+                x.dtype
+            )[..., None]
         n = m.sum(1, keepdim=True).clamp(min=1)  # (B, 1, 1)
         mean = (x * m).sum(1, keepdim=True) / n  # (B, 1, F)
         std = (((x - mean) ** 2 * m).sum(1, keepdim=True) / n).sqrt()
@@ -119,6 +123,14 @@ def lstm(
 ) -> nn.Module:
     """Stacked LSTM over (batch, time, features); embedding as low as 2 or 3 dimensions."""
     return LSTMEncoder(
-        input_shape, hidden_size, num_layers, bidirectional, dropout, pooling, tuple(dense),
-        embedding_dim, output_activation, instance_norm,
+        input_shape,
+        hidden_size,
+        num_layers,
+        bidirectional,
+        dropout,
+        pooling,
+        tuple(dense),
+        embedding_dim,
+        output_activation,
+        instance_norm,
     )

@@ -47,8 +47,14 @@ def can_pair(labels: np.ndarray) -> bool:
 
 
 def one_shot_metrics(
-    embeddings: np.ndarray, labels: np.ndarray, distance: Any, *, n_way: int, k_shot: int,
-    episodes: int, seed: int,
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    distance: Any,
+    *,
+    n_way: int,
+    k_shot: int,
+    episodes: int,
+    seed: int,
 ) -> dict[str, Any]:
     """N-way K-shot accuracy with N capped at the number of classes that have enough items."""
     _, counts = np.unique(labels, return_counts=True)
@@ -58,8 +64,13 @@ def one_shot_metrics(
     res = n_way_k_shot_accuracy(
         embeddings, labels, n_way=n, k_shot=k_shot, episodes=episodes, distance=distance, seed=seed
     )
-    return {"accuracy": res.accuracy, "accuracy_ci95": res.ci95, "n_way": n, "k_shot": k_shot,
-            "episodes": episodes}
+    return {
+        "accuracy": res.accuracy,
+        "accuracy_ci95": res.ci95,
+        "n_way": n,
+        "k_shot": k_shot,
+        "episodes": episodes,
+    }
 
 
 def evaluate_model(
@@ -85,8 +96,11 @@ def evaluate_model(
     emb = model.embed_dataset(test.subset(idx))
     labels = test.labels[idx]
     out: dict[str, Any] = {"items": int(len(idx)), "classes": int(len(np.unique(labels)))}
-    out.update(one_shot_metrics(emb, labels, model.distance, n_way=n_way, k_shot=k_shot,
-                                episodes=episodes, seed=seed))
+    out.update(
+        one_shot_metrics(
+            emb, labels, model.distance, n_way=n_way, k_shot=k_shot, episodes=episodes, seed=seed
+        )
+    )
     if can_pair(labels):
         ps = pair_scores(model, emb, labels, pairs, seed)
         out["auc"] = roc_auc(ps["scores"], ps["same"])
@@ -94,7 +108,9 @@ def evaluate_model(
         out["cohens_d"] = cohens_d(ps["distances"][ps["same"]], ps["distances"][~ps["same"]])
         if val is not None and len(val) and can_pair(val.labels):
             vidx = fixed_subset(len(val), max_items, seed)
-            vps = pair_scores(model, model.embed_dataset(val.subset(vidx)), val.labels[vidx], pairs, seed)
+            vps = pair_scores(
+                model, model.embed_dataset(val.subset(vidx)), val.labels[vidx], pairs, seed
+            )
             ver = VerificationEvaluator().fit(vps["scores"], vps["same"])
             out["verification_accuracy"] = ver.score(ps["scores"], ps["same"])
             out["threshold"] = ver.threshold_

@@ -116,8 +116,12 @@ def n_way_k_shot_accuracy(
     rng = np.random.default_rng([seed, 1])
     correct = total = 0
     for s_idx, s_cls, q_idx, q_cls in sample_episodes(
-        labels, n_way=n_way, k_shot=k_shot, episodes=episodes,
-        queries_per_class=queries_per_class, seed=seed,
+        labels,
+        n_way=n_way,
+        k_shot=k_shot,
+        episodes=episodes,
+        queries_per_class=queries_per_class,
+        seed=seed,
     ):
         pred = classify_by_nearest(emb[q_idx], emb[s_idx], s_cls, dist, rng)
         correct += int((pred == q_cls).sum())

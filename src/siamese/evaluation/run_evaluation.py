@@ -11,7 +11,11 @@ from siamese.evaluation.model_evaluation import evaluate_model
 
 
 def evaluate_run(
-    run_dir: str | Path, *, n_way: int | None = None, k_shot: int | None = None, episodes: int | None = None
+    run_dir: str | Path,
+    *,
+    n_way: int | None = None,
+    k_shot: int | None = None,
+    episodes: int | None = None,
 ) -> dict[str, Any]:
     """Load the run's model and config, rebuild its splits, and evaluate on the test classes."""
     from siamese.model import SiameseModel
@@ -20,10 +24,14 @@ def evaluate_run(
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise ModelFileError(f"{run_dir}: no such run folder; pass a folder written by `siamese train`")
+        raise ModelFileError(
+            f"{run_dir}: no such run folder; pass a folder written by `siamese train`"
+        )
     cfg_path = run_dir / "config.json"
     if not cfg_path.is_file():
-        raise ModelFileError(f"{cfg_path}: missing; is {run_dir} a run folder written by `siamese train`?")
+        raise ModelFileError(
+            f"{cfg_path}: missing; is {run_dir} a run folder written by `siamese train`?"
+        )
     try:
         cfg = from_dict(json.loads(cfg_path.read_text()))
     except json.JSONDecodeError as exc:
@@ -34,6 +42,12 @@ def evaluate_run(
         raise ModelFileError(f"{run_dir}: the run has no test split (data.test_fraction = 0)")
     ev = cfg.evaluation
     return evaluate_model(
-        model, parts["test"], val=parts.get("val"), n_way=n_way or ev.n_way, k_shot=k_shot or ev.k_shot,
-        episodes=episodes or ev.episodes, pairs=ev.pairs, seed=cfg.seed,
+        model,
+        parts["test"],
+        val=parts.get("val"),
+        n_way=n_way or ev.n_way,
+        k_shot=k_shot or ev.k_shot,
+        episodes=episodes or ev.episodes,
+        pairs=ev.pairs,
+        seed=cfg.seed,
     )

@@ -16,5 +16,7 @@ def cohens_d(same: np.ndarray, different: np.ndarray) -> float:
     n1, n2 = len(same), len(different)
     if n1 < 2 or n2 < 2:
         return float("nan")
-    pooled = np.sqrt(((n1 - 1) * same.var(ddof=1) + (n2 - 1) * different.var(ddof=1)) / (n1 + n2 - 2))
+    pooled = np.sqrt(
+        ((n1 - 1) * same.var(ddof=1) + (n2 - 1) * different.var(ddof=1)) / (n1 + n2 - 2)
+    )
     return float((different.mean() - same.mean()) / max(pooled, 1e-12))

@@ -48,7 +48,9 @@ class VerificationEvaluator:
         scores, same = _check(scores, same)
         order = np.sort(np.unique(scores))
         # Candidate thresholds halfway between consecutive distinct scores, plus both ends.
-        cands = np.concatenate([[order[0] - 1e-9], (order[1:] + order[:-1]) / 2, [order[-1] + 1e-9]])
+        cands = np.concatenate(
+            [[order[0] - 1e-9], (order[1:] + order[:-1]) / 2, [order[-1] + 1e-9]]
+        )
         if len(cands) > 4096:
             cands = np.quantile(scores, np.linspace(0, 1, 4096))
         acc = ((scores[None, :] >= cands[:, None]) == same[None, :]).mean(axis=1)

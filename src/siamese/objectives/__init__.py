@@ -23,7 +23,9 @@ from siamese.objectives.triplet import TripletLoss
 OBJECTIVES = ("koch_bce", "contrastive", "triplet", "lossless_triplet")
 
 
-def create_objective(name: str, *, embedding_dim: int, margin: float | None = None, distance: str | None = None) -> Objective:
+def create_objective(
+    name: str, *, embedding_dim: int, margin: float | None = None, distance: str | None = None
+) -> Objective:
     """Build an objective by name with the config's margin and distance (None = its default)."""
     kw: dict[str, Any] = {}
     if margin is not None:

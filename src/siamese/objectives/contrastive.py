@@ -30,7 +30,9 @@ class ContrastiveLoss(Objective):
         if margin <= 0:
             raise ValueError(f"ContrastiveLoss margin: expected > 0, got {margin}")
         self.margin = float(margin)
-        self.distance = get_distance(distance) if isinstance(distance, str) else distance or Euclidean()
+        self.distance = (
+            get_distance(distance) if isinstance(distance, str) else distance or Euclidean()
+        )
 
     def pair_loss(self, e1: torch.Tensor, e2: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Loss for explicit pairs ``(e1[i], e2[i])`` with labels ``y[i]`` (1 = same class, 0 = different).
@@ -58,7 +60,9 @@ class ContrastiveLoss(Objective):
             self.last_stats = {
                 "d_pos": float(d_pos.mean()) if len(d_pos) else 0.0,
                 "d_neg": float(d_neg.mean()) if len(d_neg) else 0.0,
-                "active_fraction": float((d_neg < self.margin).float().mean()) if len(d_neg) else 0.0,
+                "active_fraction": float((d_neg < self.margin).float().mean())
+                if len(d_neg)
+                else 0.0,
             }
         return terms.mean()
 

@@ -25,7 +25,9 @@ class KochBCELoss(Objective):
         super().__init__()
         self.distance = L1()
 
-    def compute_loss(self, embeddings: torch.Tensor, tuples: tuple, head: nn.Module | None) -> torch.Tensor:
+    def compute_loss(
+        self, embeddings: torch.Tensor, tuples: tuple, head: nn.Module | None
+    ) -> torch.Tensor:
         a1, p, a2, n = tuples
         left = torch.cat([a1, a2])
         right = torch.cat([p, n])

@@ -41,7 +41,11 @@ class TripletLoss(Objective):
                 "active_fraction": float((losses > 0).float().mean()),
                 "triplet_accuracy": float((d_ap < d_an).float().mean()),
                 # The loss sitting at the margin (d_ap == d_an for all) is the sign of collapse.
-                "at_margin_fraction": float(((losses - self.margin).abs() < 1e-3 * max(self.margin, 1e-6) + 1e-6).float().mean()),
+                "at_margin_fraction": float(
+                    ((losses - self.margin).abs() < 1e-3 * max(self.margin, 1e-6) + 1e-6)
+                    .float()
+                    .mean()
+                ),
             }
         return losses.mean()
 

@@ -29,7 +29,9 @@ class Batch:
     hardness: np.ndarray | None = None
 
 
-def unique_batch(labels: np.ndarray, *columns: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+def unique_batch(
+    labels: np.ndarray, *columns: np.ndarray
+) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
     """Deduplicate the dataset indices of tuple columns: return unique indices and local tuples."""
     flat = np.concatenate(columns)
     unique, inverse = np.unique(flat, return_inverse=True)
@@ -81,4 +83,6 @@ class BatchGenerator:
         return self.classes[(pos + shift) % len(self.classes)]
 
     def _item_of(self, rng: np.random.Generator, cls: np.ndarray) -> np.ndarray:
-        return np.array([self.by_class[int(c)][rng.integers(len(self.by_class[int(c)]))] for c in cls])
+        return np.array(
+            [self.by_class[int(c)][rng.integers(len(self.by_class[int(c)]))] for c in cls]
+        )

@@ -10,7 +10,9 @@ from siamese.sampling._batch import Batch, BatchGenerator, unique_batch
 class TripletGenerator(BatchGenerator):
     """Each batch holds ``triplets_per_batch`` triplets with anchors from classes of 2+ items."""
 
-    def __init__(self, labels: np.ndarray, triplets_per_batch: int = 32, steps_per_epoch: int = 100):
+    def __init__(
+        self, labels: np.ndarray, triplets_per_batch: int = 32, steps_per_epoch: int = 100
+    ):
         super().__init__(labels, steps_per_epoch)
         self.require_positives("triplet generator")
         self.triplets_per_batch = max(1, int(triplets_per_batch))

@@ -65,7 +65,9 @@ def load_checkpoint(
         meta = json.loads(path.with_suffix(".json").read_text())
         tensors = load_file(str(path.with_suffix(".safetensors")))
     except (OSError, ValueError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{path}: unreadable checkpoint ({exc}); start without --resume") from None
+        raise ModelFileError(
+            f"{path}: unreadable checkpoint ({exc}); start without --resume"
+        ) from None
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     optimizer.load_state_dict(_unflatten_optimizer(meta["optimizer"], tensors))
     if scheduler is not None and meta.get("scheduler") is not None:
@@ -74,7 +76,9 @@ def load_checkpoint(
 
 
 def save_weights(path: Path, model: torch.nn.Module) -> None:
-    atomic_write_bytes(path, save({k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}))
+    atomic_write_bytes(
+        path, save({k: v.detach().contiguous().clone() for k, v in model.state_dict().items()})
+    )
 
 
 def load_weights(path: Path, model: torch.nn.Module) -> None:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomllib
 import yaml
 
 from siamese.errors import ConfigError
@@ -31,12 +31,20 @@ def _f(default: Any, help: str) -> Any:
 class DataConfig:
     """Where the examples come from. Other keys are the reader's options (``siamese data inspect``)."""
 
-    source: str = _f("traffic", "registered data source (reader) name, e.g. traffic, lfw, omniglot, ucr, csv")
-    split: str = _f("classes", "'classes': class-disjoint split by ratio; 'protocol': the data's own split")
+    source: str = _f(
+        "traffic", "registered data source (reader) name, e.g. traffic, lfw, omniglot, ucr, csv"
+    )
+    split: str = _f(
+        "classes", "'classes': class-disjoint split by ratio; 'protocol': the data's own split"
+    )
     val_fraction: float = _f(0.2, "share of classes held out for validation (class-disjoint)")
     test_fraction: float = _f(0.2, "share of classes held out for the final test (class-disjoint)")
-    val_split: str = _f("auto", "how validation is held out of a protocol train part: auto, classes or items")
-    normalise: str = _f("feature", "input normalisation fitted on train: none, global or feature")
+    val_split: str = _f(
+        "auto", "how validation is held out of a protocol train part: auto, classes or items"
+    )
+    normalise: str = _f(
+        "feature", "input normalisation fitted on train: none, global, feature or log_feature"
+    )
     options: dict = _f({}, "reader options (written as plain keys of [data])")
 
     _extra = "options"
@@ -57,15 +65,21 @@ class ObjectiveConfig:
     """How distance becomes loss."""
 
     name: str = _f("triplet", "koch_bce, contrastive, triplet or lossless_triplet")
-    margin: float | None = _f(None, "margin of contrastive/triplet losses (None: the loss's default)")
-    distance: str | None = _f(None, "euclidean, squared_euclidean or cosine (None: the loss's default)")
+    margin: float | None = _f(
+        None, "margin of contrastive/triplet losses (None: the loss's default)"
+    )
+    distance: str | None = _f(
+        None, "euclidean, squared_euclidean or cosine (None: the loss's default)"
+    )
 
 
 @dataclass
 class SamplingConfig:
     """What the model sees each step."""
 
-    kind: str = _f("triplets", "pairs (50/50 same/different), triplets, or pk (P classes x K items)")
+    kind: str = _f(
+        "triplets", "pairs (50/50 same/different), triplets, or pk (P classes x K items)"
+    )
     batch_size: int = _f(32, "pairs or triplets per batch (kind = pairs/triplets)")
     p: int = _f(16, "classes per batch (kind = pk)")
     k: int = _f(4, "items per class per batch (kind = pk)")
@@ -75,12 +89,17 @@ class SamplingConfig:
 class MiningConfig:
     """Which triplets: online in-batch miners or scheduled hardness sequencing."""
 
-    strategy: str = _f("none", "none; online: batch_hard, batch_all, semi_hard; offline/scheduled: random, easiest, hardest, semi_hard_offline, linear, sine, tanh, logarithmic, sigmoid, cyclic_sigmoid, constant")
+    strategy: str = _f(
+        "none",
+        "none; online: batch_hard, batch_all, semi_hard; offline/scheduled: random, easiest, hardest, semi_hard_offline, linear, sine, tanh, logarithmic, sigmoid, cyclic_sigmoid, constant",
+    )
     threshold: float = _f(0.5, "hardness the schedule rises to (sigmoid carrying capacity)")
     growth: float = _f(10.0, "sigmoid growth rate")
     midpoint: float = _f(0.5, "sigmoid midpoint, as a fraction of training")
     cycles: int = _f(1, "cycles of the schedule over training (cyclic_sigmoid)")
-    refresh_every: int = _f(0, "re-embed the training set every K steps for re-mining (0: once per epoch)")
+    refresh_every: int = _f(
+        0, "re-embed the training set every K steps for re-mining (0: once per epoch)"
+    )
     margin: float | None = _f(None, "semi-hard margin (None: the objective's margin)")
 
 
@@ -103,7 +122,9 @@ class TrainingConfig:
     restore_best: bool = _f(True, "end with the weights of the best epoch")
     val_batches: int = _f(10, "validation batches per epoch (fixed, the same every epoch)")
     on_collapse: str = _f("warn", "when embeddings collapse: warn, stop or lower_hardness")
-    snapshot_items: int = _f(300, "validation items whose embeddings are saved each epoch (0: none)")
+    snapshot_items: int = _f(
+        300, "validation items whose embeddings are saved each epoch (0: none)"
+    )
     progress: bool = _f(True, "show a progress bar")
     threads: int = _f(0, "torch intra-op threads (0: torch's default)")
 
@@ -131,8 +152,12 @@ class RunConfig:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig, metadata={"help": "loss"})
     sampling: SamplingConfig = field(default_factory=SamplingConfig, metadata={"help": "batches"})
     mining: MiningConfig = field(default_factory=MiningConfig, metadata={"help": "triplet mining"})
-    training: TrainingConfig = field(default_factory=TrainingConfig, metadata={"help": "training loop"})
-    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig, metadata={"help": "evaluation"})
+    training: TrainingConfig = field(
+        default_factory=TrainingConfig, metadata={"help": "training loop"}
+    )
+    evaluation: EvaluationConfig = field(
+        default_factory=EvaluationConfig, metadata={"help": "evaluation"}
+    )
 
     @property
     def run_dir(self) -> Path:
@@ -144,7 +169,7 @@ class RunConfig:
 
 CHOICES = {
     "data.split": ("classes", "protocol"),
-    "data.normalise": ("none", "global", "feature"),
+    "data.normalise": ("none", "global", "feature", "log_feature"),
     "data.val_split": ("auto", "classes", "items"),
     "sampling.kind": ("pairs", "triplets", "pk"),
     "training.optimizer": ("adam", "adamw", "sgd"),
@@ -176,7 +201,9 @@ def from_dict(data: dict[str, Any], cls: type = RunConfig, where: str = "") -> A
         ConfigError: unknown key (lists the valid keys), wrong type, or invalid choice.
     """
     if not isinstance(data, dict):
-        raise ConfigError(f"{where or 'config'}: expected a table of keys, got {type(data).__name__}")
+        raise ConfigError(
+            f"{where or 'config'}: expected a table of keys, got {type(data).__name__}"
+        )
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     extra = getattr(cls, "_extra", None)
@@ -189,7 +216,9 @@ def from_dict(data: dict[str, Any], cls: type = RunConfig, where: str = "") -> A
                 extras[key] = value
                 continue
             valid = ", ".join(k for k in fields if k != extra)
-            raise ConfigError(f"unknown config key {path!r}; valid keys{' in [' + where + ']' if where else ''}: {valid}")
+            raise ConfigError(
+                f"unknown config key {path!r}; valid keys{' in [' + where + ']' if where else ''}: {valid}"
+            )
         typ = hints[key]
         if dataclasses.is_dataclass(typ):
             kwargs[key] = from_dict(value, typ, path)
@@ -240,7 +269,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
             data = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError) as exc:
         msg = str(exc).splitlines()[0]
-        raise ConfigError(f"config file {path}: not valid {path.suffix.lstrip('.') or 'TOML'} ({msg})") from None
+        raise ConfigError(
+            f"config file {path}: not valid {path.suffix.lstrip('.') or 'TOML'} ({msg})"
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: expected a table of keys at the top level")
     return data

@@ -13,7 +13,13 @@ import torch
 
 import siamese
 from siamese._io import atomic_write_json
-from siamese.data import LabeledDataset, Normaliser, class_disjoint_split, load_source, protocol_split
+from siamese.data import (
+    LabeledDataset,
+    Normaliser,
+    class_disjoint_split,
+    load_source,
+    protocol_split,
+)
 from siamese.encoders import create_encoder
 from siamese.errors import ConfigError, DataError, SiameseError
 from siamese.evaluation.model_evaluation import evaluate_model
@@ -67,10 +73,17 @@ def load_splits(cfg: RunConfig) -> tuple[LabeledDataset, dict[str, LabeledDatase
             how = "protocol"
         return dataset, parts, f"{how}: {dataset.meta.get('protocol', 'the reader’s split')}"
     parts = class_disjoint_split(
-        dataset, val_fraction=cfg.data.val_fraction, test_fraction=cfg.data.test_fraction, seed=cfg.seed
+        dataset,
+        val_fraction=cfg.data.val_fraction,
+        test_fraction=cfg.data.test_fraction,
+        seed=cfg.seed,
     )
-    return dataset, parts, (
-        f"class-disjoint by ratio (val {cfg.data.val_fraction}, test {cfg.data.test_fraction}, seed {cfg.seed})"
+    return (
+        dataset,
+        parts,
+        (
+            f"class-disjoint by ratio (val {cfg.data.val_fraction}, test {cfg.data.test_fraction}, seed {cfg.seed})"
+        ),
     )
 
 
@@ -85,7 +98,9 @@ def _stratified(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(out)) if out else np.array([], dtype=np.int64)
 
 
-def build_model(cfg: RunConfig, train: LabeledDataset, info: dict[str, Any]) -> tuple[SiameseModel, Any]:
+def build_model(
+    cfg: RunConfig, train: LabeledDataset, info: dict[str, Any]
+) -> tuple[SiameseModel, Any]:
     """Encoder (input shape from the data), normaliser fitted on train, objective and pair head."""
     encoder_args = {"input_shape": list(train.item_shape), **cfg.model.args}
     encoder = create_encoder(cfg.model.encoder, **encoder_args)
@@ -95,32 +110,53 @@ def build_model(cfg: RunConfig, train: LabeledDataset, info: dict[str, Any]) -> 
             encoder.eval()
             dim = int(encoder(torch.zeros(2, *train.item_shape)).shape[1])
     objective = create_objective(
-        cfg.objective.name, embedding_dim=dim, margin=cfg.objective.margin, distance=cfg.objective.distance
+        cfg.objective.name,
+        embedding_dim=dim,
+        margin=cfg.objective.margin,
+        distance=cfg.objective.distance,
     )
     normaliser = Normaliser.fit(train, cfg.data.normalise, seed=cfg.seed)
     head = PairHead(dim) if objective.needs_head else None
     distance = objective.distance.name if objective.distance.name != "l1" else "euclidean"
     model = SiameseModel(
-        encoder, normaliser, head, encoder_name=cfg.model.encoder, encoder_args=encoder_args,
-        distance=distance, info=info,
+        encoder,
+        normaliser,
+        head,
+        encoder_name=cfg.model.encoder,
+        encoder_args=encoder_args,
+        distance=distance,
+        info=info,
     )
     return model, objective
 
 
-def build_generator(cfg: RunConfig, data: LabeledDataset, *, epochs: int, steps: int) -> BatchGenerator:
+def build_generator(
+    cfg: RunConfig, data: LabeledDataset, *, epochs: int, steps: int
+) -> BatchGenerator:
     """The batch generator the sampling and mining sections ask for."""
     strategy = cfg.mining.strategy
     if strategy not in ("none", *ONLINE_MINERS):
         try:
             from siamese.mining import create_sequenced_generator
         except ImportError as exc:  # pragma: no cover - the mining package ships with the library
-            raise ConfigError(f"mining.strategy {strategy!r} needs siamese.mining ({exc})") from None
+            raise ConfigError(
+                f"mining.strategy {strategy!r} needs siamese.mining ({exc})"
+            ) from None
         return create_sequenced_generator(
-            strategy, data.labels, triplets_per_batch=cfg.sampling.batch_size, steps_per_epoch=steps,
-            epochs=epochs, seed=cfg.seed, reference_mask=data.meta.get("is_reference"),
-            threshold=cfg.mining.threshold, growth=cfg.mining.growth, midpoint=cfg.mining.midpoint,
+            strategy,
+            data.labels,
+            triplets_per_batch=cfg.sampling.batch_size,
+            steps_per_epoch=steps,
+            epochs=epochs,
+            seed=cfg.seed,
+            reference_mask=data.meta.get("is_reference"),
+            threshold=cfg.mining.threshold,
+            growth=cfg.mining.growth,
+            midpoint=cfg.mining.midpoint,
             cycles=cfg.mining.cycles,
-            margin=cfg.mining.margin if cfg.mining.margin is not None else (cfg.objective.margin or 0.2),
+            margin=cfg.mining.margin
+            if cfg.mining.margin is not None
+            else (cfg.objective.margin or 0.2),
         )
     if cfg.sampling.kind == "pairs":
         return PairGenerator(data.labels, cfg.sampling.batch_size, steps)
@@ -134,7 +170,9 @@ def build_miner(cfg: RunConfig, objective: Any) -> Any:
         return None
     from siamese.mining import create_online_miner
 
-    margin = cfg.mining.margin if cfg.mining.margin is not None else getattr(objective, "margin", 0.2)
+    margin = (
+        cfg.mining.margin if cfg.mining.margin is not None else getattr(objective, "margin", 0.2)
+    )
     return create_online_miner(cfg.mining.strategy, margin=margin, distance=objective.distance)
 
 
@@ -148,7 +186,9 @@ def prepare_run_dir(cfg: RunConfig, *, resume: bool, overwrite: bool) -> Path:
             )
         shutil.rmtree(run_dir)
     if resume and not (run_dir / "checkpoints" / "last.json").exists():
-        raise ConfigError(f"--resume: no checkpoint in {run_dir / 'checkpoints'}; start without --resume")
+        raise ConfigError(
+            f"--resume: no checkpoint in {run_dir / 'checkpoints'}; start without --resume"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
 
@@ -178,7 +218,10 @@ def train_from_config(
         "item_shape": list(dataset.item_shape),
         "item_dtype": str(dataset.items.dtype),
         "split": split_used,
-        "split_classes": {k: sorted({dataset.class_names[c] for c in np.unique(v.labels)}) for k, v in parts.items()},
+        "split_classes": {
+            k: sorted({dataset.class_names[c] for c in np.unique(v.labels)})
+            for k, v in parts.items()
+        },
         "objective": None,
         "config": to_dict(cfg),
         "library_version": siamese.__version__,
@@ -197,28 +240,50 @@ def train_from_config(
             val_generator = None  # validation classes without positives: accuracy only
     run_dir = prepare_run_dir(cfg, resume=resume, overwrite=overwrite)
     atomic_write_json(run_dir / "config.json", to_dict(cfg))
-    atomic_write_json(run_dir / "dataset.json", {
-        "source": cfg.data.source,
-        "split": split_used,
-        "dataset": dataset.describe(),
-        "splits": {k: v.describe() for k, v in parts.items()},
-        "meta": {k: v for k, v in dataset.meta.items() if isinstance(v, (str, int, float, list, dict))
-                 and k not in ("pairs",)},
-    })
+    atomic_write_json(
+        run_dir / "dataset.json",
+        {
+            "source": cfg.data.source,
+            "split": split_used,
+            "dataset": dataset.describe(),
+            "splits": {k: v.describe() for k, v in parts.items()},
+            "meta": {
+                k: v
+                for k, v in dataset.meta.items()
+                if isinstance(v, (str, int, float, list, dict)) and k not in ("pairs",)
+            },
+        },
+    )
     es = None
     if cfg.training.early_stopping and val is not None:
         es = EarlyStopping(cfg.training.monitor, cfg.training.min_delta, cfg.training.patience)
     trainer = Trainer(
-        model, objective, generator, train, val=val, val_generator=val_generator,
-        miner=build_miner(cfg, objective), optimizer=cfg.training.optimizer,
-        learning_rate=cfg.training.learning_rate, weight_decay=cfg.training.weight_decay,
-        momentum=cfg.training.momentum, lr_schedule=cfg.training.lr_schedule,
-        grad_clip=cfg.training.grad_clip, epochs=cfg.training.epochs, early_stopping=es,
-        restore_best=cfg.training.restore_best, on_collapse=cfg.training.on_collapse,
-        n_way=cfg.evaluation.n_way, k_shot=cfg.evaluation.k_shot,
-        val_episodes=cfg.evaluation.val_episodes, val_pairs=min(cfg.evaluation.pairs, 1000),
-        snapshot_items=cfg.training.snapshot_items, refresh_every=cfg.mining.refresh_every,
-        run_dir=run_dir, seed=cfg.seed, console=console,
+        model,
+        objective,
+        generator,
+        train,
+        val=val,
+        val_generator=val_generator,
+        miner=build_miner(cfg, objective),
+        optimizer=cfg.training.optimizer,
+        learning_rate=cfg.training.learning_rate,
+        weight_decay=cfg.training.weight_decay,
+        momentum=cfg.training.momentum,
+        lr_schedule=cfg.training.lr_schedule,
+        grad_clip=cfg.training.grad_clip,
+        epochs=cfg.training.epochs,
+        early_stopping=es,
+        restore_best=cfg.training.restore_best,
+        on_collapse=cfg.training.on_collapse,
+        n_way=cfg.evaluation.n_way,
+        k_shot=cfg.evaluation.k_shot,
+        val_episodes=cfg.evaluation.val_episodes,
+        val_pairs=min(cfg.evaluation.pairs, 1000),
+        snapshot_items=cfg.training.snapshot_items,
+        refresh_every=cfg.mining.refresh_every,
+        run_dir=run_dir,
+        seed=cfg.seed,
+        console=console,
         progress=cfg.training.progress if progress_override is None else progress_override,
     )
     t0 = time.perf_counter()
@@ -236,8 +301,14 @@ def train_from_config(
     if test is not None and len(test):
         t1 = time.perf_counter()
         evaluation = evaluate_model(
-            model, test, val=val, n_way=cfg.evaluation.n_way, k_shot=cfg.evaluation.k_shot,
-            episodes=cfg.evaluation.episodes, pairs=cfg.evaluation.pairs, seed=cfg.seed,
+            model,
+            test,
+            val=val,
+            n_way=cfg.evaluation.n_way,
+            k_shot=cfg.evaluation.k_shot,
+            episodes=cfg.evaluation.episodes,
+            pairs=cfg.evaluation.pairs,
+            seed=cfg.seed,
         )
         evaluation["seconds"] = round(time.perf_counter() - t1, 2)
     evaluation["training"] = model.info["training"]

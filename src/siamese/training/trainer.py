@@ -14,7 +14,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from siamese._io import atomic_write_text
 from siamese.data.labeled_dataset import LabeledDataset
-from siamese.evaluation.model_evaluation import can_pair, fixed_subset, one_shot_metrics, pair_scores
+from siamese.evaluation.model_evaluation import (
+    can_pair,
+    fixed_subset,
+    one_shot_metrics,
+    pair_scores,
+)
 from siamese.evaluation.verification import roc_auc
 from siamese.model import SiameseModel
 from siamese.objectives._base import Objective
@@ -73,14 +78,25 @@ class Trainer:
         self.model, self.objective, self.generator = model, objective, generator
         self.train, self.val, self.val_generator, self.miner = train, val, val_generator, miner
         self.epochs, self.grad_clip, self.seed = int(epochs), float(grad_clip), int(seed)
-        self.early_stopping, self.restore_best, self.on_collapse = early_stopping, restore_best, on_collapse
-        self.n_way, self.k_shot, self.val_episodes, self.val_pairs = n_way, k_shot, val_episodes, val_pairs
+        self.early_stopping, self.restore_best, self.on_collapse = (
+            early_stopping,
+            restore_best,
+            on_collapse,
+        )
+        self.n_way, self.k_shot, self.val_episodes, self.val_pairs = (
+            n_way,
+            k_shot,
+            val_episodes,
+            val_pairs,
+        )
         self.snapshot_items, self.refresh_every = snapshot_items, refresh_every
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.progress, self.console = progress, console
         params = [p for p in model.parameters() if p.requires_grad]
         if optimizer == "sgd":
-            self.optimizer = torch.optim.SGD(params, lr=learning_rate, momentum=momentum, weight_decay=weight_decay)
+            self.optimizer = torch.optim.SGD(
+                params, lr=learning_rate, momentum=momentum, weight_decay=weight_decay
+            )
         elif optimizer == "adamw":
             self.optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
         else:
@@ -106,7 +122,9 @@ class Trainer:
             atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in self.history))
 
     # ------------------------------------------------------------------ one step
-    def _tensors(self, data: LabeledDataset, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _tensors(
+        self, data: LabeledDataset, batch: Batch
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         x = torch.as_tensor(data.load(batch.indices))
         lens = None if data.lengths is None else torch.as_tensor(data.lengths[batch.indices])
         return x, lens
@@ -138,8 +156,15 @@ class Trainer:
         sub = self.val.subset(self.val_idx)
         emb = self.model.embed_dataset(sub)
         labels = sub.labels
-        acc = one_shot_metrics(emb, labels, self.model.distance, n_way=self.n_way, k_shot=self.k_shot,
-                               episodes=self.val_episodes, seed=self.seed)
+        acc = one_shot_metrics(
+            emb,
+            labels,
+            self.model.distance,
+            n_way=self.n_way,
+            k_shot=self.k_shot,
+            episodes=self.val_episodes,
+            seed=self.seed,
+        )
         if acc:
             out["val_accuracy"] = acc["accuracy"]
         if can_pair(labels):
@@ -186,9 +211,16 @@ class Trainer:
         if hasattr(self.generator, "refresh") and start_epoch <= self.epochs:
             self.generator.refresh(self._embed_train_fn())
 
-        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), TextColumn("{task.fields[status]}")]
-        with Progress(*columns, console=self.console, disable=not self.progress, transient=False) as bar:
+        columns = [
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[status]}"),
+        ]
+        with Progress(
+            *columns, console=self.console, disable=not self.progress, transient=False
+        ) as bar:
             for epoch in range(start_epoch, self.epochs + 1):
                 record = self._train_epoch(epoch, bar)
                 self.history.append(record)
@@ -196,7 +228,11 @@ class Trainer:
                 stop = self._end_of_epoch(epoch, record)
                 if stop:
                     break
-        if self.restore_best and self.early_stopping is not None and self.early_stopping.best_epoch > 0:
+        if (
+            self.restore_best
+            and self.early_stopping is not None
+            and self.early_stopping.best_epoch > 0
+        ):
             best = self._path("checkpoints", "best.safetensors")
             if best is not None and best.exists():
                 load_weights(best, self.model)
@@ -229,7 +265,11 @@ class Trainer:
                 hardness.append(float(np.mean(batch.hardness)))
             if getattr(batch, "achieved", None) is not None:
                 achieved.append(float(np.mean(batch.achieved)))
-            if self.refresh_every > 0 and self.global_step % self.refresh_every == 0 and hasattr(self.generator, "refresh"):
+            if (
+                self.refresh_every > 0
+                and self.global_step % self.refresh_every == 0
+                and hasattr(self.generator, "refresh")
+            ):
                 self.generator.refresh(self._embed_train_fn())
                 self.model.train()
             window = losses[-20:]
@@ -290,9 +330,13 @@ class Trainer:
                 "epoch": epoch,
                 "global_step": self.global_step,
                 "history": self.history,
-                "early_stopping": None if self.early_stopping is None else self.early_stopping.state_dict(),
+                "early_stopping": None
+                if self.early_stopping is None
+                else self.early_stopping.state_dict(),
                 "collapse": self.collapse.state_dict(),
-                "generator": self.generator.state_dict() if hasattr(self.generator, "state_dict") else None,
+                "generator": self.generator.state_dict()
+                if hasattr(self.generator, "state_dict")
+                else None,
                 "stopped": stop,
                 "stopped_reason": self.stopped_reason if stop else None,
             }
