@@ -1,6 +1,6 @@
 """The shared tower: encoders created by name."""
 
-from siamese.encoders import conv4, koch_cnn, lstm, mlp  # noqa: F401  (registers them)
+from siamese.encoders import conv1d, conv4, koch_cnn, lstm, mlp  # noqa: F401  (registers them)
 from siamese.encoders._layers import OutputActivation
 from siamese.encoders._registry import (
     create_encoder,
@@ -9,6 +9,7 @@ from siamese.encoders._registry import (
     list_encoders,
     register_encoder,
 )
+from siamese.encoders.conv1d import Conv1dEncoder
 from siamese.encoders.conv4 import Conv4
 from siamese.encoders.koch_cnn import KochCNN
 from siamese.encoders.lstm import LSTMEncoder
@@ -16,6 +17,7 @@ from siamese.encoders.mlp import MLP
 
 __all__ = [
     "MLP",
+    "Conv1dEncoder",
     "Conv4",
     "KochCNN",
     "LSTMEncoder",
