@@ -1,0 +1,1 @@
+"""Which triplets: hardness, schedules, the sequencer and offline/online miners."""
