@@ -178,3 +178,35 @@ def create_schedule(name: str, **kwargs: Any) -> Schedule:
         )
     sched = factory(**kwargs)
     return sched if cycles is None else cyclic(sched, cycles)
+
+
+def schedule_from_settings(
+    name: str,
+    *,
+    threshold: float = 1.0,
+    growth: float = 10.0,
+    midpoint: float = 0.5,
+    cycles: int = 1,
+) -> Schedule:
+    """A schedule from the ``[mining]`` settings, each curve taking the arguments it has.
+
+    ``threshold`` is every curve's end value (``constant``'s value), ``growth`` applies to
+    sigmoid, tanh and logarithmic, ``midpoint`` to sigmoid, ``cycles`` to ``cyclic_*``.
+
+    Raises:
+        ConfigError: unknown name or a value out of range.
+    """
+    base = name[len("cyclic_") :] if name.startswith("cyclic_") else name
+    offered = {"threshold": threshold, "growth": growth, "midpoint": midpoint}
+    if base == "constant":
+        return create_schedule(name, value=threshold)
+    factory = SCHEDULES.get(base)
+    if factory is None:
+        raise ConfigError(
+            f"unknown schedule {name!r}; valid schedules: {', '.join(list_schedules())}"
+        )
+    accepted = factory.__code__.co_varnames[: factory.__code__.co_argcount]
+    kwargs: dict[str, Any] = {k: v for k, v in offered.items() if k in accepted}
+    if name != base:
+        kwargs["cycles"] = cycles
+    return create_schedule(name, **kwargs)

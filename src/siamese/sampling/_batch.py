@@ -21,12 +21,15 @@ class Batch:
             ``(a, p, n)`` — or ``None`` for a P x K batch, where the objective (or an online
             miner) forms them from the labels.
         hardness: per-triplet target hardness when a schedule chose the triplets, else ``None``.
+        achieved: per-triplet hardness of the chosen negatives when they were measured in a
+            feature space (``siamese.mining``), else ``None``.
     """
 
     indices: np.ndarray
     labels: np.ndarray
     tuples: tuple[np.ndarray, ...] | None = None
     hardness: np.ndarray | None = None
+    achieved: np.ndarray | None = None
 
 
 def unique_batch(
