@@ -44,6 +44,9 @@ def _register() -> None:
     app.command("verify")(_verify.verify)
     app.command("export")(_export.export)
     app.command("serve")(_serve.serve)
+    from siamese.cli import mine as _mine
+
+    app.command("mine")(_mine.mine)
 
 
 _register()

@@ -44,9 +44,12 @@ def _grouped(labels: np.ndarray, mask: np.ndarray, rng: np.random.Generator):
 
 def _lookup(classes: np.ndarray, start: np.ndarray, count: np.ndarray, wanted: np.ndarray):
     """Start and count of each wanted class in a grouping (count 0 when absent)."""
-    pos = np.clip(np.searchsorted(classes, wanted), 0, max(len(classes) - 1, 0))
-    found = (classes[pos] == wanted) if len(classes) else np.zeros(len(wanted), dtype=bool)
-    return np.where(found, start[pos] if len(classes) else 0, 0), np.where(found, count[pos], 0)
+    if len(classes) == 0:
+        zeros = np.zeros(len(wanted), dtype=np.int64)
+        return zeros, zeros.copy()
+    pos = np.clip(np.searchsorted(classes, wanted), 0, len(classes) - 1)
+    found = classes[pos] == wanted
+    return np.where(found, start[pos], 0), np.where(found, count[pos], 0)
 
 
 def class_order(classes: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
@@ -81,9 +84,10 @@ def plan_anchors(
         labels: ``(N,)`` integer labels.
         total: the number of triplets ``T`` to plan.
         rng: the generator every draw comes from.
-        reference_mask: ``(N,)`` booleans marking reference (catalog) items. When given, anchors
-            are reference items and positives are non-reference items (photos) of the same
-            class; classes without a reference item never serve as anchor.
+        reference_mask: ``(N,)`` booleans marking reference (catalog) items. For a class with
+            a reference item, anchors are its reference items and positives its other items
+            (photos). Classes without a reference item, and every class when the mask is
+            ``None`` or all false, use any item as anchor and a different item as positive.
         allow_self_positive: when true, a class with no other usable item still serves as
             anchor with the anchor itself as positive (a zero-distance positive); when false
             such classes are skipped and listed in ``skipped``.
@@ -98,41 +102,36 @@ def plan_anchors(
     n = len(labels)
     if total < 1:
         raise DataError(f"total: expected at least 1 triplet, got {total}")
-    if reference_mask is None:
-        anchor_mask = pos_mask = np.ones(n, dtype=bool)
-    else:
-        anchor_mask = np.asarray(reference_mask, dtype=bool)
-        if anchor_mask.shape != (n,):
-            raise DataError(
-                f"reference_mask: expected {n} booleans (one per item), got shape {anchor_mask.shape}"
-            )
-        pos_mask = ~anchor_mask
-    a_items, a_cls, a_start, a_count = _grouped(labels, anchor_mask, rng)
-    p_items, p_cls, p_start, p_count = _grouped(labels, pos_mask, rng)
+    ref = np.zeros(n, dtype=bool) if reference_mask is None else np.asarray(reference_mask, bool)
+    if ref.shape != (n,):
+        raise DataError(
+            f"reference_mask: expected {n} booleans (one per item), got shape {ref.shape}"
+        )
+    has_ref = np.zeros(int(labels.max()) + 1 if n else 0, dtype=bool)
+    has_ref[labels[ref]] = True
+    # Anchor pool: the references of classes that have some, every item of the others.
+    a_items, a_cls, a_start, a_count = _grouped(labels, ref | ~has_ref[labels], rng)
+    p_items, p_cls, p_start, p_count = _grouped(labels, ~ref & has_ref[labels], rng)
     _, p_n = _lookup(p_cls, p_start, p_count, a_cls)
-    # Without a mask the positive pool is the anchor pool itself, so a positive needs 2 items.
-    other = p_n - (1 if reference_mask is None else 0)
-    ok = (other >= 1) | allow_self_positive
+    usable = np.where(has_ref[a_cls], p_n, a_count - 1)  # positives other than the anchor
+    ok = (usable >= 1) | allow_self_positive
     classes, skipped = a_cls[ok], a_cls[~ok]
     if len(classes) == 0:
-        what = "a reference item and a photo" if reference_mask is not None else "2 items"
         raise DataError(
-            f"anchors: no class has {what}, so no triplet has a positive; add examples "
-            "or allow self-positives (allow_self_positive=True)"
+            "anchors: no class has 2 items (or a reference item and a photo), so no triplet "
+            "has a positive; add examples or allow self-positives (allow_self_positive=True)"
         )
     order = class_order(classes, total, rng)
     occ = _occurrence(order)
     a0, an = _lookup(a_cls, a_start, a_count, order)
     slot = occ % an
     anchor = a_items[a0 + slot]
-    p0, pn = _lookup(p_cls, p_start, p_count, order)
-    if reference_mask is None:
-        # A different item of the same group: shift by 1..n-1 from the anchor's slot.
-        shift = 1 + (rng.random(total) * np.maximum(pn - 1, 1)).astype(np.int64)
-        positive = np.where(pn >= 2, p_items[p0 + (slot + shift) % np.maximum(pn, 1)], anchor)
-    elif len(p_items) == 0:
-        positive = anchor.copy()
-    else:
-        pick = (rng.random(total) * np.maximum(pn, 1)).astype(np.int64)
-        positive = np.where(pn >= 1, p_items[np.minimum(p0 + pick, len(p_items) - 1)], anchor)
+    # Same pool: a different item, shifting by 1..n-1 from the anchor's slot.
+    shift = 1 + (rng.random(total) * np.maximum(an - 1, 1)).astype(np.int64)
+    positive = np.where(an >= 2, a_items[a0 + (slot + shift) % an], anchor)
+    if len(p_items):
+        p0, pn = _lookup(p_cls, p_start, p_count, order)
+        pick = p0 + (rng.random(total) * np.maximum(pn, 1)).astype(np.int64)
+        photo = np.where(pn >= 1, p_items[np.minimum(pick, len(p_items) - 1)], anchor)
+        positive = np.where(has_ref[order], photo, positive)
     return AnchorPlan(anchor.astype(np.int64), positive.astype(np.int64), classes, skipped)
