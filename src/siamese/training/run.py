@@ -28,6 +28,7 @@ from siamese.objectives import PairHead, create_objective
 from siamese.sampling import BatchGenerator, PairGenerator, PKGenerator, TripletGenerator
 from siamese.seed import seed_everything
 from siamese.training.config import RunConfig, to_dict
+from siamese.training.distributed import DistributedContext
 from siamese.training.early_stopping import EarlyStopping
 from siamese.training.trainer import Trainer
 
@@ -209,6 +210,7 @@ def train_from_config(
     """
     if cfg.training.threads > 0:
         torch.set_num_threads(cfg.training.threads)
+    ctx = DistributedContext.from_env()  # one process, or this rank of a torchrun job
     seed_everything(cfg.seed)
     dataset, parts, split_used = load_splits(cfg)
     train, val, test = parts["train"], parts.get("val"), parts.get("test")
@@ -238,22 +240,27 @@ def train_from_config(
             val_generator = kind_gen(val.labels, cfg.sampling.batch_size, cfg.training.val_batches)
         except SiameseError:
             val_generator = None  # validation classes without positives: accuracy only
-    run_dir = prepare_run_dir(cfg, resume=resume, overwrite=overwrite)
-    atomic_write_json(run_dir / "config.json", to_dict(cfg))
-    atomic_write_json(
-        run_dir / "dataset.json",
-        {
-            "source": cfg.data.source,
-            "split": split_used,
-            "dataset": dataset.describe(),
-            "splits": {k: v.describe() for k, v in parts.items()},
-            "meta": {
-                k: v
-                for k, v in dataset.meta.items()
-                if isinstance(v, (str, int, float, list, dict)) and k not in ("pairs",)
-            },
-        },
+    # rank 0 prepares the folder and writes every file; the other ranks wait, then only train
+    run_dir = (
+        prepare_run_dir(cfg, resume=resume, overwrite=overwrite) if ctx.is_main else cfg.run_dir
     )
+    ctx.barrier()
+    if ctx.is_main:
+        atomic_write_json(run_dir / "config.json", to_dict(cfg))
+        atomic_write_json(
+            run_dir / "dataset.json",
+            {
+                "source": cfg.data.source,
+                "split": split_used,
+                "dataset": dataset.describe(),
+                "splits": {k: v.describe() for k, v in parts.items()},
+                "meta": {
+                    k: v
+                    for k, v in dataset.meta.items()
+                    if isinstance(v, (str, int, float, list, dict)) and k not in ("pairs",)
+                },
+            },
+        )
     es = None
     if cfg.training.early_stopping and val is not None:
         es = EarlyStopping(cfg.training.monitor, cfg.training.min_delta, cfg.training.patience)
@@ -285,6 +292,7 @@ def train_from_config(
         seed=cfg.seed,
         console=console,
         progress=cfg.training.progress if progress_override is None else progress_override,
+        distributed=ctx,
     )
     t0 = time.perf_counter()
     history = trainer.fit(resume=resume)
@@ -296,6 +304,9 @@ def train_from_config(
         "seconds": round(train_seconds, 2),
         "seconds_this_process": round(time.perf_counter() - t0, 2),
     }
+    ctx.close()  # the process group is not needed after training
+    if not ctx.is_main:
+        return RunResult(run_dir, model, history, {}, parts)
     model.save(run_dir)
     evaluation: dict[str, Any] = {}
     if test is not None and len(test):

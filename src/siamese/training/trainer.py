@@ -27,7 +27,9 @@ from siamese.sampling._batch import Batch, BatchGenerator
 from siamese.seed import derived_rng
 from siamese.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from siamese.training.collapse import CollapseDetector
+from siamese.training.distributed import DistributedContext, distributed_embed
 from siamese.training.early_stopping import EarlyStopping
+from siamese.training.prefetch import Prefetcher
 
 VAL_SEED_KEY = 999_983  # derived_rng(seed, VAL_SEED_KEY): the same validation batches every epoch
 
@@ -74,6 +76,8 @@ class Trainer:
         seed: int = 0,
         progress: bool = True,
         console: Any = None,
+        distributed: DistributedContext | None = None,
+        prefetch: int = 2,
     ):
         self.model, self.objective, self.generator = model, objective, generator
         self.train, self.val, self.val_generator, self.miner = train, val, val_generator, miner
@@ -92,6 +96,12 @@ class Trainer:
         self.snapshot_items, self.refresh_every = snapshot_items, refresh_every
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.progress, self.console = progress, console
+        # torchrun: each rank embeds its slice of the global batch (DDP); rank 0 writes files.
+        self.dist = distributed or DistributedContext()
+        self.net = self.dist.wrap(model)
+        self.progress = progress and self.dist.is_main  # one progress bar per job
+        self.prefetch = int(prefetch)  # batches loaded ahead in a background thread (0: off)
+        self.data_wait_seconds = 0.0  # time the loop waited for data (all epochs of this process)
         params = [p for p in model.parameters() if p.requires_grad]
         if optimizer == "sgd":
             self.optimizer = torch.optim.SGD(
@@ -118,32 +128,42 @@ class Trainer:
 
     def _write_metrics(self) -> None:
         path = self._path("metrics.jsonl")
-        if path is not None:
+        if path is not None and self.dist.is_main:
             atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in self.history))
 
     # ------------------------------------------------------------------ one step
     def _tensors(
         self, data: LabeledDataset, batch: Batch
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        x = torch.as_tensor(data.load(batch.indices))
-        lens = None if data.lengths is None else torch.as_tensor(data.lengths[batch.indices])
+        # this rank's slice of the global batch (all of it in a single process)
+        idx = batch.indices[self.dist.shard(len(batch.indices))]
+        x = torch.as_tensor(data.load(idx)).to(self.dist.device)
+        lens = None if data.lengths is None else torch.as_tensor(data.lengths[idx])
         return x, lens
 
-    def _loss(self, data: LabeledDataset, batch: Batch) -> torch.Tensor:
-        x, lens = self._tensors(data, batch)
-        emb = self.model(x, lens)  # (U, D)
-        labels = torch.as_tensor(batch.labels)
-        tuples = None if batch.tuples is None else tuple(torch.as_tensor(t) for t in batch.tuples)
+    def _loss(
+        self, data: LabeledDataset, batch: Batch, tensors: tuple | None = None
+    ) -> torch.Tensor:
+        x, lens = tensors if tensors is not None else self._tensors(data, batch)
+        emb = self.dist.gather(self.net(x, lens), len(batch.indices))  # (U, D): the global batch
+        labels = torch.as_tensor(batch.labels, device=emb.device)
+        tuples = (
+            None
+            if batch.tuples is None
+            else tuple(torch.as_tensor(t, device=emb.device) for t in batch.tuples)
+        )
         if tuples is None and self.miner is not None:
             tuples = self.miner.mine(emb.detach(), labels)
         return self.objective(emb, labels, tuples, head=self.model.head)
 
     def _embed_train_fn(self):
-        return lambda: self.model.embed_dataset(self.train)
+        return lambda: distributed_embed(self.model, self.train, self.dist)
 
     # ------------------------------------------------------------------ validation
     def _validate(self) -> tuple[dict[str, Any], np.ndarray | None]:
         out: dict[str, Any] = {}
+        # every rank validates with rank 0's batch-norm statistics
+        self.dist.broadcast_buffers(self.model)
         if self.val is None or len(self.val) == 0:
             return out, None
         self.model.eval()
@@ -154,7 +174,7 @@ class Trainer:
                     losses.append(float(self._loss(self.val, batch)))
             out["val_loss"] = float(np.mean(losses)) if losses else None
         sub = self.val.subset(self.val_idx)
-        emb = self.model.embed_dataset(sub)
+        emb = distributed_embed(self.model, sub, self.dist)  # sharded over ranks, gathered
         labels = sub.labels
         acc = one_shot_metrics(
             emb,
@@ -173,7 +193,7 @@ class Trainer:
         return out, emb
 
     def _snapshot(self, epoch: int, emb: np.ndarray | None) -> None:
-        if emb is None or self.snapshot_items <= 0 or self.run_dir is None:
+        if emb is None or self.snapshot_items <= 0 or self.run_dir is None or not self.dist.is_main:
             return
         folder = self.run_dir / "snapshots"
         folder.mkdir(parents=True, exist_ok=True)
@@ -234,6 +254,7 @@ class Trainer:
             and self.early_stopping.best_epoch > 0
         ):
             best = self._path("checkpoints", "best.safetensors")
+            self.dist.barrier()  # rank 0 has written it
             if best is not None and best.exists():
                 load_weights(best, self.model)
         self.model.eval()
@@ -250,8 +271,15 @@ class Trainer:
         hardness: list[float] = []
         achieved: list[float] = []
         self.model.train()
-        for batch in self.generator.epoch(rng):
-            loss = self._loss(self.train, batch)
+        # batches are loaded ahead in a thread, except when a refresh changes the generator mid-epoch
+        refreshing = self.refresh_every > 0 and hasattr(self.generator, "refresh")
+        loader = Prefetcher(
+            self.generator.epoch(rng),
+            lambda b: self._tensors(self.train, b),
+            depth=0 if refreshing else self.prefetch,
+        )
+        for batch, tensors in loader:
+            loss = self._loss(self.train, batch, tensors)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.grad_clip > 0:
@@ -274,6 +302,7 @@ class Trainer:
                 self.model.train()
             window = losses[-20:]
             bar.update(task, advance=1, status=f"loss {np.mean(window):.4f}")
+        self.data_wait_seconds += loader.wait_seconds
         if self.scheduler is not None:
             self.scheduler.step()
         train_seconds = time.perf_counter() - t0
@@ -288,6 +317,7 @@ class Trainer:
             "seconds": round(time.perf_counter() - t0, 3),
             "train_seconds": round(train_seconds, 3),
         }
+        record = self.dist.reduce_record(record)  # averaged over ranks (identical when single)
         if hardness:
             record["hardness_target"] = float(np.mean(hardness))
         if achieved:
@@ -313,7 +343,7 @@ class Trainer:
         stop = False
         if self.early_stopping is not None:
             improved = self.early_stopping.update(epoch, record)
-            if improved and self.run_dir is not None:
+            if improved and self.run_dir is not None and self.dist.is_main:
                 save_weights(self.run_dir / "checkpoints" / "best.safetensors", self.model)
             if self.early_stopping.should_stop:
                 stop, self.stopped_reason = True, "early_stopping"
@@ -325,7 +355,7 @@ class Trainer:
         if math.isnan(record.get("train_loss") or 0.0):
             stop, self.stopped_reason = True, "nan_loss"
         ckpt = self._path("checkpoints", "last")
-        if ckpt is not None:
+        if ckpt is not None and self.dist.is_main:
             loop = {
                 "epoch": epoch,
                 "global_step": self.global_step,

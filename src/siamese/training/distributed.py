@@ -1,0 +1,238 @@
+"""Training on several processes (``torchrun``): one global batch, sharded, gathered for the loss.
+
+Every rank draws the same global batch from the same derived generator, embeds only its contiguous
+slice of the batch's unique items, and all-gathers the embeddings *with gradient* (an autograd
+all-gather whose backward all-reduces), so the objective (and any in-batch miner) sees the
+whole global batch on every rank. Each rank computes the same loss; the all-gather's backward
+sums ``world_size`` identical gradients into each slice, and ``DistributedDataParallel`` averages over
+``world_size`` ranks, so every parameter receives exactly the single-process gradient of the global
+batch. A 2-process run with global batch B therefore follows a 1-process run with batch B (up to
+floating-point summation order). Batch-norm statistics are per shard on CPU (as with any DDP run);
+on GPU (nccl) they are synchronised over ranks with ``SyncBatchNorm``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from siamese.errors import ConfigError
+
+
+@dataclass
+class DistributedContext:
+    """This process's place in a (possibly single-process) training job.
+
+    The default instance is a single process: every method is then a no-op or the identity, so the
+    trainer has one code path.
+
+    Attributes:
+        rank: this process's global rank (0 writes files).
+        world_size: number of processes.
+        local_rank: rank on this machine (selects the GPU under nccl).
+        backend: ``"gloo"``, ``"nccl"`` or ``None`` (single process).
+        device: where the model and batches live.
+        owns_group: ``True`` when this context initialised the process group (and so closes it).
+    """
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    backend: str | None = None
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    owns_group: bool = False
+
+    # ---------------------------------------------------------------- set-up
+    @classmethod
+    def from_env(cls, backend: str | None = None) -> DistributedContext:
+        """Join the job torchrun describes (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``, ``MASTER_*``).
+
+        With ``WORLD_SIZE`` unset or 1 (and no process group already initialised) this is a single
+        process. Otherwise the process group is initialised with ``backend`` (default: nccl when
+        CUDA is available, else gloo) unless it already exists.
+
+        Raises:
+            ConfigError: ``WORLD_SIZE`` > 1 but the rendezvous variables are missing.
+        """
+        if dist.is_available() and dist.is_initialized():
+            return cls._from_group(owns=False)
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return cls()
+        missing = [k for k in ("RANK", "MASTER_ADDR", "MASTER_PORT") if k not in os.environ]
+        if missing:
+            raise ConfigError(
+                f"WORLD_SIZE={world} but {', '.join(missing)} not set; start the job with "
+                "`torchrun --nproc_per_node=N -m siamese train --config ...`"
+            )
+        backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend=backend)
+        return cls._from_group(owns=True)
+
+    @classmethod
+    def _from_group(cls, owns: bool) -> DistributedContext:
+        backend = str(dist.get_backend())
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        device = torch.device("cuda", local) if backend == "nccl" else torch.device("cpu")
+        return cls(dist.get_rank(), dist.get_world_size(), local, backend, device, owns)
+
+    def close(self) -> None:
+        """Destroy the process group if this context created it."""
+        if self.owns_group and dist.is_initialized():
+            dist.destroy_process_group()
+            self.owns_group = False
+
+    @property
+    def enabled(self) -> bool:
+        """More than one process."""
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the process that writes checkpoints, metrics, the model and the report."""
+        return self.rank == 0
+
+    # ---------------------------------------------------------------- sharding
+    def shard_sizes(self, total: int) -> list[int]:
+        """Items per rank when ``total`` items are split contiguously (``np.array_split`` sizes)."""
+        base, extra = divmod(int(total), self.world_size)
+        return [base + (1 if r < extra else 0) for r in range(self.world_size)]
+
+    def shard(self, total: int) -> slice:
+        """This rank's contiguous slice of ``total`` items."""
+        sizes = self.shard_sizes(total)
+        start = sum(sizes[: self.rank])
+        return slice(start, start + sizes[self.rank])
+
+    # ---------------------------------------------------------------- model
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """``model`` in DistributedDataParallel (SyncBatchNorm under nccl); itself when single."""
+        if not self.enabled:
+            return model
+        model.to(self.device)
+        if self.backend == "nccl":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+    def gather(self, local: torch.Tensor, total: int) -> torch.Tensor:
+        """All-gather each rank's ``(n_r, ...)`` rows into ``(total, ...)``, keeping the gradient.
+
+        Ranks may hold one row more or less than others (contiguous shards of ``total``); rows are
+        padded to equal length for the collective and cut again.
+        """
+        if not self.enabled:
+            return local
+        sizes = self.shard_sizes(total)
+        pad = local.new_zeros((max(sizes) - local.shape[0], *local.shape[1:]))
+        full = _AllGather.apply(torch.cat([local, pad]))  # (world_size * max_n, ...)
+        parts = full.split(max(sizes))
+        return torch.cat([p[:n] for p, n in zip(parts, sizes, strict=True)])  # (total, ...)
+
+    def gather_array(self, local: np.ndarray, total: int) -> np.ndarray:
+        """All-gather ``(n_r, D)`` float arrays (no gradient) into ``(total, D)`` on every rank."""
+        if not self.enabled:
+            return local
+        width = torch.tensor([local.shape[1] if local.ndim == 2 and len(local) else 0])
+        dist.all_reduce(width, op=dist.ReduceOp.MAX)
+        rows = torch.as_tensor(local, dtype=torch.float32).reshape(len(local), int(width))
+        sizes = self.shard_sizes(total)
+        pad = rows.new_zeros((max(sizes) - len(rows), int(width)))
+        parts = [torch.empty(max(sizes), int(width)) for _ in range(self.world_size)]
+        dist.all_gather(parts, torch.cat([rows, pad]).to(self.device))
+        return torch.cat(
+            [p[:n].cpu() for p, n in zip(parts, sizes, strict=True)]
+        ).numpy()  # (total, D)
+
+    def broadcast_buffers(self, model: nn.Module) -> None:
+        """Copy rank 0's buffers (batch-norm running statistics) to every rank."""
+        if self.enabled:
+            for buf in model.buffers():
+                dist.broadcast(buf.data, src=0)
+
+    def barrier(self) -> None:
+        """Wait until every rank gets here."""
+        if self.enabled:
+            dist.barrier()
+
+    def reduce_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Average ``train_*`` figures over ranks; take the slowest rank's ``seconds``."""
+        if not self.enabled:
+            return record
+        mean_keys = sorted(
+            k
+            for k, v in record.items()
+            if k.startswith("train_") and k != "train_seconds" and isinstance(v, float)
+        )
+        max_keys = [k for k in ("seconds", "train_seconds") if isinstance(record.get(k), float)]
+        out = dict(record)
+        if mean_keys:
+            t = torch.tensor([record[k] for k in mean_keys], dtype=torch.float64)
+            dist.all_reduce(t)
+            out.update(
+                {k: float(v) / self.world_size for k, v in zip(mean_keys, t.tolist(), strict=True)}
+            )
+        if max_keys:
+            t = torch.tensor([record[k] for k in max_keys], dtype=torch.float64)
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+            out.update(dict(zip(max_keys, t.tolist(), strict=True)))
+        return out
+
+
+class _AllGather(torch.autograd.Function):
+    """All-gather rows; backward sums every rank's gradient of this rank's rows (all-reduce).
+
+    An all-reduce works on every backend (gloo has no reduce-scatter); embeddings are small.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, rows: torch.Tensor) -> torch.Tensor:  # (m, ...) -> (W * m, ...)
+        ctx.m, ctx.rank = rows.shape[0], dist.get_rank()
+        parts = [torch.empty_like(rows) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, rows.contiguous())
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:  # (W * m, ...) -> (m, ...)
+        grad = grad.contiguous()
+        dist.all_reduce(grad)
+        return grad[ctx.rank * ctx.m : (ctx.rank + 1) * ctx.m]
+
+
+def distributed_embed(
+    model: Any, dataset: Any, context: DistributedContext | None = None, *, batch_size: int = 256
+) -> np.ndarray:
+    """Embed a whole dataset with the work spread over the ranks of a running job.
+
+    Each rank embeds its contiguous shard with ``model.embed_dataset``; the shards are all-gathered
+    so every rank returns the full ``(N, D)`` array in dataset order. Without a process group
+    this is ``model.embed_dataset(dataset)``.
+
+    Args:
+        model: a ``SiameseModel`` (or a DDP wrapper around one).
+        dataset: a ``LabeledDataset`` (lazy image stores load only the rank's shard).
+        context: the job (default: the process group already initialised, if any).
+        batch_size: items per forward pass.
+
+    Returns:
+        ``(N, D)`` float32 embeddings, identical on every rank.
+    """
+    model = getattr(model, "module", model)
+    if context is None:
+        joined = dist.is_available() and dist.is_initialized()
+        context = DistributedContext._from_group(owns=False) if joined else DistributedContext()
+    if not context.enabled:
+        return model.embed_dataset(dataset, batch_size=batch_size)
+    part = context.shard(len(dataset))
+    local = model.embed_dataset(
+        dataset.subset(np.arange(part.start, part.stop)), batch_size=batch_size
+    )
+    return context.gather_array(local, len(dataset)).astype(np.float32)

@@ -1,0 +1,158 @@
+"""Two CPU processes (gloo) train exactly like one process with the same global batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+from safetensors.torch import load_file
+
+from siamese.data import LabeledDataset
+from siamese.encoders import create_encoder
+from siamese.model import SiameseModel
+from siamese.training import load_config, train_from_config
+from siamese.training.distributed import DistributedContext, distributed_embed
+from siamese.training.prefetch import Prefetcher
+
+SETTINGS = [
+    "data.n_per_pattern=12",
+    "data.length=24",
+    "model.hidden_size=8",
+    "model.num_layers=1",
+    "model.embedding_dim=4",
+    "model.dense=[8]",
+    "training.steps_per_epoch=3",
+    "training.progress=false",
+    "training.val_batches=2",
+    "training.patience=10",
+    "training.snapshot_items=0",
+    "evaluation.episodes=20",
+    "evaluation.val_episodes=10",
+    "evaluation.pairs=50",
+    "sampling.kind=pk",
+    "sampling.p=5",
+    "sampling.k=3",  # 15 unique items: shards of 8 and 7, so uneven slices are exercised
+    "objective.name=triplet",
+    # SGD: Adam divides by the gradient's running size, which turns float round-off on parameters
+    # whose true gradient is zero (the last bias under a translation-invariant loss) into lr-sized
+    # steps, so a bit-level comparison of two summation orders would only measure that noise.
+    "training.optimizer=sgd",
+    "training.learning_rate=0.05",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _torchrun(tmp_path: Path, name: str, epochs: int, extra: list[str]) -> None:
+    sets = [f'name="{name}"', f'out_dir="{tmp_path}"', f"training.epochs={epochs}", *SETTINGS]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes=1",
+        "--nproc_per_node=2",
+        "--master_addr=127.0.0.1",
+        f"--master_port={_free_port()}",
+        "-m",
+        "siamese",
+        "train",
+    ]
+    for item in sets:
+        cmd += ["--set", item]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run(cmd + extra, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+
+
+def _losses(run_dir: Path) -> list[float]:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(x).get("train_loss") or 0.0 for x in lines]
+
+
+def test_two_processes_equal_one_process_and_resume(tmp_path):
+    torch.set_num_threads(1)
+    single = train_from_config(
+        load_config(None, ['name="one"', f'out_dir="{tmp_path}"', "training.epochs=3", *SETTINGS]),
+        report=False,
+    )
+    _torchrun(tmp_path, "two", 2, [])  # 2 epochs, then resumed to 3 by a second 2-process job
+    assert (tmp_path / "two" / "checkpoints" / "last.json").exists()
+    _torchrun(tmp_path, "two", 3, ["--resume"])
+    two = tmp_path / "two"
+    np.testing.assert_allclose(_losses(two), _losses(single.run_dir), rtol=1e-4, atol=1e-6)
+    w1, w2 = load_file(single.run_dir / "model.safetensors"), load_file(two / "model.safetensors")
+    assert w1.keys() == w2.keys()
+    for key in w1:
+        torch.testing.assert_close(w2[key], w1[key], rtol=1e-4, atol=1e-5)
+    val1 = [json.loads(x).get("val_accuracy") for x in (single.run_dir / "metrics.jsonl").open()]
+    val2 = [json.loads(x).get("val_accuracy") for x in (two / "metrics.jsonl").open()]
+    assert val1 == pytest.approx(val2, abs=1e-6)
+    assert (two / "evaluation.json").exists() and not list(two.glob("*.tmp*"))
+
+
+def _tiny() -> tuple[SiameseModel, LabeledDataset]:
+    torch.manual_seed(0)
+    model = SiameseModel(create_encoder("mlp", input_shape=(6,), hidden=[8], embedding_dim=3))
+    items = np.random.default_rng(0).normal(size=(11, 6)).astype(np.float32)
+    labels = np.arange(11) % 3
+    data = LabeledDataset(items, labels, ["a", "b", "c"], [f"row {i}" for i in range(11)])
+    return model, data
+
+
+def _embed_worker(rank: int, port: int, out: str) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE="2",
+        LOCAL_RANK=str(rank),
+    )
+    ctx = DistributedContext.from_env()
+    model, data = _tiny()
+    np.save(f"{out}_{rank}.npy", distributed_embed(model, data, ctx, batch_size=4))
+    ctx.close()
+
+
+def test_distributed_embed_shards_and_gathers(tmp_path):
+    """11 items over 2 ranks (6 + 5): every rank gets all 11 embeddings, in dataset order."""
+    mp.spawn(_embed_worker, args=(_free_port(), str(tmp_path / "emb")), nprocs=2, join=True)
+    model, data = _tiny()
+    expected = model.embed_dataset(data)
+    for rank in (0, 1):
+        got = np.load(tmp_path / f"emb_{rank}.npy")
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_single_process_context_is_identity():
+    ctx = DistributedContext()
+    assert not ctx.enabled and ctx.is_main and ctx.shard(7) == slice(0, 7)
+    x = torch.ones(3, 2)
+    assert ctx.gather(x, 3) is x
+    assert DistributedContext(rank=1, world_size=2).shard(7) == slice(4, 7)
+    assert DistributedContext(rank=0, world_size=3).shard_sizes(7) == [3, 2, 2]
+
+
+def test_prefetcher_keeps_order_and_reraises():
+    items = list(Prefetcher(iter(range(20)), lambda b: b * b, depth=3))
+    assert items == [(i, i * i) for i in range(20)]
+    assert list(Prefetcher(range(3), str, depth=0)) == [(0, "0"), (1, "1"), (2, "2")]
+
+    def broken(b: int) -> int:
+        if b == 4:
+            raise ValueError("cannot decode item 4")
+        return b
+
+    with pytest.raises(ValueError, match="cannot decode item 4"):
+        list(Prefetcher(range(10), broken, depth=2))
