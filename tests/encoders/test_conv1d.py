@@ -9,9 +9,10 @@ from siamese.encoders import create_encoder
 from siamese.errors import ConfigError
 
 
+@pytest.mark.parametrize("max_length", [0, 4])
 @pytest.mark.parametrize("pooling", ["mean", "max", "meanmax"])
 @pytest.mark.parametrize("residual", [False, True])
-def test_padding_does_not_change_the_embedding(pooling, residual):
+def test_padding_does_not_change_the_embedding(pooling, residual, max_length):
     torch.manual_seed(0)
     enc = create_encoder(
         "conv1d",
@@ -22,7 +23,9 @@ def test_padding_does_not_change_the_embedding(pooling, residual):
         pooling=pooling,
         dense=(8,),
         embedding_dim=4,
+        max_length=max_length,
     )
+    assert enc.window == (3 if max_length else 1)  # ceil(12 / 4)
     enc.train()
     enc(torch.randn(5, 12, 2), torch.tensor([12, 9, 7, 12, 4]))  # move the BN running stats
     enc.eval()
