@@ -44,6 +44,11 @@ def _register() -> None:
     app.command("verify")(_verify.verify)
     app.command("export")(_export.export)
     app.command("serve")(_serve.serve)
+    from siamese.cli import report as _report
+    from siamese.cli import sweep as _sweep
+
+    app.command("report")(_report.report)
+    app.command("sweep")(_sweep.sweep)
     from siamese.cli import mine as _mine
 
     app.command("mine")(_mine.mine)

@@ -1,0 +1,98 @@
+"""Plot machinery shared by the figure files: headless matplotlib, PNG data URIs, class colours."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: never open a window, never need a display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+STYLE = {
+    "figure.dpi": 100,
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+MAX_LEGEND_CLASSES = 12  # more classes than this: the largest ones in colour, the rest grey
+OTHER_COLOUR = "#c8c8c8"
+SERIES = {  # one colour per metric, the same in every figure
+    "train": "#1f77b4",
+    "val": "#ff7f0e",
+    "auc": "#2ca02c",
+    "target": "#9467bd",
+    "achieved": "#8c564b",
+    "collapse": "#d62728",
+    "same": "#1f77b4",
+    "different": "#d62728",
+}
+
+
+def figure(width: float = 6.0, height: float = 3.6, **kwargs: Any) -> tuple[Any, Any]:
+    """A new figure and axes in the report's style (sizes in inches at 100 dpi)."""
+    with plt.rc_context(STYLE):
+        return plt.subplots(figsize=(width, height), **kwargs)
+
+
+def to_data_uri(fig: Any, dpi: int = 100, *, tight: bool = True, close: bool = True) -> str:
+    """Render a figure to a ``data:image/png;base64,...`` URI (and close it).
+
+    Args:
+        fig: the figure.
+        dpi: pixels per inch.
+        tight: fit the layout first (slow; off for figures laid out by hand).
+        close: free the figure afterwards (off to render it again as a new frame).
+    """
+    buf = io.BytesIO()
+    with plt.rc_context(STYLE):
+        if tight:
+            fig.tight_layout()
+        fig.savefig(buf, format="png", dpi=dpi)
+    if close:
+        plt.close(fig)
+    return png_uri(buf.getvalue())
+
+
+def png_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def class_colours(class_ids: np.ndarray, n_total: int) -> dict[int, str]:
+    """A colour per class id, fixed by the id so a class has one colour everywhere.
+
+    Args:
+        class_ids: the ids to colour.
+        n_total: how many classes the dataset has (picks tab10 or tab20).
+    """
+    cmap = plt.get_cmap("tab10" if n_total <= 10 else "tab20")
+    return {int(c): matplotlib.colors.to_hex(cmap(int(c) % cmap.N)) for c in np.unique(class_ids)}
+
+
+def legend_classes(labels: np.ndarray, limit: int = MAX_LEGEND_CLASSES) -> np.ndarray:
+    """The classes worth a colour and a legend entry: all, or the ``limit`` largest."""
+    classes, counts = np.unique(labels, return_counts=True)
+    if len(classes) <= limit:
+        return classes
+    order = np.lexsort((classes, -counts))  # most items first, then by id
+    return np.sort(classes[order[:limit]])
+
+
+def mark_epochs(ax: Any, epochs: list[int], label: str = "collapse warning") -> None:
+    """Dashed red vertical lines at ``epochs`` (one legend entry for all)."""
+    for i, e in enumerate(epochs):
+        ax.axvline(e, color=SERIES["collapse"], ls="--", lw=1, label=label if i == 0 else None)
+
+
+def integer_epochs(ax: Any) -> None:
+    """Whole-number ticks on the epoch axis."""
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))

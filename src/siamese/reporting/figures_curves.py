@@ -1,0 +1,103 @@
+"""Training curves from ``metrics.jsonl``: loss, accuracy, hardness; collapse warnings marked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from siamese.reporting._plot import SERIES, figure, integer_epochs, mark_epochs, to_data_uri
+
+
+def _series(metrics: list[dict[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(epochs, values) of the epochs that recorded ``key`` (non-null)."""
+    pts = [(m["epoch"], m[key]) for m in metrics if m.get(key) is not None]
+    if not pts:
+        return np.array([]), np.array([])
+    e, v = zip(*pts, strict=True)
+    return np.asarray(e), np.asarray(v, dtype=float)
+
+
+def collapse_epochs(metrics: list[dict[str, Any]]) -> list[int]:
+    """Epochs whose record flagged an embedding collapse."""
+    return [int(m["epoch"]) for m in metrics if m.get("collapse")]
+
+
+def _plot_lines(
+    metrics: list[dict[str, Any]],
+    lines: list[tuple[str, str, str, str]],
+    title: str,
+    ylabel: str,
+    ylim: tuple[float, float] | None = None,
+) -> str | None:
+    """One figure with a line per ``(key, label, colour, marker)``; None when no key has data."""
+    drawn = [(k, *rest, *_series(metrics, k)) for k, *rest in lines]
+    drawn = [d for d in drawn if len(d[4])]
+    if not drawn:
+        return None
+    fig, ax = figure()
+    for _key, label, colour, marker, e, v in drawn:
+        ax.plot(e, v, marker=marker, ms=4, color=colour, label=label)
+    mark_epochs(ax, collapse_epochs(metrics))
+    ax.set_xlabel("epoch (0 = before training)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    integer_epochs(ax)
+    ax.legend(loc="best")
+    return to_data_uri(fig)
+
+
+def loss_figure(metrics: list[dict[str, Any]], objective: str) -> str | None:
+    """Training and validation loss per epoch."""
+    return _plot_lines(
+        metrics,
+        [
+            ("train_loss", "training loss", SERIES["train"], "o"),
+            ("val_loss", "validation loss", SERIES["val"], "s"),
+        ],
+        "Loss per epoch",
+        f"{objective} loss (unitless)",
+    )
+
+
+def accuracy_figure(metrics: list[dict[str, Any]], n_way: int | None) -> str | None:
+    """Validation one-shot accuracy, validation ROC AUC and training tuple accuracy per epoch."""
+    way = f"{n_way}-way " if n_way else ""
+    return _plot_lines(
+        metrics,
+        [
+            ("train_triplet_accuracy", "training triplet accuracy", SERIES["train"], "o"),
+            ("train_pair_accuracy", "training pair accuracy", SERIES["train"], "o"),
+            ("val_accuracy", f"validation {way}one-shot accuracy", SERIES["val"], "s"),
+            ("val_auc", "validation ROC AUC", SERIES["auc"], "^"),
+        ],
+        "Accuracy per epoch",
+        "accuracy / AUC (fraction, 0-1)",
+        ylim=(-0.02, 1.02),
+    )
+
+
+def hardness_figure(metrics: list[dict[str, Any]]) -> str | None:
+    """The hardness schedule (target) and the hardness of the triplets actually used."""
+    return _plot_lines(
+        metrics,
+        [
+            ("hardness_target", "scheduled (target) hardness", SERIES["target"], "o"),
+            ("hardness_achieved", "achieved hardness", SERIES["achieved"], "s"),
+        ],
+        "Negative hardness per epoch (0 = farthest negative, 1 = nearest)",
+        "hardness (0-1)",
+        ylim=(-0.02, 1.02),
+    )
+
+
+def spread_figure(metrics: list[dict[str, Any]]) -> str | None:
+    """Embedding spread on validation items (what the collapse detector watches)."""
+    return _plot_lines(
+        metrics,
+        [("spread", "embedding spread (validation)", SERIES["train"], "o")],
+        "Embedding spread per epoch (near 0 = collapse)",
+        "spread (embedding units)",
+    )

@@ -1,0 +1,180 @@
+"""The embedding space over time: snapshot frames on common axes, coloured by class.
+
+Embeddings of 2 or 3 dimensions are drawn on their raw axes (3-D as a fixed-view scatter, so a
+sigmoid cube stays a cube); wider ones are projected by one PCA fitted once on all snapshots
+together, so every frame shares the same axes and movement between frames is real movement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.decomposition import PCA
+
+from siamese.reporting._plot import (
+    OTHER_COLOUR,
+    class_colours,
+    figure,
+    legend_classes,
+    to_data_uri,
+)
+
+MAX_FRAMES = 40  # at most this many frames (evenly spaced, first and last kept)
+
+
+@dataclass
+class EmbeddingFrames:
+    """Rendered frames of the embedding space.
+
+    Attributes:
+        epochs: the epoch of each frame.
+        images: a PNG data URI per frame.
+        method: how the space was drawn (``"raw 2-D axes"``, ``"raw 3-D axes"`` or ``"PCA ..."``).
+        notes: anything the reader should know (classes in grey, frames skipped).
+    """
+
+    epochs: list[int]
+    images: list[str]
+    method: str
+    notes: list[str] = field(default_factory=list)
+
+
+def pick_frames(epochs: list[int], limit: int = MAX_FRAMES) -> list[int]:
+    """At most ``limit`` epochs, evenly spaced, always keeping the first and the last."""
+    if len(epochs) <= limit:
+        return list(epochs)
+    idx = np.unique(np.round(np.linspace(0, len(epochs) - 1, limit)).astype(int))
+    return [epochs[i] for i in idx]
+
+
+def project(snapshots: dict[int, np.ndarray]) -> tuple[dict[int, np.ndarray], str]:
+    """Coordinates to draw per epoch and a description of the projection.
+
+    Args:
+        snapshots: ``{epoch: (n, D)}``; every snapshot holds the same items in the same order.
+
+    Returns:
+        ``{epoch: (n, 2 or 3)}`` and the method used.
+    """
+    dim = next(iter(snapshots.values())).shape[1]
+    if dim in (2, 3):
+        return dict(snapshots), f"raw {dim}-D axes"
+    stacked = np.concatenate(list(snapshots.values()))  # (frames * n, D)
+    pca = PCA(n_components=2, random_state=0).fit(stacked)
+    ratio = pca.explained_variance_ratio_
+    method = (
+        f"PCA of {dim}-D embeddings, fitted once on all {len(snapshots)} snapshots "
+        f"(PC1 {ratio[0]:.0%}, PC2 {ratio[1]:.0%} of the variance)"
+    )
+    return {e: pca.transform(x) for e, x in snapshots.items()}, method
+
+
+def embedding_frames(
+    snapshots: dict[int, np.ndarray],
+    labels: np.ndarray,
+    class_names: list[str],
+    *,
+    best_epoch: int | None = None,
+) -> EmbeddingFrames | None:
+    """Draw one frame per (chosen) snapshot on shared axes; None without snapshots.
+
+    Args:
+        snapshots: ``{epoch: (n, D)}`` embeddings of the same validation items each epoch.
+        labels: ``(n,)`` their classes (ids into ``class_names``).
+        class_names: names of every class of the dataset.
+        best_epoch: marked in the frame title when known.
+    """
+    if not snapshots or labels is None:
+        return None
+    epochs = pick_frames(sorted(snapshots))
+    coords, method = project({e: snapshots[e] for e in epochs})
+    labels = np.asarray(labels)[: len(next(iter(coords.values())))]
+    shown = legend_classes(labels)
+    colours = class_colours(shown, len(class_names))
+    notes = []
+    if len(shown) < len(np.unique(labels)):
+        notes.append(
+            f"{len(np.unique(labels))} classes in the snapshot: the {len(shown)} largest in colour, "
+            "the others grey"
+        )
+    if len(epochs) < len(snapshots):
+        notes.append(f"{len(epochs)} of {len(snapshots)} snapshots shown (evenly spaced)")
+    all_xyz = np.concatenate(list(coords.values()))
+    lo, hi = all_xyz.min(axis=0), all_xyz.max(axis=0)
+    pad = (hi - lo) * 0.05 + 1e-6
+    images = _render(
+        coords,
+        epochs,
+        labels,
+        shown,
+        colours,
+        class_names,
+        lo - pad,
+        hi + pad,
+        method=method,
+        best_epoch=best_epoch,
+    )
+    return EmbeddingFrames(epochs, images, method, notes)
+
+
+def _title(epoch: int, best_epoch: int | None) -> str:
+    title = "before training (epoch 0)" if epoch == 0 else f"epoch {epoch}"
+    return title + (" — best epoch" if best_epoch is not None and epoch == best_epoch else "")
+
+
+def _render(
+    coords: dict[int, np.ndarray],
+    epochs: list[int],
+    labels: np.ndarray,
+    shown: np.ndarray,
+    colours: dict[int, str],
+    class_names: list[str],
+    lo: np.ndarray,
+    hi: np.ndarray,
+    *,
+    method: str,
+    best_epoch: int | None,
+) -> list[str]:
+    """Lay the figure out once, then move the points and re-render it for each epoch."""
+    three_d = lo.shape[0] == 3
+    kw = {"subplot_kw": {"projection": "3d"}} if three_d else {}
+    fig, ax = figure(7.0, 4.8, **kw)
+    groups = []  # (mask, scatter artist)
+    other = ~np.isin(labels, shown)
+    first = coords[epochs[0]]
+    if other.any():
+        groups.append(
+            (
+                other,
+                ax.scatter(*first[other].T, s=8, c=OTHER_COLOUR, alpha=0.5, label="other classes"),
+            )
+        )
+    for c in shown:
+        m = labels == c
+        name = class_names[c] if c < len(class_names) else str(c)
+        groups.append((m, ax.scatter(*first[m].T, s=12, c=colours[int(c)], alpha=0.85, label=name)))
+    axis_names = ("x", "y", "z") if method.startswith("raw") else ("PC1", "PC2")
+    unit = " (embedding units)"
+    ax.set_xlabel(axis_names[0] + unit)
+    ax.set_ylabel(axis_names[1] + unit)
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    if three_d:
+        ax.set_zlabel(axis_names[2] + unit)
+        ax.set_zlim(lo[2], hi[2])
+        ax.view_init(elev=20, azim=-60)
+    ax.set_title(f"Validation embeddings, {_title(epochs[-1], best_epoch)}")
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), markerscale=1.5, frameon=False)
+    fig.tight_layout()
+    images = []
+    for i, e in enumerate(epochs):
+        xy = coords[e]
+        for m, artist in groups:
+            if three_d:
+                artist._offsets3d = tuple(xy[m].T)  # mplot3d has no public setter
+            else:
+                artist.set_offsets(xy[m])
+        ax.set_title(f"Validation embeddings, {_title(e, best_epoch)}")
+        images.append(to_data_uri(fig, dpi=80, tight=False, close=i == len(epochs) - 1))
+    return images

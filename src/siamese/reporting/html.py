@@ -1,0 +1,152 @@
+"""HTML building blocks of the report: one self-contained page (inline CSS, no external files)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+CSS = """
+body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:0;color:#222;
+background:#fafafa;line-height:1.45}
+header{background:#263238;color:#fff;padding:18px 32px}
+header h1{margin:0 0 4px 0;font-size:22px}header p{margin:0;color:#cfd8dc;font-size:13px}
+nav{background:#37474f;padding:6px 32px}nav a{color:#eceff1;margin-right:18px;font-size:13px;
+text-decoration:none}nav a:hover{text-decoration:underline}
+main{padding:8px 32px 40px 32px;max-width:1280px}
+section{background:#fff;border:1px solid #e0e0e0;border-radius:6px;padding:12px 20px;margin:18px 0}
+h2{font-size:18px;margin:6px 0 10px 0;border-bottom:2px solid #eceff1;padding-bottom:4px}
+h3{font-size:15px;margin:14px 0 6px 0}
+table{border-collapse:collapse;font-size:13px;margin:6px 0 10px 0}
+th,td{border:1px solid #e0e0e0;padding:3px 9px;text-align:left;vertical-align:top}
+th{background:#f5f5f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.grid{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
+.grid>div{flex:0 1 auto}
+figure{margin:6px 0}figcaption{font-size:12px;color:#555;max-width:620px}
+img{max-width:100%}
+.note{background:#fff8e1;border-left:4px solid #ffb300;padding:6px 10px;font-size:13px;margin:8px 0}
+.warn{background:#ffebee;border-left:4px solid #d62728;padding:6px 10px;font-size:13px;margin:8px 0}
+.kv td:first-child{color:#555;white-space:nowrap}
+.pairs{display:flex;flex-wrap:wrap;gap:10px}
+.pair{border:1px solid #e0e0e0;border-radius:4px;padding:6px;font-size:12px;background:#fcfcfc}
+.pair .items{display:flex;gap:6px;align-items:center}.pair .items img{border:1px solid #ddd}
+.pair .cap{margin-top:3px;max-width:340px;overflow-wrap:anywhere}
+.slider{display:flex;align-items:center;gap:10px;font-size:13px;margin:6px 0}
+.slider input{width:380px}
+.big{font-size:20px;font-weight:600}
+.metrics{display:flex;flex-wrap:wrap;gap:10px;margin:6px 0 12px 0}
+.metrics div{border:1px solid #e0e0e0;border-radius:4px;padding:6px 12px;min-width:120px;background:#fcfcfc}
+.metrics span{display:block;font-size:12px;color:#555}
+"""
+
+# A frame slider: shows one frame of a group at a time (no network, no library).
+SLIDER_JS = """
+function siameseFrame(group, i){
+  var frames=document.querySelectorAll('[data-group="'+group+'"]');
+  for(var k=0;k<frames.length;k++){frames[k].hidden=(k!=i);}
+  document.getElementById(group+'-label').textContent=frames[i].getAttribute('data-label');
+}
+"""
+
+
+def esc(value: Any) -> str:
+    """Text made safe for HTML."""
+    return html.escape(str(value), quote=True)
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """A number as the report prints it (floats with ``digits`` decimals; None as a dash)."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if value != 0 and abs(value) < 0.01:
+            return f"{value:.3g}"  # learning rates, tiny distances: keep 3 significant digits
+        return f"{value:.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def table(headers: list[str], rows: list[list[Any]], *, cls: str = "") -> str:
+    """A table; numbers are formatted with ``fmt`` and right-aligned, text is escaped."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    body = []
+    for row in rows:
+        cells = []
+        for v in row:
+            num = isinstance(v, (int, float)) and not isinstance(v, bool)
+            cells.append(f'<td class="num">{fmt(v)}</td>' if num else f"<td>{esc(fmt(v))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    klass = f' class="{cls}"' if cls else ""
+    return f"<table{klass}><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def key_values(rows: list[tuple[str, Any]]) -> str:
+    """A two-column table of settings (values as written: ``0.2``, not ``0.2000``)."""
+
+    def text(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:g}"
+        return fmt(v)
+
+    return table(["setting", "value"], [[k, text(v)] for k, v in rows], cls="kv")
+
+
+def metric_tiles(rows: list[tuple[str, Any]]) -> str:
+    """Headline numbers as tiles."""
+    tiles = "".join(
+        f'<div><span>{esc(k)}</span><b class="big">{esc(fmt(v))}</b></div>' for k, v in rows
+    )
+    return f'<div class="metrics">{tiles}</div>'
+
+
+def image(uri: str, alt: str, caption: str = "") -> str:
+    """An embedded figure with alt text and an optional caption."""
+    cap = f"<figcaption>{esc(caption)}</figcaption>" if caption else ""
+    return f'<figure><img src="{uri}" alt="{esc(alt)}">{cap}</figure>'
+
+
+def note(text: str, *, warn: bool = False) -> str:
+    return f'<div class="{"warn" if warn else "note"}">{esc(text)}</div>'
+
+
+def slider(group: str, frames: list[tuple[str, str]], alt: str) -> str:
+    """Frames ``(label, png uri)`` behind a range slider; the last frame shows first.
+
+    Without JavaScript the last frame stays visible.
+    """
+    last = len(frames) - 1
+    imgs = "".join(
+        f'<img data-group="{group}" data-label="{esc(label)}" src="{uri}" alt="{esc(alt)}: '
+        f'{esc(label)}"{"" if i == last else " hidden"}>'
+        for i, (label, uri) in enumerate(frames)
+    )
+    control = (
+        f'<div class="slider"><label for="{group}-range">frame</label>'
+        f'<input type="range" id="{group}-range" min="0" max="{last}" value="{last}" '
+        f"oninput=\"siameseFrame('{group}', +this.value)\">"
+        f'<span id="{group}-label">{esc(frames[last][0])}</span></div>'
+    )
+    return control + f"<div>{imgs}</div>"
+
+
+def section(anchor: str, title: str, body: str) -> str:
+    return f'<section id="{anchor}"><h2>{esc(title)}</h2>{body}</section>'
+
+
+def page(title: str, subtitle: str, sections: list[tuple[str, str, str]]) -> str:
+    """The whole document: header, a link bar to each section, the sections.
+
+    Args:
+        sections: ``(anchor, title, body html)`` in order.
+    """
+    nav = "".join(f'<a href="#{a}">{esc(t)}</a>' for a, t, _ in sections)
+    body = "".join(section(a, t, b) for a, t, b in sections)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width"><title>{esc(title)}</title>'
+        f"<style>{CSS}</style><script>{SLIDER_JS}</script></head><body>"
+        f"<header><h1>{esc(title)}</h1><p>{esc(subtitle)}</p></header><nav>{nav}</nav>"
+        f"<main>{body}</main></body></html>\n"
+    )

@@ -1,0 +1,234 @@
+"""Report sections about what came out: curves, the embedding over time, results, examples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from siamese.evaluation.separation import cohens_d
+from siamese.evaluation.verification import equal_error_rate, roc_auc
+from siamese.reporting import html as h
+from siamese.reporting.figures_curves import (
+    accuracy_figure,
+    collapse_epochs,
+    hardness_figure,
+    loss_figure,
+    spread_figure,
+)
+from siamese.reporting.figures_embedding import embedding_frames
+from siamese.reporting.figures_results import distance_figure, retrieval_figure, roc_figure
+from siamese.reporting.run_data import RunData, example_pairs
+from siamese.reporting.run_folder import RunFolder
+from siamese.reporting.thumbnails import thumbnail
+
+METRIC_COLUMNS = [
+    ("train_loss", "train loss"),
+    ("val_loss", "val loss"),
+    ("val_accuracy", "val accuracy"),
+    ("val_auc", "val AUC"),
+    ("train_triplet_accuracy", "train triplet acc."),
+    ("train_pair_accuracy", "train pair acc."),
+    ("hardness_target", "hardness target"),
+    ("hardness_achieved", "hardness achieved"),
+    ("spread", "spread"),
+    ("lr", "learning rate"),
+    ("seconds", "seconds"),
+]
+EXAMPLE_KINDS = [
+    ("correct_same", "Most confident correct: same class"),
+    ("correct_different", "Most confident correct: different classes"),
+    ("false_reject", "Worst mistakes: same class called different"),
+    ("false_accept", "Worst mistakes: different classes called same"),
+]
+
+
+def curves_section(run: RunFolder) -> str:
+    """Loss, accuracy, hardness and spread per epoch, and the per-epoch numbers as a table."""
+    objective = (run.info.get("objective") or {}).get("name", "")
+    n_way = run.config.get("evaluation", {}).get("n_way")
+    out = []
+    collapsed = collapse_epochs(run.metrics)
+    if collapsed:
+        reasons = {
+            m["epoch"]: "; ".join(m.get("warnings", [])) for m in run.metrics if m.get("collapse")
+        }
+        out.append(
+            h.note(
+                "Embedding collapse warnings (dashed red lines in the curves): "
+                + " | ".join(f"epoch {e}: {r}" for e, r in reasons.items()),
+                warn=True,
+            )
+        )
+    figs = [
+        (loss_figure(run.metrics, objective), "loss per epoch"),
+        (accuracy_figure(run.metrics, n_way), "accuracy per epoch"),
+        (hardness_figure(run.metrics), "hardness schedule and achieved hardness"),
+        (spread_figure(run.metrics), "embedding spread per epoch"),
+    ]
+    out.append(
+        '<div class="grid">'
+        + "".join(f"<div>{h.image(uri, alt)}</div>" for uri, alt in figs if uri)
+        + "</div>"
+    )
+    best = run.training.get("best_epoch")
+    cols = [
+        (k, label) for k, label in METRIC_COLUMNS if any(m.get(k) is not None for m in run.metrics)
+    ]
+    rows = [
+        [
+            m["epoch"],
+            *[m.get(k) for k, _ in cols],
+            "collapse" if m.get("collapse") else ("best" if m["epoch"] == best else ""),
+        ]
+        for m in run.metrics
+    ]
+    out.append("<h3>Per epoch</h3>")
+    out.append(h.table(["epoch", *[label for _, label in cols], "note"], rows))
+    return "".join(out)
+
+
+def embedding_section(run: RunFolder) -> str:
+    """The snapshot frames behind a slider, or a note when the run saved none."""
+    frames = embedding_frames(
+        run.snapshots,
+        run.snapshot_labels,
+        run.class_names,
+        best_epoch=run.training.get("best_epoch"),
+    )
+    if frames is None:
+        return h.note(
+            "No embedding snapshots in this run (training.snapshot_items = 0 or no "
+            "validation split)."
+        )
+    n = len(run.snapshot_labels) if run.snapshot_labels is not None else 0
+    out = [
+        f"<p>{n} validation items (classes never trained on, unless the split protocol says "
+        f"otherwise), embedded after every epoch. Drawn on {h.esc(frames.method)}; all frames "
+        "share the axes. Move the slider to go through the epochs.</p>"
+    ]
+    out += [h.note(t) for t in frames.notes]
+    labels = [("before training" if e == 0 else f"epoch {e}") for e in frames.epochs]
+    out.append(h.slider("emb", list(zip(labels, frames.images, strict=True)), "embedding space"))
+    return "".join(out)
+
+
+def results_section(run: RunFolder, data: RunData | None, note: str | None) -> str:
+    """Headline test numbers from evaluation.json, the ROC and distance figures, retrieval."""
+    ev = run.evaluation
+    out = []
+    if ev.get("accuracy") is not None:
+        tiles = [
+            (f"{ev.get('n_way')}-way {ev.get('k_shot')}-shot accuracy", ev["accuracy"]),
+            ("± 95% interval", ev.get("accuracy_ci95")),
+            ("ROC AUC", ev.get("auc")),
+            ("EER", ev.get("eer")),
+            ("verification accuracy", ev.get("verification_accuracy")),
+            ("Cohen's d", ev.get("cohens_d")),
+        ]
+        out.append(h.metric_tiles([(k, v) for k, v in tiles if v is not None]))
+        out.append(
+            f"<p>On {h.fmt(ev.get('items'))} test items of {h.fmt(ev.get('classes'))} held-out "
+            f"classes, {h.fmt(ev.get('episodes'))} episodes. The verification threshold "
+            f"({h.fmt(ev.get('threshold'))}, a similarity) was chosen on validation pairs.</p>"
+        )
+    else:
+        out.append(
+            h.note(
+                "No test evaluation recorded (evaluation.json has no accuracy): the run "
+                "had no test split."
+            )
+        )
+    if data is None:
+        out.append(h.note(f"ROC curve, distance histograms, retrieval: {note}"))
+        return "".join(out)
+    if data.eval_name != "test":
+        out.append(h.note("No test split: the figures below use the validation split."))
+    if data.pairs is not None:
+        ps = data.pairs
+        auc, eer = roc_auc(ps["scores"], ps["same"]), equal_error_rate(ps["scores"], ps["same"])
+        d = cohens_d(ps["distances"][ps["same"]], ps["distances"][~ps["same"]])
+        recorded = ev.get("auc")
+        if data.eval_name == "test" and recorded is not None and abs(recorded - auc) > 1e-6:
+            out.append(
+                h.note(
+                    f"The curves below were recomputed now and give AUC {h.fmt(auc)}, while "
+                    f"evaluation.json recorded {h.fmt(recorded)}: the data or the library changed "
+                    "since the run was trained.",
+                    warn=True,
+                )
+            )
+        out.append(
+            '<div class="grid">'
+            f"<div>{h.image(roc_figure(ps['scores'], ps['same'], auc, eer), 'ROC curve')}</div>"
+            f"<div>{h.image(distance_figure(ps['distances'], ps['same'], d, data.model.distance_name), 'distance histograms')}</div>"
+            "</div>"
+        )
+    if data.retrieval is not None:
+        r = data.retrieval
+        out.append("<h3>Retrieval</h3>")
+        out.append(
+            '<div class="grid"><div>'
+            + h.table(
+                ["metric", "value"],
+                [
+                    *[[f"top-{k} accuracy", v] for k, v in sorted(r["top_k"].items())],
+                    ["MAP@R", r["map_at_r"]],
+                    ["queries", r["queries"]],
+                ],
+            )
+            + f"</div><div>{h.image(retrieval_figure(r['top_k']), 'top-K accuracy')}</div></div>"
+            + f"<p>Each {data.eval_name} item queries all the others; top-K: a same-class item is "
+            "among the K nearest. MAP@R: mean average precision over the R nearest, R = the other "
+            "items of the class.</p>"
+        )
+    return "".join(out)
+
+
+def examples_section(run: RunFolder, data: RunData | None, note: str | None) -> str:
+    """The most confident correct pairs and the worst mistakes, with their items and scores."""
+    if data is None or data.pairs is None:
+        return h.note(f"Examples left out: {note or 'no class with two items to pair'}")
+    ps = data.pairs
+    threshold = run.evaluation.get("threshold")
+    source = "chosen on validation pairs"
+    if threshold is None:
+        threshold, source = float(np.median(ps["scores"])), "the median score (no validation split)"
+    picks = example_pairs(ps, threshold)
+    channels = run.dataset.get("meta", {}).get("channels")
+    if data.model.head is not None:
+        rule = f"pair-head probability ≥ {h.fmt(threshold)}"
+    else:
+        rule = f"{data.model.distance_name.replace('_', ' ')} distance ≤ {h.fmt(-threshold)}"
+    out = [
+        f"<p>Pairs of {data.eval_name} items (classes never trained on). A pair is called "
+        f"<i>same</i> when its {rule} (threshold {source}).</p>"
+    ]
+    for key, title in EXAMPLE_KINDS:
+        out.append(f"<h3>{h.esc(title)}</h3>")
+        if not picks[key]:
+            out.append("<p>None: the model made no such call.</p>")
+            continue
+        out.append(
+            '<div class="pairs">'
+            + "".join(_pair_html(data, ps, i, channels) for i in picks[key])
+            + "</div>"
+        )
+    return "".join(out)
+
+
+def _pair_html(data: RunData, ps: dict[str, np.ndarray], i: int, channels: Any) -> str:
+    items = data.eval_items
+    sides = []
+    for pos in (int(ps["left"][i]), int(ps["right"][i])):
+        x = items.load(np.array([pos]))[0]
+        length = None if items.lengths is None else int(items.lengths[pos])
+        name = items.class_names[items.labels[pos]]
+        sides.append((thumbnail(x, items.kind, length, channels), name, items.sources[pos]))
+    imgs = "".join(f'<img src="{u}" alt="{h.esc(n)}" title="{h.esc(s)}">' for u, n, s in sides)
+    score = f"similarity {h.fmt(float(ps['scores'][i]))}, " if data.model.head is not None else ""
+    cap = (
+        f"<b>{h.esc(sides[0][1])}</b> vs <b>{h.esc(sides[1][1])}</b><br>{score}"
+        f"distance {h.fmt(float(ps['distances'][i]))}"
+    )
+    return f'<div class="pair"><div class="items">{imgs}</div><div class="cap">{cap}</div></div>'

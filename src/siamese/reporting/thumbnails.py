@@ -1,0 +1,88 @@
+"""Small pictures of single items for the examples: images, series and vectors."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from siamese.reporting._plot import figure, png_uri, to_data_uri
+
+THUMB = 96  # pixels of an image thumbnail's longer side
+
+
+def image_thumbnail(item: np.ndarray, size: int = THUMB) -> str:
+    """An image item ``(C, H, W)`` or ``(H, W)`` as a PNG data URI, contrast-stretched.
+
+    Args:
+        item: one raw item (any numeric dtype; 1 or 3 channels).
+        size: the thumbnail's longer side in pixels.
+    """
+    x = np.asarray(item, dtype=np.float32)
+    if x.ndim == 3:
+        x = x[0] if x.shape[0] == 1 else np.moveaxis(x[:3], 0, -1)  # (H, W) or (H, W, 3)
+    lo, hi = float(x.min()), float(x.max())
+    x = (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
+    im = Image.fromarray((x * 255).round().astype(np.uint8))
+    im.thumbnail((size, size), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", optimize=True)
+    return png_uri(buf.getvalue())
+
+
+def series_thumbnail(
+    item: np.ndarray, length: int | None = None, channels: list[str] | None = None
+) -> str:
+    """A sequence item ``(T, F)`` as a small line plot, each channel scaled to its own range.
+
+    Args:
+        item: one raw item.
+        length: its true length (padding after it is not drawn).
+        channels: channel names for the legend (first 5 channels are drawn).
+    """
+    x = np.asarray(item, dtype=np.float32)
+    x = x[:, None] if x.ndim == 1 else x
+    x = x[: length or len(x), :5]  # (T, <=5)
+    lo, hi = x.min(axis=0), x.max(axis=0)
+    scaled = (x - lo) / np.where(hi > lo, hi - lo, 1.0)
+    fig, ax = figure(2.6, 1.5)
+    for j in range(x.shape[1]):
+        ax.plot(scaled[:, j] + 1.1 * j, lw=0.8)
+    ax.set_yticks([1.1 * j + 0.5 for j in range(x.shape[1])])
+    ax.set_yticklabels(
+        [
+            (channels[j] if channels and j < len(channels) else f"ch {j}")[:12]
+            for j in range(x.shape[1])
+        ],
+        fontsize=6,
+    )
+    ax.tick_params(axis="x", labelsize=6)
+    ax.set_xlabel("time step", fontsize=6, labelpad=1)
+    ax.grid(False)
+    fig.subplots_adjust(left=0.3, right=0.97, top=0.95, bottom=0.25)
+    return to_data_uri(fig, dpi=80, tight=False)
+
+
+def vector_thumbnail(item: np.ndarray) -> str:
+    """A vector item ``(F,)`` as a row of bars (first 64 features)."""
+    x = np.asarray(item, dtype=np.float32).ravel()[:64]
+    fig, ax = figure(2.6, 1.3)
+    ax.bar(np.arange(len(x)), x, color="#1f77b4", width=0.8)
+    ax.set_xlabel("feature", fontsize=6, labelpad=1)
+    ax.set_ylabel("value", fontsize=6)
+    ax.tick_params(labelsize=6)
+    ax.grid(False)
+    fig.subplots_adjust(left=0.2, right=0.97, top=0.95, bottom=0.28)
+    return to_data_uri(fig, dpi=80, tight=False)
+
+
+def thumbnail(
+    item: np.ndarray, kind: str, length: int | None = None, channels: list[str] | None = None
+) -> str:
+    """The right picture for an item of ``kind`` ``image``, ``sequence`` or ``vector``."""
+    if kind == "image":
+        return image_thumbnail(item)
+    if kind == "sequence":
+        return series_thumbnail(item, length, channels)
+    return vector_thumbnail(item)
