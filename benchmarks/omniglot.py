@@ -1,0 +1,178 @@
+"""Omniglot one-shot benchmark: train on images_background, test on the official 20 runs.
+
+Trains the recipe of ``configs/omniglot.toml`` (or evaluates a finished run with ``--run-dir``),
+then measures:
+
+* the official 20-way 1-shot benchmark of Lake et al. (2015): 20 runs, 400 trials, from
+  ``all_runs.zip`` (ties count as misses);
+* random 20-way and 5-way 1-shot episodes over every character of ``images_evaluation``.
+
+Prints one table and writes a JSON result file. ``--quick`` trains a tiny model on a few classes
+for one short epoch (the test suite runs it so the script cannot rot).
+
+Usage:
+    python benchmarks/omniglot.py [--seed 0] [--quick] [--out benchmarks/results/omniglot.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _recipe import (  # noqa: E402
+    add_time_rows,
+    bench_overrides,
+    bench_record,
+    results_table,
+    save_record,
+    split_recipe,
+    train_recipe,
+)
+
+from siamese.data import load_omniglot_runs, load_source  # noqa: E402
+from siamese.evaluation import n_way_k_shot_accuracy  # noqa: E402
+from siamese.evaluation.omniglot_runs import evaluate_omniglot_runs  # noqa: E402
+from siamese.model import SiameseModel  # noqa: E402
+from siamese.training.config import load_config  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+ANCHORS = {
+    "Koch et al. 2015, Siamese CNN (comparable protocol)": 0.92,
+    "people (Lake et al. 2015)": 0.955,
+    "Bayesian Program Learning (Lake et al. 2015)": 0.967,
+    "pytorch-metric-learning conv4 28x28 semi-hard, 5 min": 0.935,
+}
+QUICK = [
+    "data.limit_classes=24",
+    "training.epochs=1",
+    "training.steps_per_epoch=4",
+    "training.val_batches=1",
+    "sampling.p=8",
+    "model.channels=8",
+    "data.val_fraction=0.2",
+    "evaluation.episodes=20",
+    "evaluation.val_episodes=10",
+    "evaluation.n_way=5",
+    "evaluation.pairs=100",
+]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", default=str(ROOT / "configs" / "omniglot.toml"), help="run config")
+    p.add_argument("--seed", type=int, default=0, help="the run's one seed")
+    p.add_argument("--quick", action="store_true", help="tiny smoke run (well under a minute)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="JSON result file (default benchmarks/results/omniglot[_quick].json)",
+    )
+    p.add_argument("--run-dir", default=None, help="evaluate this finished run instead of training")
+    p.add_argument("--data", default=None, help="Omniglot folder (default: the config's data.path)")
+    p.add_argument("--episodes", type=int, default=1000, help="random episodes per N-way setting")
+    p.add_argument(
+        "--skip-official",
+        action="store_true",
+        help="leave out the official runs (use while choosing a recipe: never tune on them)",
+    )
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="config override key=value"
+    )
+    return p.parse_args(argv)
+
+
+def episode_figures(model: SiameseModel, test: Any, episodes: int, seed: int) -> dict[str, Any]:
+    """Random 20-way and 5-way 1-shot accuracy over the evaluation characters."""
+    emb = model.embed_dataset(test)  # (N, D)
+    out = {}
+    for n_way in (20, 5):
+        n = min(n_way, len(np.unique(test.labels)))
+        res = n_way_k_shot_accuracy(
+            emb,
+            test.labels,
+            n_way=n,
+            k_shot=1,
+            episodes=episodes,
+            distance=model.distance,
+            seed=seed,
+        )
+        out[f"{n_way}_way"] = res.to_dict()
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    console = Console()
+    overrides, tmp = bench_overrides(args, QUICK)
+    cfg = load_config(args.config, overrides)
+    data_path = Path(cfg.data.options["path"])
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    if args.run_dir:
+        model = SiameseModel.load(args.run_dir)
+        opts = split_recipe(cfg)[0].data.options
+        test = load_source("omniglot", **{**opts, "parts": ["evaluation"]})
+        train_info = model.info.get("training", {})
+    else:
+        console.print(f"training {cfg.name} (seed {cfg.seed}) ...")
+        result = train_recipe(cfg, overwrite=True, report=False)
+        model, test = result.model, result.splits["test"]
+        train_info = dict(model.info.get("training", {}))
+    train_wall, train_cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    figures: dict[str, Any] = {}
+    size = cfg.data.options.get("size")
+    if not args.skip_official:
+        runs = load_omniglot_runs(
+            data_path / "all_runs.zip", size=size, invert=cfg.data.options.get("invert", True)
+        )
+        figures["official_20_runs"] = evaluate_omniglot_runs(model, runs).to_dict()
+    episodes = 50 if args.quick else args.episodes
+    figures["evaluation_episodes"] = episode_figures(model, test, episodes, args.seed)
+    record = bench_record(
+        "omniglot",
+        args,
+        argv,
+        overrides,
+        (t0, train_wall, train_cpu),
+        figures=figures,
+        anchors=ANCHORS,
+        training=train_info,
+    )
+    print_table(console, record)
+    save_record(record, args.out, console)
+    if tmp is not None:
+        tmp.cleanup()
+    return record
+
+
+def print_table(console: Console, record: dict[str, Any]) -> None:
+    """One table: our figures, the anchors and the time."""
+    fig = record["figures"]
+    table = results_table("Omniglot one-shot", record)
+    if "official_20_runs" in fig:
+        off = fig["official_20_runs"]
+        table.add_row(
+            "official 20 runs, 20-way 1-shot",
+            f"{off['accuracy']:.4f}",
+            f"{off['correct']}/{off['trials']} trials, {off['ties']} ties",
+        )
+    for key, ep in fig["evaluation_episodes"].items():
+        table.add_row(
+            f"images_evaluation, {key.replace('_', '-')} 1-shot",
+            f"{ep['accuracy']:.4f}",
+            f"+/- {ep['ci95']:.4f} (95%), {ep['episodes']} episodes",
+        )
+    for name, acc in record["anchors"].items():
+        table.add_row(f"[dim]anchor: {name}[/]", f"[dim]{acc:.3f}[/]", "[dim]official runs[/]")
+    add_time_rows(table, record)
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""benchmarks/omniglot.py and benchmarks/lfw.py run end to end in --quick mode on the real data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(script: str, data: Path, out: Path) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / script),
+            "--quick",
+            "--seed",
+            "1",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "wall clock" in proc.stdout  # the one table, with the time
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_omniglot_quick(shared_data: Path, tmp_path: Path):
+    rec = _run("omniglot.py", shared_data / "omniglot", tmp_path / "omniglot.json")
+    official = rec["figures"]["official_20_runs"]
+    assert official["trials"] == 400 and len(official["per_run"]) == 20
+    assert 0.0 <= official["accuracy"] <= 1.0
+    assert set(rec["figures"]["evaluation_episodes"]) == {"20_way", "5_way"}
+    assert rec["seed"] == 1 and rec["quick"] is True and rec["train_wall_seconds"] > 0
+
+
+@pytest.mark.slow
+def test_lfw_quick(shared_data: Path, tmp_path: Path):
+    rec = _run("lfw.py", shared_data / "lfw", tmp_path / "lfw.json")
+    dev, view2 = rec["figures"]["dev"], rec["figures"]["view2"]
+    assert 0.0 <= dev["accuracy"] <= 1.0 and dev["test_pairs"] > 0
+    assert len(view2["per_fold"]) == 10 and view2["std"] >= 0
+    assert "threshold cross-validation only" in view2["protocol"]
+    assert rec["seed"] == 1 and rec["flip_averaged"] is True
