@@ -1,4 +1,4 @@
-"""`siamese mine` end to end on tiny datasets, its bad input, and the scale benchmark's quick run."""
+"""`siamese mine` end to end on tiny datasets, its bad input, and the scale benchmark (quick)."""
 
 from __future__ import annotations
 

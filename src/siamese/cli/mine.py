@@ -1,4 +1,4 @@
-"""`siamese mine`: write ordered train and test triplet lists with their hardness, for any framework.
+"""`siamese mine`: ordered train and test triplet lists with their hardness, for any framework.
 
 Examples::
 

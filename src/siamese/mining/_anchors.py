@@ -34,7 +34,7 @@ class AnchorPlan:
 
 
 def _grouped(labels: np.ndarray, mask: np.ndarray, rng: np.random.Generator):
-    """Items where ``mask`` holds, grouped by class in shuffled order: (sorted items, start, count)."""
+    """Items where ``mask`` holds, grouped by class, shuffled within: (items, classes, start, count)."""
     items = np.flatnonzero(mask)
     order = np.lexsort((rng.random(len(items)), labels[items]))
     items = items[order]

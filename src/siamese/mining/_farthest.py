@@ -37,7 +37,7 @@ class FarthestSearch:
         self.fallbacks = 0  # queries the pool could not certify (for diagnostics)
 
     def search(self, queries: np.ndarray, k: int) -> np.ndarray:
-        """Indices ``(B, k)`` of the ``k`` farthest items from each query ``(B, d)``, farthest first."""
+        """Indices ``(B, k)`` of the ``k`` farthest items from queries ``(B, d)``, farthest first."""
         q = np.ascontiguousarray(queries - self.mean, dtype=np.float32)  # (B, d)
         k = min(k, len(self.norm2))
         if len(self.pool) < k:

@@ -16,7 +16,8 @@ problems: ``N * N * D`` up to about 2e11) the k-NN and farthest searches run on 
 themselves and requesting ``k + largest class size`` results guarantees that the true nearest and
 farthest negatives are among the candidates, so the range is exact. At scale the two searches
 run on a PCA projection to ``search_dim`` dimensions — the k-NN search through a faiss IVF
-index (``nprobe`` lists visited per query), the farthest search exact in that space; exact distances are still recomputed for every candidate in the full space
+index (``nprobe`` lists visited per query), the farthest search exact in that space; exact
+distances are still recomputed for every candidate in the full space
 (faiss ``compute_distance_subset``), so the range is an estimate from inside: ``d_min`` may be
 slightly above and ``d_max`` slightly below the true values.
 """
@@ -100,7 +101,8 @@ class NegativeSearch:
         self.options = opts = options or SearchOptions()
         if distance not in SEARCH_METRICS:
             raise ConfigError(
-                f"distance: hardness is measured with {' or '.join(SEARCH_METRICS)}, got {distance!r}"
+                f"distance: hardness is measured with {' or '.join(SEARCH_METRICS)}, "
+                f"got {distance!r}"
             )
         if min(opts.k_near, opts.k_far, opts.search_dim, opts.chunk) < 1 or opts.n_random < 0:
             raise ConfigError(f"search options: sizes must be positive, got {opts}")
@@ -192,7 +194,7 @@ class NegativeSearch:
         return self.to_distance(out)
 
     def candidates(self, anchor: np.ndarray) -> Candidates:
-        """Candidate negatives and their exact distances for anchors ``(B,)`` (B up to ``chunk``)."""
+        """Candidate negatives and their exact distances for anchors ``(B,)`` (B <= ``chunk``)."""
         anchor = np.asarray(anchor, dtype=np.int64)
         q = self.search_vectors[anchor]  # (B, d)
         _, near = self._near.search(q, self.k_near)  # (B, k_near)
@@ -210,7 +212,7 @@ class NegativeSearch:
         return Candidates(index=np.maximum(index, 0), dist=self.to_distance(sq), valid=valid)
 
     def _gathered_sq(self, anchor: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        """Exact squared distances from each anchor to its own candidates: ``(B,), (B, K) -> (B, K)``.
+        """Exact squared distances from anchors to their candidates: ``(B,), (B, K) -> (B, K)``.
 
         faiss computes them in place (``compute_distance_subset``), without gathering the
         candidates' features into a ``(B, K, D)`` block.

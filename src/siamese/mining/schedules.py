@@ -42,7 +42,7 @@ class Schedule:
         return np.clip(self.curve(p), 0.0, 1.0)
 
     def over(self, total: int) -> np.ndarray:
-        """Targets for ``total`` ordered triplets: progress ``i / (total - 1)`` for triplet ``i``."""
+        """Targets of ``total`` ordered triplets: progress ``i / (total - 1)`` for triplet ``i``."""
         if total <= 1:
             return self(np.zeros(max(total, 0)))
         return self(np.arange(total) / (total - 1))
