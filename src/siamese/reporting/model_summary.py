@@ -106,13 +106,25 @@ def prediction_times(
 
     Per pair: embed a batch of pairs (both sides) and compare them, divided by the number of
     pairs (the batched cost). Per query: embed one item and compare it with a gallery of
-    ``gallery`` stored embeddings (the interactive cost). Each is the median of ``repeats``.
+    ``gallery`` stored embeddings (the interactive cost). Each is the median of ``repeats``,
+    on one CPU thread.
 
     Args:
         model: a ``SiameseModel``.
         items: ``(B, *item_shape)`` raw items to time with (B >= 2).
         lengths: their true lengths, for variable-length sequences.
     """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: stable on a busy machine, comparable between runs
+    try:
+        return _time_predictions(model, items, lengths, gallery, repeats)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _time_predictions(
+    model: Any, items: np.ndarray, lengths: np.ndarray | None, gallery: int, repeats: int
+) -> dict[str, float]:
     x = torch.as_tensor(items)
     lens = None if lengths is None else torch.as_tensor(lengths)
     half = len(x) // 2

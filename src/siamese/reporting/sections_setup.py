@@ -235,11 +235,11 @@ def _times(run: RunFolder, times: dict[str, float] | None) -> list[tuple[str, An
     if times:
         rows += [
             (
-                f"prediction per pair (ms, batches of {times['pairs_per_batch']} pairs, CPU now)",
+                f"prediction per pair (ms, batches of {times['pairs_per_batch']} pairs, 1 CPU thread, now)",
                 times["ms_per_pair"],
             ),
             (
-                f"prediction per query (ms, 1 item vs {times['gallery_size']} stored, CPU now)",
+                f"prediction per query (ms, 1 item vs {times['gallery_size']} stored, 1 CPU thread, now)",
                 times["ms_per_query"],
             ),
         ]

@@ -1,0 +1,111 @@
+"""`siamese report` and `siamese sweep` from the command line."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from siamese.cli.app import main
+from siamese.errors import ConfigError
+from siamese.reporting.sweep import parse_grid, run_name
+
+
+def _main(argv):
+    """Run the CLI in-process; return the exit code (0 when it returns normally)."""
+    try:
+        main(argv)
+    except SystemExit as exc:
+        return exc.code
+    return 0
+
+
+def test_report_command(traffic_run, tmp_path, capsys):
+    out = tmp_path / "page.html"
+    assert _main(["report", str(traffic_run), "--output", str(out)]) == 0
+    assert out.stat().st_size > 10_000 and "offline" in capsys.readouterr().out
+    assert _main(["report", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "not found" in err and "Traceback" not in err
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.json").write_text("{}")
+    assert _main(["report", str(tmp_path / "half")]) == 2
+    assert "missing metrics.jsonl, model.json" in capsys.readouterr().err
+
+
+TINY_TOML = """
+name = "lr"
+seed = 3
+[data]
+n_per_pattern = 10
+length = 16
+[model]
+hidden_size = 6
+num_layers = 1
+embedding_dim = 3
+dense = [6]
+[training]
+epochs = 1
+steps_per_epoch = 2
+progress = false
+val_batches = 1
+snapshot_items = 20
+[sampling]
+batch_size = 6
+[evaluation]
+episodes = 10
+val_episodes = 5
+pairs = 30
+"""
+
+
+def test_sweep_command(tmp_path, capsys):
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY_TOML)
+    argv = [
+        "sweep",
+        str(config),
+        "--set",
+        f'out_dir="{tmp_path}"',
+        "--grid",
+        "training.learning_rate=0.001,0.01",
+        "--grid",
+        "sampling.batch_size=6",
+    ]
+    assert _main(argv) == 0
+    sweep_dir = tmp_path / "lr"
+    with (sweep_dir / "sweep.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["training.learning_rate"]) for r in rows] == [0.001, 0.01]
+    data = json.loads((sweep_dir / "sweep.json").read_text())
+    assert data["seed"] == 3 and len(data["runs"]) == 2
+    page = (sweep_dir / "report.html").read_text()
+    for r in data["runs"]:
+        assert (sweep_dir / r["report"]).is_file()  # each run has its own report...
+        assert f'href="{r["report"]}"' in page  # ...linked from the summary
+        cfg = json.loads((sweep_dir / r["run"] / "config.json").read_text())
+        assert cfg["seed"] == 3 and cfg["sampling"]["batch_size"] == 6
+    assert page.count("data:image/png;base64,") >= 2  # metric-versus-parameter plots
+    assert "table: " in capsys.readouterr().out
+    # Running it again without --overwrite refuses to replace the runs.
+    assert _main(argv) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_sweep_grid_errors(tmp_path, capsys):
+    with pytest.raises(ConfigError, match="expected key=v1,v2"):
+        parse_grid(["training.learning_rate"])
+    with pytest.raises(ConfigError, match="given twice"):
+        parse_grid(["a=1", "a=2"])
+    with pytest.raises(ConfigError, match="no --grid given"):
+        parse_grid([])
+    assert parse_grid(["model.dense=[8,8],[4]", "x=a,b"]) == {
+        "model.dense": [[8, 8], [4]],
+        "x": ["a", "b"],
+    }
+    assert run_name(1, {"training.learning_rate": 0.001}) == "01_learning_rate=0.001"
+    # A bad value is caught for every point before anything trains.
+    code = _main(["sweep", "--set", f'out_dir="{tmp_path}"', "--grid", "training.epochs=1,x"])
+    assert code == 2 and "sweep point" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
