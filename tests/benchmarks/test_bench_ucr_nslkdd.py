@@ -1,0 +1,71 @@
+"""The UCR and NSL-KDD benchmark scripts run end to end in quick mode (so they cannot rot)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(script: str, data: Path, out: Path) -> dict:
+    cmd = [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--data", str(data)]
+    cmd += ["--out", str(out), "--runs-dir", str(out.parent / "runs")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "wall time" in proc.stdout
+    return json.loads(out.read_text())
+
+
+def test_ucr_quick(shared_data, tmp_path):
+    res = _run("ucr.py", shared_data / "ucr", tmp_path / "ucr.json")
+    assert res["mode"] == "quick" and res["seed"] == 0
+    assert [r["dataset"] for r in res["rows"]] == ["GunPoint", "ItalyPowerDemand"]
+    for row in res["rows"]:
+        for key in ("embedding_1nn", "embedding_1shot", "raw_1nn_euclidean", "raw_1shot"):
+            assert 0.0 <= row[key] <= 1.0
+        assert row["dtw_1nn"] == row["dtw_1nn_published"]
+    assert res["rows"][0]["raw_1nn_euclidean"] == pytest.approx(0.913, abs=1e-3)  # UCR's figure
+
+
+def test_nsl_kdd_quick(shared_data, tmp_path):
+    res = _run("nsl_kdd.py", shared_data / "nsl-kdd", tmp_path / "nsl.json")
+    assert res["mode"] == "quick" and res["episodes"] >= 200 and res["n_way"] == 8
+    assert set(res["novel_records"]) == {
+        "mscan", "apache2", "processtable", "snmpguess", "saint", "mailbomb", "snmpgetattack",
+        "httptunnel",
+    }  # fmt: skip
+    assert min(res["novel_records"].values()) >= 100
+    spaces = {r["space"]: r for r in res["rows"]}
+    assert set(spaces) == {"embedding", "raw z-scored"}
+    for r in spaces.values():
+        assert 1 / 8 < r["1shot"] <= r["5shot"] + 0.05 and 0.5 < r["auroc"] <= 1.0
+
+
+def test_dtw_matches_a_brute_force_recursion():
+    np = pytest.importorskip("numpy")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from ucr import dtw_distances
+    finally:
+        sys.path.pop(0)
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(6, 2)), rng.normal(size=(3, 8, 2))
+    lens = np.array([8, 5, 3])
+
+    def brute(x, y):
+        acc = np.full((len(x) + 1, len(y) + 1), np.inf)
+        acc[0, 0] = 0
+        for i in range(1, len(x) + 1):
+            for j in range(1, len(y) + 1):
+                c = ((x[i - 1] - y[j - 1]) ** 2).sum()
+                acc[i, j] = c + min(acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1])
+        return acc[-1, -1]
+
+    got = dtw_distances(a, 6, b, lens)
+    want = [brute(a, b[n, : lens[n]]) for n in range(3)]
+    assert np.allclose(got, want)
