@@ -14,6 +14,7 @@ from PIL import Image
 from siamese.errors import ConfigError
 from siamese.reporting import RunFolder, build_report
 from siamese.reporting.html import fmt
+from siamese.reporting.sections_results import curves_section
 
 SECTIONS = ("dataset", "setup", "curves", "embedding", "results", "examples")
 IMG = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
@@ -111,3 +112,16 @@ def test_bad_run_folders(traffic_run, tmp_path):
     (partial / "metrics.jsonl").write_text('{"epoch": 0}\n{"epoch": 1, oops\n')
     with pytest.raises(ConfigError, match=r"metrics\.jsonl, line 2: not valid JSON"):
         build_report(partial)
+
+
+def test_curves_show_hardness_and_collapse(traffic_run):
+    run = RunFolder.read(traffic_run)
+    for m, (target, achieved) in zip(run.metrics[1:], [(0.2, 0.25), (0.6, 0.5)], strict=True):
+        m.update(hardness_target=target, hardness_achieved=achieved)
+    run.metrics[2].update(collapse=True, warnings=["embedding spread fell to 1% of its start"])
+    text = curves_section(run)
+    assert 'alt="hardness schedule and achieved hardness"' in text
+    assert "epoch 2: embedding spread fell to 1% of its start" in text
+    assert ">collapse<" in text and ">hardness target<" in text and f">{fmt(0.6)}<" in text
+    for b64 in IMG.findall(text):
+        Image.open(io.BytesIO(base64.b64decode(b64))).verify()
