@@ -49,7 +49,12 @@ NOVEL = (
     "snmpgetattack",
     "httptunnel",
 )
-QUICK_SET = ["training.epochs=2", "training.steps_per_epoch=20"]
+QUICK_SET = [
+    "training.epochs=1",
+    "training.steps_per_epoch=20",
+    "evaluation.episodes=50",
+    "evaluation.pairs=200",
+]
 
 
 def nearest_distance(gallery: np.ndarray, queries: np.ndarray) -> np.ndarray:
@@ -183,7 +188,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="a few training steps (under a minute)")
     p.add_argument("--select", action="store_true", help="hold out training classes, not KDDTest+")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--episodes", type=int, default=1000, help="episodes per setting (min 200)")
+    p.add_argument("--episodes", type=int, default=None, help="per setting (1000; --quick 200)")
     p.add_argument("--queries", type=int, default=5, help="queries per class per episode")
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "nsl-kdd"))
     p.add_argument("--config", default=str(ROOT / "configs" / "nsl_kdd.toml"))
@@ -191,6 +196,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default=None, help="JSON result file (default: benchmarks/results/)")
     p.add_argument("--runs-dir", default=None, help="where the run folder goes (default: temp)")
     args = p.parse_args(argv)
+    if args.episodes is None:
+        args.episodes = 200 if args.quick else 1000
     if args.episodes < 200:
         p.error("--episodes: the protocol asks for at least 200")
     return args

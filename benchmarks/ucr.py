@@ -60,7 +60,12 @@ PUBLISHED_DTW = {  # ../shared/data/README.md: 1-NN DTW, full warping
     "ACSF1": 0.64,
 }
 DTW_BUDGET = 1e9  # compute DTW here when test x train x T x T cells stay below this
-QUICK_SET = ["training.epochs=2", "training.steps_per_epoch=5"]
+QUICK_SET = [
+    "training.epochs=2",
+    "training.steps_per_epoch=5",
+    "evaluation.episodes=50",
+    "evaluation.pairs=200",
+]
 EPISODES = 1000
 
 
