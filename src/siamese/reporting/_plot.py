@@ -67,15 +67,19 @@ def png_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def class_colours(class_ids: np.ndarray, n_total: int) -> dict[int, str]:
-    """A colour per class id, fixed by the id so a class has one colour everywhere.
+def class_colours(class_ids: np.ndarray) -> dict[int, str]:
+    """A distinct colour per class, fixed by its rank among ``class_ids`` (sorted ids).
 
-    Args:
-        class_ids: the ids to colour.
-        n_total: how many classes the dataset has (picks tab10 or tab20).
+    tab10 for up to 10 classes; else tab20 taken dark shades first, so neighbours differ.
     """
-    cmap = plt.get_cmap("tab10" if n_total <= 10 else "tab20")
-    return {int(c): matplotlib.colors.to_hex(cmap(int(c) % cmap.N)) for c in np.unique(class_ids)}
+    ids = np.unique(class_ids)
+    if len(ids) <= 10:
+        cmap, order = plt.get_cmap("tab10"), list(range(10))
+    else:
+        cmap, order = plt.get_cmap("tab20"), list(range(0, 20, 2)) + list(range(1, 20, 2))
+    return {
+        int(c): matplotlib.colors.to_hex(cmap(order[i % len(order)])) for i, c in enumerate(ids)
+    }
 
 
 def legend_classes(labels: np.ndarray, limit: int = MAX_LEGEND_CLASSES) -> np.ndarray:

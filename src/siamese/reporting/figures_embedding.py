@@ -91,7 +91,7 @@ def embedding_frames(
     coords, method = project({e: snapshots[e] for e in epochs})
     labels = np.asarray(labels)[: len(next(iter(coords.values())))]
     shown = legend_classes(labels)
-    colours = class_colours(shown, len(class_names))
+    colours = class_colours(shown)
     notes = []
     if len(shown) < len(np.unique(labels)):
         notes.append(
@@ -139,7 +139,7 @@ def _render(
     """Lay the figure out once, then move the points and re-render it for each epoch."""
     three_d = lo.shape[0] == 3
     kw = {"subplot_kw": {"projection": "3d"}} if three_d else {}
-    fig, ax = figure(7.0, 4.8, **kw)
+    fig, ax = figure(7.5, 5.0, **kw)
     groups = []  # (mask, scatter artist)
     other = ~np.isin(labels, shown)
     first = coords[epochs[0]]
@@ -176,5 +176,5 @@ def _render(
             else:
                 artist.set_offsets(xy[m])
         ax.set_title(f"Validation embeddings, {_title(e, best_epoch)}")
-        images.append(to_data_uri(fig, dpi=80, tight=False, close=i == len(epochs) - 1))
+        images.append(to_data_uri(fig, dpi=95, tight=False, close=i == len(epochs) - 1))
     return images

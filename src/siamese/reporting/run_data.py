@@ -97,9 +97,20 @@ def example_pairs(
     called_same = scores >= threshold
     order = np.argsort(-scores, kind="stable")  # most alike first
 
+    key = np.minimum(pairs["left"], pairs["right"]) * (len(scores) + 1) + np.maximum(
+        pairs["left"], pairs["right"]
+    )  # one id per unordered item pair: pairs drawn twice are shown once
+
     def take(mask: np.ndarray, most_alike_first: bool) -> list[int]:
-        idx = order if most_alike_first else order[::-1]
-        return [int(i) for i in idx[mask[idx]][:per_kind]]
+        picked: list[int] = []
+        seen: set[int] = set()
+        for i in order if most_alike_first else order[::-1]:
+            if mask[i] and int(key[i]) not in seen:
+                seen.add(int(key[i]))
+                picked.append(int(i))
+                if len(picked) == per_kind:
+                    break
+        return picked
 
     return {
         "correct_same": take(same & called_same, True),
