@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from siamese.reporting.figures_embedding import embedding_frames, pick_frames, project
+from siamese.reporting.run_data import example_pairs
 from siamese.reporting.thumbnails import thumbnail
 
 
@@ -51,3 +52,17 @@ def test_thumbnails_for_each_kind():
     assert img.mode == "RGB" and max(img.size) <= 96
     assert _decode(thumbnail(rng.normal(size=(50, 4)), "sequence", length=30)).size[0] > 100
     assert _decode(thumbnail(rng.normal(size=12), "vector")).size[0] > 100
+
+
+def test_example_pairs_by_kind_each_pair_once():
+    pairs = {
+        "left": np.array([0, 0, 1, 2, 3, 4, 5]),
+        "right": np.array([1, 1, 0, 3, 4, 5, 6]),
+        "scores": np.array([0.9, 0.9, 0.9, 0.2, 0.8, 0.1, 0.4]),
+        "same": np.array([True, True, True, True, False, False, False]),
+    }
+    picks = example_pairs(pairs, threshold=0.5, per_kind=3)
+    assert picks["correct_same"] == [0]  # (0, 1) drawn three times, shown once
+    assert picks["false_reject"] == [3]
+    assert picks["false_accept"] == [4]
+    assert picks["correct_different"] == [5, 6]
