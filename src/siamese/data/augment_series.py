@@ -68,6 +68,8 @@ class SeriesAugment:
             raise ConfigError(f"augment: unknown keys {unknown}; valid keys: {', '.join(valid)}")
         return cls(**spec)
 
+    takes_lengths = True  # the trainer passes each batch's true lengths
+
     def to_config(self) -> dict[str, Any]:
         """The arguments as plain data (saved with the run)."""
         return asdict(self)

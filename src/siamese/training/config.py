@@ -45,6 +45,17 @@ class DataConfig:
     normalise: str = _f(
         "feature", "input normalisation fitted on train: none, global, feature or log_feature"
     )
+    augment: dict = _f(
+        {},
+        "training-batch augmentation: images {rotate, shift, scale, shear, flip, p}; "
+        "series {jitter, scale, slice, p}; empty: none",
+    )
+    rotated_classes: bool = _f(
+        False, "images: add each training class rotated by 90/180/270 degrees as new classes"
+    )
+    crop: int = _f(
+        0, "images: keep the central crop x crop pixels, then resize to the reader's size"
+    )
     options: dict = _f({}, "reader options (written as plain keys of [data])")
 
     _extra = "options"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from siamese.data import (
     load_source,
     protocol_split,
 )
+from siamese.data.augment import ImageAugment, center_crop, rotated_classes
+from siamese.data.augment_series import SeriesAugment
 from siamese.encoders import create_encoder
 from siamese.errors import ConfigError, DataError, SiameseError
 from siamese.evaluation.model_evaluation import evaluate_model
@@ -47,8 +50,38 @@ class RunResult:
 
 
 def load_splits(cfg: RunConfig) -> tuple[LabeledDataset, dict[str, LabeledDataset], str]:
-    """Read the data and split it; return (dataset, splits, a description of the split used)."""
-    dataset = load_source(cfg.data.source, **cfg.data.options)
+    """Read the data and split it; return (dataset, splits, a description of the split used).
+
+    With ``data.rotated_classes``, each training class rotated by 90/180/270 degrees is added as
+    a new class (validation and test classes are left as they are).
+    """
+    dataset, parts, how = _read_and_split(cfg)
+    if cfg.data.rotated_classes:
+        if dataset.kind != "image":
+            raise ConfigError(f"data.rotated_classes: needs image data, got {dataset.kind!r} items")
+        parts["train"] = rotated_classes(parts["train"])
+        dataset = dataclasses.replace(dataset, class_names=parts["train"].class_names)
+        how += "; training classes rotated by 90/180/270 degrees added as new classes"
+    return dataset, parts, how
+
+
+def build_augment(cfg: RunConfig, kind: str) -> Any:
+    """The training-batch augmentation of ``data.augment`` for image or series items."""
+    if not cfg.data.augment:
+        return None
+    if kind == "image":
+        return ImageAugment.from_config(cfg.data.augment)
+    if kind == "sequence":
+        return SeriesAugment.from_config(cfg.data.augment)
+    raise ConfigError(f"data.augment: augmentation is for image or sequence items, not {kind!r}")
+
+
+def _read_and_split(cfg: RunConfig) -> tuple[LabeledDataset, dict[str, LabeledDataset], str]:
+    options = dict(cfg.data.options)
+    size = options.pop("size", None) if cfg.data.crop else None  # resize after the crop
+    dataset = load_source(cfg.data.source, **options)
+    if cfg.data.crop:
+        dataset = center_crop(dataset, cfg.data.crop, size)
     if len(dataset) == 0:
         raise DataError(f"data source {cfg.data.source!r} returned no items")
     if cfg.data.split == "protocol":
@@ -240,6 +273,7 @@ def train_from_config(
             val_generator = kind_gen(val.labels, cfg.sampling.batch_size, cfg.training.val_batches)
         except SiameseError:
             val_generator = None  # validation classes without positives: accuracy only
+    augment = build_augment(cfg, dataset.kind)  # config errors before anything is written
     # rank 0 prepares the folder and writes every file; the other ranks wait, then only train
     run_dir = (
         prepare_run_dir(cfg, resume=resume, overwrite=overwrite) if ctx.is_main else cfg.run_dir
@@ -288,6 +322,7 @@ def train_from_config(
         val_pairs=min(cfg.evaluation.pairs, 1000),
         snapshot_items=cfg.training.snapshot_items,
         refresh_every=cfg.mining.refresh_every,
+        augment=augment,
         run_dir=run_dir,
         seed=cfg.seed,
         console=console,

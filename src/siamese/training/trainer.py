@@ -72,6 +72,7 @@ class Trainer:
         val_pairs: int = 1000,
         snapshot_items: int = 300,
         refresh_every: int = 0,
+        augment: Any = None,
         run_dir: str | Path | None = None,
         seed: int = 0,
         progress: bool = True,
@@ -94,6 +95,8 @@ class Trainer:
             val_pairs,
         )
         self.snapshot_items, self.refresh_every = snapshot_items, refresh_every
+        self.augment = augment  # callable on training batches only (images or series)
+        self.aug_generator = torch.Generator().manual_seed(seed)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.progress, self.console = progress, console
         # torchrun: each rank embeds its slice of the global batch (DDP); rank 0 writes files.
@@ -145,6 +148,8 @@ class Trainer:
         self, data: LabeledDataset, batch: Batch, tensors: tuple | None = None
     ) -> torch.Tensor:
         x, lens = tensors if tensors is not None else self._tensors(data, batch)
+        if self.augment is not None and self.model.training and data is self.train:
+            x = self._augment(x, lens)
         emb = self.dist.gather(self.net(x, lens), len(batch.indices))  # (U, D): the global batch
         labels = torch.as_tensor(batch.labels, device=emb.device)
         tuples = (
@@ -155,6 +160,12 @@ class Trainer:
         if tuples is None and self.miner is not None:
             tuples = self.miner.mine(emb.detach(), labels)
         return self.objective(emb, labels, tuples, head=self.model.head)
+
+    def _augment(self, x: torch.Tensor, lens: torch.Tensor | None) -> torch.Tensor:
+        """Training-batch augmentation, drawn from a generator seeded per epoch (resumable)."""
+        if getattr(self.augment, "takes_lengths", False):
+            return self.augment(x, lens, generator=self.aug_generator)
+        return self.augment(x, generator=self.aug_generator)
 
     def _embed_train_fn(self):
         return lambda: distributed_embed(self.model, self.train, self.dist)
@@ -242,6 +253,14 @@ class Trainer:
             *columns, console=self.console, disable=not self.progress, transient=False
         ) as bar:
             for epoch in range(start_epoch, self.epochs + 1):
+                if (
+                    epoch > start_epoch
+                    and self.refresh_every == 0
+                    and hasattr(self.generator, "refresh")
+                ):
+                    # refresh_every = 0: re-mine once per epoch, from the model as it is now
+                    self.generator.refresh(self._embed_train_fn())
+                    self.model.train()
                 record = self._train_epoch(epoch, bar)
                 self.history.append(record)
                 self._write_metrics()
@@ -262,6 +281,9 @@ class Trainer:
 
     def _train_epoch(self, epoch: int, bar: Progress) -> dict[str, Any]:
         torch.manual_seed(int(derived_rng(self.seed, epoch, 1).integers(2**62)))
+        self.aug_generator = torch.Generator().manual_seed(
+            int(derived_rng(self.seed, epoch, 2).integers(2**62))
+        )
         rng = derived_rng(self.seed, epoch)
         steps = self.generator.steps_per_epoch
         task = bar.add_task(f"epoch {epoch}/{self.epochs}", total=steps, status="")
