@@ -29,6 +29,7 @@ def _plot_lines(
     title: str,
     ylabel: str,
     ylim: tuple[float, float] | None = None,
+    log_if_wide: bool = False,
 ) -> str | None:
     """One figure with a line per ``(key, label, colour, marker)``; None when no key has data."""
     drawn = [(k, *rest, *_series(metrics, k)) for k, *rest in lines]
@@ -44,6 +45,10 @@ def _plot_lines(
     ax.set_title(title)
     if ylim is not None:
         ax.set_ylim(*ylim)
+    values = np.concatenate([d[5] for d in drawn])
+    if log_if_wide and values.min() > 0 and values.max() / values.min() > 50:
+        ax.set_yscale("log")  # losses falling by orders of magnitude stay readable
+        ax.set_ylabel(f"{ylabel}, log scale")
     integer_epochs(ax)
     ax.legend(loc="best")
     return to_data_uri(fig)
@@ -59,6 +64,7 @@ def loss_figure(metrics: list[dict[str, Any]], objective: str) -> str | None:
         ],
         "Loss per epoch",
         f"{objective} loss (unitless)",
+        log_if_wide=True,
     )
 
 

@@ -43,6 +43,19 @@ EXAMPLE_KINDS = [
 ]
 
 
+def _novelty(run: RunFolder, split: str) -> str:
+    """Whether a split's classes were trained on (items held out) or never seen."""
+    classes = run.info.get("split_classes", {})
+    if split not in classes or "train" not in classes:
+        return "split as recorded in dataset.json"
+    shared = set(classes[split]) & set(classes["train"])
+    if not shared:
+        return "classes never trained on"
+    if len(shared) == len(classes[split]):
+        return "items held out of the training classes"
+    return f"{len(shared)} of its {len(classes[split])} classes also in training"
+
+
 def curves_section(run: RunFolder) -> str:
     """Loss, accuracy, hardness and spread per epoch, and the per-epoch numbers as a table."""
     objective = (run.info.get("objective") or {}).get("name", "")
@@ -103,8 +116,7 @@ def embedding_section(run: RunFolder) -> str:
         )
     n = len(run.snapshot_labels) if run.snapshot_labels is not None else 0
     out = [
-        f"<p>{n} validation items (classes never trained on, unless the split protocol says "
-        f"otherwise), embedded after every epoch. Drawn on {h.esc(frames.method)}; all frames "
+        f"<p>{n} validation items ({_novelty(run, 'val')}), embedded after every epoch. Drawn on {h.esc(frames.method)}; all frames "
         "share the axes. Move the slider to go through the epochs.</p>"
     ]
     out += [h.note(t) for t in frames.notes]
@@ -201,7 +213,7 @@ def examples_section(run: RunFolder, data: RunData | None, note: str | None) -> 
     else:
         rule = f"{data.model.distance_name.replace('_', ' ')} distance ≤ {h.fmt(-threshold)}"
     out = [
-        f"<p>Pairs of {data.eval_name} items (classes never trained on). A pair is called "
+        f"<p>Pairs of {data.eval_name} items ({_novelty(run, data.eval_name)}). A pair is called "
         f"<i>same</i> when its {rule} (threshold {source}).</p>"
     ]
     for key, title in EXAMPLE_KINDS:

@@ -223,7 +223,7 @@ def _times(run: RunFolder, times: dict[str, float] | None) -> list[tuple[str, An
     per_epoch = float(np.mean([m.get("seconds", 0.0) for m in epochs])) if epochs else None
     rows: list[tuple[str, Any]] = [
         ("training (s)", t.get("seconds")),
-        ("mean per epoch incl. validation (s)", per_epoch),
+        ("mean per epoch incl. validation (s)", None if per_epoch is None else round(per_epoch, 2)),
         (
             "convergence (best) epoch",
             t.get("best_epoch")
@@ -236,11 +236,11 @@ def _times(run: RunFolder, times: dict[str, float] | None) -> list[tuple[str, An
         rows += [
             (
                 f"prediction per pair (ms, batches of {times['pairs_per_batch']} pairs, 1 CPU thread, now)",
-                times["ms_per_pair"],
+                round(times["ms_per_pair"], 4),
             ),
             (
                 f"prediction per query (ms, 1 item vs {times['gallery_size']} stored, 1 CPU thread, now)",
-                times["ms_per_query"],
+                round(times["ms_per_query"], 4),
             ),
         ]
     return rows
