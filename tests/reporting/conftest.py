@@ -35,3 +35,13 @@ def traffic_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("report_runs")
     cfg = load_config(None, tiny_traffic_overrides(out, "traffic"))
     return train_from_config(cfg, report=False).run_dir
+
+
+@pytest.fixture(scope="session")
+def traffic_report(traffic_run):
+    """The traffic run's report, written by the `siamese report` command."""
+    from siamese.cli.app import main
+
+    out = traffic_run / "page" / "report.html"
+    main(["report", str(traffic_run), "--output", str(out)])  # returns normally: exit code 0
+    return out

@@ -8,27 +8,26 @@ import json
 import re
 import shutil
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from siamese.errors import ConfigError
 from siamese.reporting import RunFolder, build_report
 from siamese.reporting.html import fmt
-from siamese.reporting.sections_results import curves_section
+from siamese.reporting.sections_results import curves_section, embedding_section
 
 SECTIONS = ("dataset", "setup", "curves", "embedding", "results", "examples")
 IMG = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 
 
 @pytest.fixture(scope="module")
-def page(traffic_run):
-    path = build_report(traffic_run)
-    return path, path.read_text(encoding="utf-8")
+def page(traffic_report):
+    return traffic_report, traffic_report.read_text(encoding="utf-8")
 
 
 def test_sections_images_and_size(page, traffic_run):
     path, text = page
-    assert path == traffic_run / "report.html"
     for anchor in SECTIONS:
         assert f'<section id="{anchor}">' in text
     images = IMG.findall(text)
@@ -125,3 +124,15 @@ def test_curves_show_hardness_and_collapse(traffic_run):
     assert ">collapse<" in text and ">hardness target<" in text and f">{fmt(0.6)}<" in text
     for b64 in IMG.findall(text):
         Image.open(io.BytesIO(base64.b64decode(b64))).verify()
+
+
+def test_thirty_epochs_stay_small(traffic_run):
+    """The parts that grow with epochs (curves, one frame per epoch) stay far below 15 MB."""
+    run = RunFolder.read(traffic_run)
+    rng = np.random.default_rng(0)
+    run.snapshot_labels = rng.integers(0, 8, size=150)
+    run.snapshots = {e: rng.normal(size=(150, 16)).astype(np.float32) for e in range(31)}
+    run.metrics = [{**run.metrics[-1], "epoch": e} for e in range(31)]
+    frames = embedding_section(run)
+    assert frames.count('data-group="emb"') == 31
+    assert len(frames) + len(curves_section(run)) < 5e6
