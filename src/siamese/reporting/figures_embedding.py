@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import matplotlib.ticker
 import numpy as np
 from sklearn.decomposition import PCA
 
@@ -164,9 +165,16 @@ def _render(
         ax.set_zlabel(axis_names[2] + unit)
         ax.set_zlim(lo[2], hi[2])
         ax.view_init(elev=20, azim=-60)
+    for axis in (ax.xaxis, ax.yaxis, *((ax.zaxis,) if three_d else ())):
+        axis.set_major_locator(matplotlib.ticker.MaxNLocator(4))  # no crowded tick labels
     ax.set_title(f"Validation embeddings, {_title(epochs[-1], best_epoch)}")
-    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), markerscale=1.5, frameon=False)
-    fig.tight_layout()
+    if three_d:
+        # tight_layout ignores 3-D axis labels: leave the legend its own margin by hand.
+        fig.subplots_adjust(left=0.0, right=0.74, bottom=0.04, top=0.93)
+        ax.legend(loc="center left", bbox_to_anchor=(1.12, 0.5), markerscale=1.5, frameon=False)
+    else:
+        ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), markerscale=1.5, frameon=False)
+        fig.tight_layout()
     images = []
     for i, e in enumerate(epochs):
         xy = coords[e]

@@ -25,7 +25,7 @@ def roc_figure(scores: np.ndarray, same: np.ndarray, auc: float, eer: float) -> 
     ax.plot([0, 1], [1, 0], color=SERIES["collapse"], ls="--", lw=0.8, alpha=0.5)
     ax.set_xlabel("false accept rate (different-class pairs called same)")
     ax.set_ylabel("true accept rate (same-class pairs called same)")
-    ax.set_title("ROC curve, test pairs (held-out classes)")
+    ax.set_title("ROC curve of evaluation pairs")
     ax.set_xlim(-0.01, 1.01)
     ax.set_ylim(-0.01, 1.01)
     ax.set_aspect("equal")

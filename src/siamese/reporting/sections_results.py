@@ -140,8 +140,8 @@ def results_section(run: RunFolder, data: RunData | None, note: str | None) -> s
         ]
         out.append(h.metric_tiles([(k, v) for k, v in tiles if v is not None]))
         out.append(
-            f"<p>On {h.fmt(ev.get('items'))} test items of {h.fmt(ev.get('classes'))} held-out "
-            f"classes, {h.fmt(ev.get('episodes'))} episodes. The verification threshold "
+            f"<p>On {h.fmt(ev.get('items'))} test items of {h.fmt(ev.get('classes'))} classes "
+            f"({_novelty(run, 'test')}), {h.fmt(ev.get('episodes'))} episodes. The verification threshold "
             f"({h.fmt(ev.get('threshold'))}, a similarity) was chosen on validation pairs.</p>"
         )
     else:
