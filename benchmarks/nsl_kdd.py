@@ -33,6 +33,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from siamese.data import load_source
 from siamese.evaluation.one_shot import n_way_k_shot_accuracy
 from siamese.evaluation.verification import roc_auc
 from siamese.training import train_from_config
@@ -107,6 +108,21 @@ def evaluate_space(
     return out
 
 
+def raw_features(options: dict[str, Any], *parts: Any) -> list[np.ndarray]:
+    """The baseline's features ``(N, F)`` of each part: the reader's plain z-scores and one-hots.
+
+    When the recipe reads the data with ``log_columns`` (its encoder sees log-scaled columns), the
+    files are read again without it, so the baseline stays 1-NN on plain z-scored features;
+    records are matched by their ``file:line`` source.
+    """
+    if not options.get("log_columns"):
+        return [part.load(np.arange(len(part))) for part in parts]
+    plain = load_source("tabular", **{k: v for k, v in options.items() if k != "log_columns"})
+    row = {src: i for i, src in enumerate(plain.sources)}
+    everything = plain.load(np.arange(len(plain)))  # (N_all, F)
+    return [everything[[row[src] for src in part.sources]] for part in parts]
+
+
 def run(args: argparse.Namespace, runs_dir: Path, console: Console) -> dict[str, Any]:
     """Train the recipe, embed both files, evaluate the learned and the raw space."""
     data = Path(args.data)
@@ -138,7 +154,7 @@ def run(args: argparse.Namespace, runs_dir: Path, console: Console) -> dict[str,
         novel_ids = np.array([names.index(c) for c in NOVEL])
     if np.isin(tr.labels, novel_ids).any():
         raise SystemExit("a 'novel' class appears in the training file: wrong files?")
-    raw_tr, raw_te = tr.load(np.arange(len(tr))), te.load(np.arange(len(te)))  # (N, F)
+    raw_tr, raw_te = raw_features(cfg.data.options, tr, te)  # (N, F) plain z-scores
     emb_tr, emb_te = result.model.embed_dataset(tr), result.model.embed_dataset(te)  # (N, D)
     rows = [
         evaluate_space("embedding", emb_tr, emb_te, tr.labels, te.labels, novel_ids, args),

@@ -46,6 +46,28 @@ def test_nsl_kdd_quick(shared_data, tmp_path):
         assert 1 / 8 < r["1shot"] <= r["5shot"] + 0.05 and 0.5 < r["auroc"] <= 1.0
 
 
+def test_nsl_kdd_raw_baseline_stays_plain_zscores(tmp_path):
+    """With ``log_columns`` in the recipe, the baseline still gets the plain z-scored features."""
+    np = pytest.importorskip("numpy")
+    from siamese.data import load_source
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from nsl_kdd import raw_features
+    finally:
+        sys.path.pop(0)
+    train = tmp_path / "train.csv"
+    rows = [f"{10**6 if i == 0 else i},{i % 3},{'ab'[i % 2]}" for i in range(300)]
+    train.write_text("bytes,n,label\n" + "\n".join(rows) + "\n")
+    options = {"path": str(train), "log_columns": "auto"}
+    logged, plain = load_source("tabular", **options), load_source("tabular", path=str(train))
+    assert logged.meta["log_columns"] == ["bytes"]
+    part = logged.subset(np.array([5, 0, 17]))
+    (got,) = raw_features(options, part)
+    assert np.allclose(got, plain.load(np.array([5, 0, 17])))
+    assert not np.allclose(got, part.load(np.arange(3)))
+
+
 def test_dtw_matches_a_brute_force_recursion():
     np = pytest.importorskip("numpy")
     sys.path.insert(0, str(ROOT / "benchmarks"))

@@ -8,6 +8,12 @@
   ``meta["unseen_categories"]`` (column -> {value: rows}).
 * The header row is detected (a column numeric below the first row but not in it) unless ``header``
   says otherwise; without a header the columns are named ``"0"``, ``"1"``, ...
+* ``log_columns`` (optional) applies a signed ``log1p`` (``sign(x) * log(1 + |x|)``) to chosen
+  numeric columns **before** z-scoring, for heavy-tailed columns (NSL-KDD's byte counts reach
+  476 standard deviations). ``"auto"`` picks the numeric columns whose largest absolute z-score
+  on the training rows exceeds ``LOG_AUTO_Z`` (a binary column is only shifted and rescaled by
+  the log, so it keeps its z-scores); a list names the columns. The choice is made on the
+  training rows only and recorded in ``meta["log_columns"]`` and ``meta["statistics"]``.
 * ``preset = "nsl-kdd"`` names NSL-KDD's 43 columns, takes ``label`` as the label and drops the
   ``difficulty`` score.
 """
@@ -70,6 +76,7 @@ NSL_KDD_COLUMNS = (
     "label",
     "difficulty",
 )
+LOG_AUTO_Z = 10.0  # log_columns = "auto": columns with a training |z-score| above this
 PRESETS: dict[str, dict[str, Any]] = {
     "nsl-kdd": {"header": False, "column_names": NSL_KDD_COLUMNS, "drop_columns": ["difficulty"]},
 }
@@ -106,6 +113,7 @@ def read_tabular(
     preset: str | None = None,
     limit: int | None = None,
     delimiter: str = ",",
+    log_columns: str | list[str | int] | None = None,
 ) -> LabeledDataset:
     """Read records from a CSV (and an optional test CSV) into z-scored, one-hot feature vectors.
 
@@ -121,6 +129,8 @@ def read_tabular(
         preset: ``"nsl-kdd"`` fills ``header``, ``column_names`` and ``drop_columns``.
         limit: read only the first this many rows of each file (quick looks, tests).
         delimiter: the CSV field separator.
+        log_columns: ``"auto"`` or numeric columns (names or indices) that get a signed
+            ``log1p`` before z-scoring (default: none, plain z-scores).
 
     Returns:
         A ``LabeledDataset`` of kind ``"vector"``: items ``(F,)`` float32, class names sorted,
@@ -128,7 +138,8 @@ def read_tabular(
         numeric column), ``categories``, ``unseen_categories`` and ``test_only_classes``.
 
     Raises:
-        ConfigError: unknown preset.
+        ConfigError: unknown preset; ``log_columns`` neither ``"auto"`` nor a list of numeric
+            columns.
         DataError: missing file or column (lists the columns), ragged row, a non-numeric,
             empty or non-finite value in a numeric column (file, line, column).
     """
@@ -170,7 +181,8 @@ def read_tabular(
             column_index(c, names, train_file, "categorical_columns") for c in categorical_columns
         ]
     numeric = [k for k in features if k not in categorical]
-    x_train, stats = _zscore(train_file, train_rows, numeric, names, None)
+    logged = _log_columns(log_columns, numeric, names, train_file)
+    x_train, stats = _zscore(train_file, train_rows, numeric, names, None, logged)
     parts, unseen = [x_train], {}
     if test_rows:
         parts.append(_zscore(test_file, test_rows, numeric, names, stats)[0])  # type: ignore[arg-type]
@@ -211,9 +223,33 @@ def read_tabular(
             "categories": categories,
             "unseen_categories": unseen,
             "test_only_classes": sorted(set(classes) - train_classes),
+            "log_columns": stats.get("log_columns", []),
             "files": [str(f) for f in (train_file, test_file) if f is not None],
         },
     )
+
+
+def _log_columns(
+    spec: str | list[str | int] | None, numeric: list[int], names: list[str], file: Path
+) -> str | list[int] | None:
+    """``log_columns`` checked: ``None``, ``"auto"`` or positions of numeric columns."""
+    if spec is None or spec == "auto":
+        return spec
+    if isinstance(spec, str) or not isinstance(spec, (list, tuple)):
+        raise ConfigError(f'log_columns: expected "auto" or a list of column names, got {spec!r}')
+    out = [column_index(c, names, file, "log_columns") for c in spec]
+    bad = [names[k] for k in out if k not in numeric]
+    if bad:
+        raise ConfigError(
+            f"log_columns: {', '.join(bad)} not numeric feature columns; numeric columns: "
+            f"{', '.join(names[k] for k in numeric)}"
+        )
+    return out
+
+
+def _signed_log(x: np.ndarray) -> np.ndarray:
+    """``sign(x) * log(1 + |x|)``, elementwise."""
+    return np.sign(x) * np.log1p(np.abs(x))
 
 
 def _zscore(
@@ -222,14 +258,36 @@ def _zscore(
     columns: list[int],
     names: list[str],
     stats: dict | None,
+    log: str | list[int] | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Numeric columns z-scored with ``stats`` (fitted on these rows when ``None``)."""
+    """Numeric columns z-scored with ``stats`` (fitted on these rows when ``None``).
+
+    ``log`` (fitting only): ``"auto"`` or the column positions that get a signed ``log1p`` first;
+    the chosen names go to ``stats["log_columns"]`` and are reused for the test rows.
+    """
     x = numeric_matrix(file, rows, columns, names)  # (R, F_num)
     if stats is None:
+        if log == "auto" and len(x):
+            std0 = x.std(axis=0)
+            z = np.abs(x - x.mean(axis=0)) / np.where(std0 < 1e-12, 1.0, std0)  # (R, F_num)
+            chosen = [
+                names[c] for c, m in zip(columns, z.max(axis=0), strict=True) if m > LOG_AUTO_Z
+            ]
+        elif isinstance(log, list):
+            chosen = [names[c] for c in log]
+        else:  # no log columns, or "auto" without training rows
+            chosen = []
+        mask = np.isin([names[c] for c in columns], chosen)  # (F_num,)
+        x[:, mask] = _signed_log(x[:, mask])
         std = x.std(axis=0) if len(x) else np.ones(len(columns))
         std[std < 1e-12] = 1.0
         mean = x.mean(axis=0) if len(x) else np.zeros(len(columns))
         stats = {"columns": [names[c] for c in columns], "mean": mean.tolist(), "std": std.tolist()}
+        if log is not None:
+            stats["log_columns"] = chosen
+    else:
+        mask = np.isin(stats["columns"], stats.get("log_columns", []))
+        x[:, mask] = _signed_log(x[:, mask])
     return (x - np.asarray(stats["mean"])) / np.asarray(stats["std"]), stats
 
 
