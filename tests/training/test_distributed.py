@@ -82,11 +82,18 @@ def _losses(run_dir: Path) -> list[float]:
 
 
 def test_two_processes_equal_one_process_and_resume(tmp_path):
-    torch.set_num_threads(1)
-    single = train_from_config(
-        load_config(None, ['name="one"', f'out_dir="{tmp_path}"', "training.epochs=3", *SETTINGS]),
-        report=False,
-    )
+    """3 epochs in one process == 2 epochs on 2 processes (torchrun), resumed on 2 for the 3rd."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same kernels as the 1-thread workers
+    try:
+        single = train_from_config(
+            load_config(
+                None, ['name="one"', f'out_dir="{tmp_path}"', "training.epochs=3", *SETTINGS]
+            ),
+            report=False,
+        )
+    finally:
+        torch.set_num_threads(threads)
     _torchrun(tmp_path, "two", 2, [])  # 2 epochs, then resumed to 3 by a second 2-process job
     assert (tmp_path / "two" / "checkpoints" / "last.json").exists()
     _torchrun(tmp_path, "two", 3, ["--resume"])
