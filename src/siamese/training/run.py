@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import platform
 import shutil
 import time
 from dataclasses import dataclass
@@ -260,6 +261,8 @@ def train_from_config(
         "objective": None,
         "config": to_dict(cfg),
         "library_version": siamese.__version__,
+        "numpy_version": np.__version__,
+        "python_version": platform.python_version(),
     }
     seed_everything(cfg.seed)
     model, objective = build_model(cfg, train, info)
@@ -360,13 +363,22 @@ def train_from_config(
     evaluation["training"] = model.info["training"]
     atomic_write_json(run_dir / "evaluation.json", evaluation)
     if report:
-        _write_report(run_dir)
+        _write_report(run_dir, console)
     return RunResult(run_dir, model, history, evaluation, parts)
 
 
-def _write_report(run_dir: Path) -> None:
+def _write_report(run_dir: Path, console: Any = None) -> None:
+    """Write report.html; a failure is a warning, never a failed training run."""
+    from siamese.reporting import build_report
+
     try:
-        from siamese.reporting import build_report
-    except ImportError:
+        path = build_report(run_dir)
+    except Exception as exc:  # noqa: BLE001 - the trained model is already saved
+        msg = f"warning: report not written ({type(exc).__name__}: {exc}); try `siamese report {run_dir}`"
+        if console is not None:
+            console.print(msg, markup=False)
+        else:
+            print(msg)
         return
-    build_report(run_dir)
+    if console is not None:
+        console.print(f"report: {path}", markup=False)

@@ -208,11 +208,26 @@ class Trainer:
             return
         folder = self.run_dir / "snapshots"
         folder.mkdir(parents=True, exist_ok=True)
-        n = min(self.snapshot_items, len(emb))
-        np.save(folder / f"epoch_{epoch:04d}.npy", emb[:n].astype(np.float32))
+        pos = self._snapshot_positions()
+        np.save(folder / f"epoch_{epoch:04d}.npy", emb[pos].astype(np.float32))
         if not (folder / "labels.npy").exists():
-            np.save(folder / "labels.npy", self.val.labels[self.val_idx][:n])
-            (folder / "items.json").write_text(json.dumps([int(i) for i in self.val_idx[:n]]))
+            np.save(folder / "labels.npy", self.val.labels[self.val_idx][pos])
+            # items.json: positions of the snapshot items in the validation split
+            (folder / "items.json").write_text(json.dumps([int(i) for i in self.val_idx[pos]]))
+
+    def _snapshot_positions(self, max_classes: int = 20) -> np.ndarray:
+        """Positions (within the validation subset) of the items whose embeddings are saved.
+
+        At most ``max_classes`` classes spread evenly over the validation classes, with an equal
+        share of ``snapshot_items`` each, so every frame shows several classes side by side.
+        """
+        labels = self.val.labels[self.val_idx]
+        classes = np.unique(labels)
+        if len(classes) > max_classes:
+            classes = classes[np.linspace(0, len(classes) - 1, max_classes).round().astype(int)]
+        share = max(1, self.snapshot_items // len(classes))
+        pos = np.concatenate([np.flatnonzero(labels == c)[:share] for c in classes])
+        return np.sort(pos)[: self.snapshot_items]
 
     # ------------------------------------------------------------------ the loop
     def fit(self, resume: bool = False) -> list[dict[str, Any]]:
