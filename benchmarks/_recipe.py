@@ -1,24 +1,14 @@
-"""Shared by the Omniglot and LFW benchmarks: run ``train_from_config`` with the recipe hooks.
+"""Shared by the Omniglot and LFW benchmarks: training with a dataset hook, results plumbing.
 
-Two recipe options are not yet keys of the run config, so the benchmarks read them from the
-config's ``[data]`` table themselves and hand the rest to ``train_from_config``:
-
-* ``augment = {rotate = 10, shift = 0.08, ...}``: ``siamese.data.augment.ImageAugment`` applied to
-  the training batches only;
-* ``rotated_classes = true``: each training class rotated by 90/180/270 degrees is a new class;
-* ``crop = 100``: keep the central 100x100 pixels of each image, then resize to the reader's
-  ``size`` (``siamese.data.augment.center_crop``; the reader then reads full-size images).
-
-Until the trainer reads them itself (see the report: ``Trainer(augment=...)`` and two lines in
-``run.py``), ``recipe_hooks`` swaps in a Trainer subclass and a split wrapper for the duration of
-one run. Nothing else about the run differs from ``siamese train``.
+The recipes themselves (crop, augmentation, rotated classes) are plain config keys read by
+``train_from_config``. The benchmarks only need two extras: to see the prepared dataset a run
+used (LFW scores its fixed pair lists on it) and to assign their own split (LFW View 2 retrained
+per fold). ``train_run`` gives both through ``transform``, applied to what the reader returns.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import functools
 import os
 import platform
 import shlex
@@ -36,98 +26,55 @@ from rich.table import Table
 
 import siamese.training.run as run_module
 from siamese._io import atomic_write_json
-from siamese.data.augment import ImageAugment, center_crop, rotated_classes
+from siamese.data import load_source
+from siamese.data.augment import center_crop
 from siamese.data.labeled_dataset import LabeledDataset
-from siamese.sampling._batch import Batch
-from siamese.training.config import RunConfig, to_dict
+from siamese.training.config import RunConfig
 from siamese.training.run import RunResult, train_from_config
-from siamese.training.trainer import Trainer
 
-RECIPE_KEYS = ("augment", "rotated_classes", "crop")
-
-
-class AugmentingTrainer(Trainer):
-    """A ``Trainer`` that augments its training batches (validation batches stay untouched)."""
-
-    def __init__(self, *args: Any, augment: ImageAugment | None = None, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.augment = augment
-
-    def _tensors(
-        self, data: LabeledDataset, batch: Batch
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        x, lens = super()._tensors(data, batch)
-        if self.augment is not None and self.model.training and data is self.train:
-            x = self.augment(x)  # (B, C, H, W) float
-        return x, lens
+Transform = Callable[[LabeledDataset], LabeledDataset]
 
 
-def split_recipe(cfg: RunConfig) -> tuple[RunConfig, dict[str, Any]]:
-    """Take the recipe keys out of ``cfg.data.options`` (a copy); return (config, recipe)."""
-    options = dict(cfg.data.options)
-    recipe = {k: options.pop(k) for k in RECIPE_KEYS if k in options}
-    if "crop" in recipe and "size" in options:
-        recipe["size"] = options.pop("size")  # resize after cropping, not before
-    data = dataclasses.replace(cfg.data, options=options)
-    return dataclasses.replace(cfg, data=data), recipe
+def read_prepared(cfg: RunConfig, *, crop: bool = True, **options: Any) -> LabeledDataset:
+    """Read ``cfg``'s data (``options`` override reader options) and crop it as a run does.
+
+    With ``crop=False`` the reader's (lazy) dataset is returned as read for cropping, that is
+    without ``size`` when ``data.crop`` is set; ``prepare_dataset`` crops it later.
+    """
+    opts = {**cfg.data.options, **options}
+    if cfg.data.crop:
+        opts.pop("size", None)  # resize after the crop
+    dataset = load_source(cfg.data.source, **opts)
+    return prepare_dataset(cfg, dataset) if crop else dataset
 
 
-def prepare_dataset(dataset: LabeledDataset, recipe: dict[str, Any]) -> LabeledDataset:
-    """The recipe's preprocessing of a whole dataset (the central crop)."""
-    if recipe.get("crop"):
-        dataset = center_crop(dataset, recipe["crop"], recipe.get("size"))
-    return dataset
+def prepare_dataset(cfg: RunConfig, dataset: LabeledDataset) -> LabeledDataset:
+    """Crop a dataset read with ``cfg``'s reader options (minus ``size``) as a run does."""
+    if not cfg.data.crop:
+        return dataset
+    return center_crop(dataset, cfg.data.crop, cfg.data.options.get("size"))
 
 
 @contextmanager
-def recipe_hooks(
-    recipe: dict[str, Any], transform: Callable[[LabeledDataset], LabeledDataset] | None = None
-) -> Iterator[None]:
-    """Within the block, ``train_from_config`` crops, augments and adds rotated classes as asked.
+def source_transform(transform: Transform | None) -> Iterator[None]:
+    """Within the block, runs see ``transform(reader output)`` instead of the reader output."""
+    original = run_module.load_source
 
-    Args:
-        recipe: the recipe keys taken out of ``[data]`` by ``split_recipe``.
-        transform: applied to the dataset after the recipe's preprocessing (e.g. a benchmark
-            assigning its own train/test split).
-    """
-    augment = ImageAugment.from_config(recipe.get("augment"))
-    original = run_module.Trainer, run_module.load_splits, run_module.load_source
-
-    def load_source(name: str, **options: Any) -> LabeledDataset:
-        dataset = prepare_dataset(original[2](name, **options), recipe)
+    def load(name: str, **options: Any) -> LabeledDataset:
+        dataset = original(name, **options)
         return transform(dataset) if transform is not None else dataset
 
-    def load_splits(cfg: RunConfig) -> tuple[LabeledDataset, dict[str, LabeledDataset], str]:
-        dataset, parts, how = original[1](cfg)
-        if recipe.get("rotated_classes"):
-            parts["train"] = rotated_classes(parts["train"])
-            dataset = dataclasses.replace(dataset, class_names=parts["train"].class_names)
-            how += "; training classes rotated by 90/180/270 degrees added as new classes"
-        return dataset, parts, how
-
-    run_module.Trainer = functools.partial(AugmentingTrainer, augment=augment)  # type: ignore[misc]
-    run_module.load_splits, run_module.load_source = load_splits, load_source
+    run_module.load_source = load
     try:
         yield
     finally:
-        run_module.Trainer, run_module.load_splits, run_module.load_source = original
+        run_module.load_source = original
 
 
-def train_recipe(
-    cfg: RunConfig,
-    transform: Callable[[LabeledDataset], LabeledDataset] | None = None,
-    **kwargs: Any,
-) -> RunResult:
-    """``train_from_config`` with the recipe keys of ``cfg.data`` honoured (see module docstring)."""
-    plain, recipe = split_recipe(cfg)
-    with recipe_hooks(recipe, transform):
-        result = train_from_config(plain, **kwargs)
-    # The run folder records the whole config, recipe keys included.
-    atomic_write_json(result.run_dir / "config.json", to_dict(cfg))
-    result.model.info["config"] = to_dict(cfg)
-    result.model.info["recipe"] = recipe
-    result.model.save(result.run_dir)
-    return result
+def train_run(cfg: RunConfig, transform: Transform | None = None, **kwargs: Any) -> RunResult:
+    """``train_from_config(cfg, **kwargs)`` with ``transform`` applied to the reader's dataset."""
+    with source_transform(transform):
+        return train_from_config(cfg, **kwargs)
 
 
 # ---------------------------------------------------------------------- benchmark plumbing

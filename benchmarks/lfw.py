@@ -37,13 +37,13 @@ from _recipe import (  # noqa: E402
     bench_overrides,
     bench_record,
     prepare_dataset,
+    read_prepared,
     results_table,
     save_record,
-    split_recipe,
-    train_recipe,
+    train_run,
 )
 
-from siamese.data import LabeledDataset, load_source  # noqa: E402
+from siamese.data import LabeledDataset  # noqa: E402
 from siamese.evaluation.model_evaluation import pair_scores  # noqa: E402
 from siamese.evaluation.pair_protocol import (  # noqa: E402
     embed_flip_averaged,
@@ -161,7 +161,7 @@ def view2_figures(
     view2: LabeledDataset,
     dev: LabeledDataset,
     emb: np.ndarray,
-    recipe: dict[str, Any],
+    cfg: RunConfig,
     flip: bool,
 ) -> dict[str, Any]:
     """(b) shortcut: the one model, 10-fold threshold cross-validation on pairs.txt."""
@@ -170,7 +170,7 @@ def view2_figures(
     if all(s in known for s in view2.sources):  # the same images: reuse their embeddings
         v_emb = emb[_positions(dev.sources, view2.sources)]
     else:
-        v_emb = embed_flip_averaged(model, prepare_dataset(view2, recipe), flip=flip)
+        v_emb = embed_flip_averaged(model, prepare_dataset(cfg, view2), flip=flip)
     scores = pair_list_scores(model, v_emb, pr["i"], pr["j"])
     res = k_fold_verification(scores, pr["same"], pr["fold"]).to_dict()
     res["protocol"] = (
@@ -196,9 +196,9 @@ def retrain_per_fold(cfg: RunConfig, flip: bool, console: Console) -> dict[str, 
 
         fold_cfg = dataclasses.replace(base, name=f"{cfg.name}_fold{k + 1:02d}")
         t0 = time.perf_counter()
-        result = train_recipe(fold_cfg, transform=assign, overwrite=True, report=False)
+        result = train_run(fold_cfg, transform=assign, overwrite=True, report=False)
         seconds.append(time.perf_counter() - t0)
-        ds = captured["ds"]
+        ds = prepare_dataset(fold_cfg, captured["ds"])
         emb = embed_flip_averaged(result.model, ds, flip=flip)
         pr = ds.meta["pairs"]
         scores = pair_list_scores(result.model, emb, pr["i"], pr["j"])
@@ -234,24 +234,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     captured: dict[str, LabeledDataset] = {}
     if args.run_dir:
         model, val = SiameseModel.load(args.run_dir), None
-        plain, recipe = split_recipe(cfg)
-        dev = prepare_dataset(load_source("lfw", **plain.data.options), recipe)
+        dev = read_prepared(cfg)
         train_info = model.info.get("training", {})
     else:
         console.print(f"training {cfg.name} (seed {cfg.seed}) ...")
-        result = train_recipe(
+        result = train_run(
             cfg, transform=lambda ds: captured.setdefault("ds", ds), overwrite=True, report=False
         )
-        model, dev, val = result.model, captured["ds"], result.splits.get("val")
+        model, val = result.model, result.splits.get("val")
+        dev = prepare_dataset(cfg, captured["ds"])
         train_info = dict(model.info.get("training", {}))
     train_wall, train_cpu = time.perf_counter() - t0, time.process_time() - cpu0
     emb = embed_flip_averaged(model, dev, flip=flip)  # (N, D)
     figures: dict[str, Any] = {
         "dev": dev_figures(model, dev, val, emb, cfg.seed, cfg.evaluation.pairs)
     }
-    plain, recipe = split_recipe(cfg)
-    view2 = load_source("lfw", **{**plain.data.options, "pairs": "pairs.txt"})
-    figures["view2"] = view2_figures(model, view2, dev, emb, recipe, flip)
+    view2 = read_prepared(cfg, crop=False, pairs="pairs.txt")
+    figures["view2"] = view2_figures(model, view2, dev, emb, cfg, flip)
     if args.retrain_per_fold:
         figures["view2_retrained"] = retrain_per_fold(cfg, flip, console)
     record = bench_record(

@@ -32,8 +32,7 @@ from _recipe import (  # noqa: E402
     bench_record,
     results_table,
     save_record,
-    split_recipe,
-    train_recipe,
+    train_run,
 )
 
 from siamese.data import load_omniglot_runs, load_source  # noqa: E402
@@ -116,12 +115,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cpu0, t0 = time.process_time(), time.perf_counter()
     if args.run_dir:
         model = SiameseModel.load(args.run_dir)
-        opts = split_recipe(cfg)[0].data.options
+        opts = cfg.data.options
         test = load_source("omniglot", **{**opts, "parts": ["evaluation"]})
         train_info = model.info.get("training", {})
     else:
         console.print(f"training {cfg.name} (seed {cfg.seed}) ...")
-        result = train_recipe(cfg, overwrite=True, report=False)
+        result = train_run(cfg, overwrite=True, report=False)
         model, test = result.model, result.splits["test"]
         train_info = dict(model.info.get("training", {}))
     train_wall, train_cpu = time.perf_counter() - t0, time.process_time() - cpu0
