@@ -81,7 +81,8 @@ class SiameseModel(nn.Module):
         self.eval()
         try:
             with torch.inference_mode():
-                x = torch.as_tensor(x)
+                device = next(self.parameters(), torch.empty(0)).device
+                x = torch.as_tensor(x).to(device)
                 lens = None if lengths is None else torch.as_tensor(lengths)
                 out = [
                     self.forward(
@@ -89,7 +90,7 @@ class SiameseModel(nn.Module):
                     )
                     for i in range(0, len(x), batch_size)
                 ]
-                return torch.cat(out) if out else torch.empty(0, 0)
+                return torch.cat(out).cpu() if out else torch.empty(0, 0)
         finally:
             self.train(was_training)
 
@@ -110,10 +111,11 @@ class SiameseModel(nn.Module):
         The pair head's probability when the model has one, else the negated distance.
         """
         with torch.inference_mode():
-            e1, e2 = torch.as_tensor(e1), torch.as_tensor(e2)
+            device = next(self.parameters(), torch.empty(0)).device
+            e1, e2 = torch.as_tensor(e1).to(device), torch.as_tensor(e2).to(device)
             if self.head is not None:
-                return self.head.probability(e1, e2)
-            return -self.distance.pairwise(e1, e2)
+                return self.head.probability(e1, e2).cpu()
+            return -self.distance.pairwise(e1, e2).cpu()
 
     def config(self) -> dict[str, Any]:
         """Everything ``model.json`` holds."""

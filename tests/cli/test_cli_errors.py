@@ -28,7 +28,7 @@ def test_unknown_key_wrong_type_unknown_encoder(tmp_path):
     for args, needle in [
         (["--set", "training.epoch=3"], "valid keys in [training]"),
         (["--set", 'training.epochs="x"'], "expected int"),
-        (["--set", 'model.encoder="resnet"'], "valid encoders: conv4, koch_cnn, lstm, mlp"),
+        (["--set", 'model.encoder="resnet"'], "valid encoders: conv1d, conv4, koch_cnn, lstm, mlp"),
     ]:
         r = _run("train", *args, cwd=tmp_path)
         assert r.returncode == 2, r.stderr

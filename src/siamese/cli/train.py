@@ -28,6 +28,8 @@ def train(
 
     cfg = load_config(config, overrides)
     result = train_from_config(cfg, resume=resume, overwrite=overwrite, console=console)
+    if not result.evaluation:  # a torchrun rank other than 0: rank 0 reports
+        return
     if json_out:
         print_json({"run_dir": str(result.run_dir), **result.evaluation})
         return

@@ -111,9 +111,13 @@ class Trainer:
                 params, lr=learning_rate, momentum=momentum, weight_decay=weight_decay
             )
         elif optimizer == "adamw":
-            self.optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
+            self.optimizer = torch.optim.AdamW(
+                params, lr=learning_rate, weight_decay=weight_decay, fused=True
+            )
         else:
-            self.optimizer = torch.optim.Adam(params, lr=learning_rate, weight_decay=weight_decay)
+            self.optimizer = torch.optim.Adam(
+                params, lr=learning_rate, weight_decay=weight_decay, fused=True
+            )
         self.scheduler = None
         if lr_schedule == "cosine":
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
