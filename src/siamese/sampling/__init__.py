@@ -5,4 +5,11 @@ from siamese.sampling.pair_generator import PairGenerator
 from siamese.sampling.pk_generator import PKGenerator
 from siamese.sampling.triplet_generator import TripletGenerator
 
-__all__ = ["Batch", "BatchGenerator", "PKGenerator", "PairGenerator", "TripletGenerator", "unique_batch"]
+__all__ = [
+    "Batch",
+    "BatchGenerator",
+    "PKGenerator",
+    "PairGenerator",
+    "TripletGenerator",
+    "unique_batch",
+]
