@@ -7,14 +7,16 @@ that appear only in ``KDDTest+`` with at least 100 records (``NOVEL``). On ``KDD
 
 * **8-way 1-shot and 5-shot accuracy** over random episodes on the 8 novel classes (``--queries``
   queries per class per episode), nearest support class in the embedding; the **same episodes**
-  (one seed, one sampler) scored by 1-NN on the z-scored raw features (the reader's features:
-  numeric columns z-scored with training statistics, categorical ones one-hot);
+  (one seed, one sampler) scored by 1-NN on the z-scored raw features (the reader's plain features:
+  numeric columns z-scored with training statistics, categorical ones one-hot; re-read without
+  ``log_columns`` when the recipe's encoder gets log-scaled columns);
 * **AUROC known vs never-seen**: every training record of the known classes is enrolled; a
   query's score is its distance to the nearest enrolled record (exact search, faiss); queries are
   the test records of the known classes (negatives) and of the 8 novel ones (positives).
 
-    python benchmarks/nsl_kdd.py            # full recipe (about a minute of training)
+    python benchmarks/nsl_kdd.py            # full recipe (seconds of training, 1000 episodes)
     python benchmarks/nsl_kdd.py --quick    # a few steps, 200 episodes (the test suite)
+    python benchmarks/nsl_kdd.py --select   # choose a recipe: held-out training classes only
 """
 
 from __future__ import annotations
