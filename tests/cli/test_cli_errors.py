@@ -2,58 +2,83 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
+import pytest
 
-def _run(*args, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "siamese", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-    )
+from siamese.cli.app import main
 
 
-def test_missing_config_file(tmp_path):
-    r = _run("train", "--config", str(tmp_path / "nope.toml"), cwd=tmp_path)
-    assert r.returncode == 2
-    assert "config file" in r.stderr and "not found" in r.stderr
-    assert "Traceback" not in r.stderr + r.stdout
+def _run(capsys, *args):
+    """Run the CLI in-process; return (exit code, stdout, stderr)."""
+    code = 0
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_missing_config_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run(capsys, "train", "--config", str(tmp_path / "nope.toml"))
+    assert code == 2
+    assert "config file" in err and "not found" in err
+    assert "Traceback" not in err + out
     assert not (tmp_path / "runs").exists()
 
 
-def test_unknown_key_wrong_type_unknown_encoder(tmp_path):
-    for args, needle in [
+@pytest.mark.parametrize(
+    "args,needle",
+    [
         (["--set", "training.epoch=3"], "valid keys in [training]"),
         (["--set", 'training.epochs="x"'], "expected int"),
         (["--set", 'model.encoder="resnet"'], "valid encoders: conv1d, conv4, koch_cnn, lstm, mlp"),
-    ]:
-        r = _run("train", *args, cwd=tmp_path)
-        assert r.returncode == 2, r.stderr
-        assert needle in r.stderr and "Traceback" not in r.stderr
-        assert len(r.stderr.strip().splitlines()) <= 3  # one message (wrapped at most)
+        (["--set", 'data.source="nope"'], "unknown data source 'nope'; valid sources:"),
+    ],
+)
+def test_config_errors_are_one_line(tmp_path, capsys, monkeypatch, args, needle):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run(capsys, "train", *args, "--set", "data.n_per_pattern=5")
+    assert code == 2, err
+    assert needle in " ".join(err.split()) and "Traceback" not in err
+    assert err.strip().startswith("error:")
     assert not any((tmp_path / "runs").glob("*/model.json"))
 
 
-def test_model_folder_missing_file(tmp_path):
+def test_model_folder_missing_file(tmp_path, capsys):
     (tmp_path / "run").mkdir()
-    r = _run("evaluate", str(tmp_path / "run"))
-    assert r.returncode == 2 and "config.json: missing" in r.stderr
+    code, _, err = _run(capsys, "evaluate", str(tmp_path / "run"))
+    assert code == 2 and "config.json: missing" in err
 
 
-def test_encoders_lists_all():
-    r = _run("encoders", "--json")
-    assert r.returncode == 0
-    assert all(n in r.stdout for n in ("koch_cnn", "conv4", "lstm", "mlp"))
+def test_encoders_lists_all(capsys):
+    code, out, _ = _run(capsys, "encoders", "--json")
+    assert code == 0
+    names = {row["name"] for row in json.loads(out)}
+    assert {"koch_cnn", "conv4", "lstm", "mlp"} <= names
 
 
-def test_demo_quick(tmp_path):
-    r = _run("demo", "--quick", "--json", "--out-dir", str(tmp_path))
-    assert r.returncode == 0, r.stderr
-    import json
-
-    out = json.loads(r.stdout)
-    assert out["unseen_queries"] >= 100 and 0.0 <= out["unseen_accuracy"] <= 1.0
+def test_demo_quick(tmp_path, capsys):
+    code, out, err = _run(capsys, "demo", "--quick", "--json", "--out-dir", str(tmp_path))
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["unseen_queries"] >= 100 and 0.0 <= result["unseen_accuracy"] <= 1.0
     assert (tmp_path / "demo" / "model.safetensors").exists()
+    assert (tmp_path / "demo" / "report.html").exists()
+
+
+def test_console_script_error_has_no_traceback(tmp_path):
+    """End to end through a real process: exit code 2, the message, no traceback."""
+    r = subprocess.run(
+        [sys.executable, "-m", "siamese", "train", "--config", str(tmp_path / "missing.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert r.returncode == 2
+    assert "not found" in r.stderr and "Traceback" not in r.stderr + r.stdout

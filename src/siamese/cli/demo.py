@@ -24,7 +24,13 @@ def demo(
             f"Training an LSTM Siamese network (triplet loss) on {len(SEEN)} simulated traffic "
             f"patterns: {', '.join(SEEN)}.\nNever shown in training: {', '.join(UNSEEN)}."
         )
-    r = run_demo(out_dir=out_dir, seed=seed, quick=quick, progress=not json_out, console=console)
+    r = run_demo(
+        out_dir=out_dir,
+        seed=seed,
+        quick=quick,
+        progress=not json_out,
+        console=None if json_out else console,
+    )
     if json_out:
         print_json(r.__dict__)
         return
