@@ -40,14 +40,14 @@ PATTERNS = (
 
 def _baseline(rng: np.random.Generator, length: int) -> dict[str, np.ndarray | float]:
     t = np.arange(length, dtype=np.float64)
-    level = rng.uniform(150.0, 900.0)  # mean inbound Mbit/s
-    capacity = level * rng.uniform(1.6, 2.4)
-    amplitude = rng.uniform(0.15, 0.45)
+    level = rng.uniform(200.0, 600.0)  # mean inbound Mbit/s
+    capacity = level * rng.uniform(1.6, 2.2)
+    amplitude = rng.uniform(0.15, 0.35)
     phase = rng.uniform(0, 2 * np.pi)
     period = length * rng.uniform(0.8, 1.2)
     daily = 1.0 + amplitude * np.sin(2 * np.pi * t / period + phase)
     wander = np.cumsum(rng.normal(0, 0.01, length))  # slow random drift
-    noise = rng.uniform(0.02, 0.08)
+    noise = rng.uniform(0.02, 0.06)
     demand = level * daily * (1.0 + wander) * (1.0 + rng.normal(0, noise, length))
     return {
         "t": t,
@@ -132,25 +132,30 @@ def _simulate_one(pattern: str, rng: np.random.Generator, length: int) -> np.nda
             lat[start : start + dur] += b["base_latency"] * rng.uniform(3.0, 12.0)
         return _measure(rng, b, np.minimum(demand, b["capacity"]), extra_latency=lat)
     if pattern == "flapping":
-        period = rng.uniform(5.0, 16.0)
-        duty = rng.uniform(0.3, 0.7)
+        # A link that repeatedly goes down and comes back: at least ~4 outages in the window.
+        t0 = int(rng.integers(int(0.05 * length), int(0.35 * length)))
+        period = rng.uniform(4.0, 10.0)
+        duty = rng.uniform(0.4, 0.65)
         phase = ((t - t0) / period) % 1.0
-        down = after * (phase > duty)
+        down = (t >= t0) * (phase > duty)
         carried = demand * (1 - down * (1 - rng.uniform(0.0, 0.05)))
         return _measure(rng, b, carried, extra_loss=down * rng.uniform(0.3, 0.9))
     if pattern == "surge":
-        factor = rng.uniform(1.8, 3.0)
+        # Demand jumps by a factor and pushes the link towards (not beyond) its capacity, so
+        # queueing latency rises with it.
+        factor = rng.uniform(2.5, 3.5)
         rise = rng.uniform(1.0, 6.0)
-        dur = rng.uniform(0.15, 0.5) * length
+        dur = rng.uniform(0.3, 0.6) * length
         bump = np.clip((t - t0) / rise, 0, 1) * (t < t0 + dur)
-        b["capacity"] = max(b["capacity"], float(demand.max()) * factor * 1.1)
-        return _measure(rng, b, demand * (1 + bump * (factor - 1)))
+        surged = demand * (1 + bump * (factor - 1))
+        b["capacity"] = max(b["capacity"], float(surged.max()) * rng.uniform(1.02, 1.25))
+        return _measure(rng, b, surged)
     if pattern == "degradation":
         span = length - t0
         frac = np.clip((t - t0) / span, 0, 1)
-        loss = frac * rng.uniform(0.04, 0.2)
-        lat = frac * b["base_latency"] * rng.uniform(1.0, 4.0)
-        carried = demand * (1 - frac * rng.uniform(0.2, 0.5))
+        loss = frac * rng.uniform(0.05, 0.2)
+        lat = frac * b["base_latency"] * rng.uniform(1.5, 4.0)
+        carried = demand * (1 - frac * rng.uniform(0.25, 0.5))
         return _measure(
             rng, b, np.minimum(carried, b["capacity"]), extra_latency=lat, extra_loss=loss
         )
