@@ -29,7 +29,9 @@ from siamese.training.checkpoint import load_checkpoint, load_weights, save_chec
 from siamese.training.collapse import CollapseDetector
 from siamese.training.distributed import DistributedContext, distributed_embed
 from siamese.training.early_stopping import EarlyStopping
+from siamese.training.optim import build_optimizer, build_scheduler
 from siamese.training.prefetch import Prefetcher
+from siamese.training.snapshots import save_snapshot, snapshot_positions
 
 VAL_SEED_KEY = 999_983  # derived_rng(seed, VAL_SEED_KEY): the same validation batches every epoch
 
@@ -105,24 +107,16 @@ class Trainer:
         self.progress = progress and self.dist.is_main  # one progress bar per job
         self.prefetch = int(prefetch)  # batches loaded ahead in a background thread (0: off)
         self.data_wait_seconds = 0.0  # time the loop waited for data (all epochs of this process)
-        params = [p for p in model.parameters() if p.requires_grad]
-        if optimizer == "sgd":
-            self.optimizer = torch.optim.SGD(
-                params, lr=learning_rate, momentum=momentum, weight_decay=weight_decay
-            )
-        elif optimizer == "adamw":
-            self.optimizer = torch.optim.AdamW(
-                params, lr=learning_rate, weight_decay=weight_decay, fused=True
-            )
-        else:
-            self.optimizer = torch.optim.Adam(
-                params, lr=learning_rate, weight_decay=weight_decay, fused=True
-            )
-        self.scheduler = None
-        if lr_schedule == "cosine":
-            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-                self.optimizer, T_max=max(1, epochs), eta_min=learning_rate * 0.01
-            )
+        self.optimizer = build_optimizer(
+            model,
+            optimizer,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            momentum=momentum,
+        )
+        self.scheduler = build_scheduler(
+            self.optimizer, lr_schedule, epochs=epochs, learning_rate=learning_rate
+        )
         self.collapse = CollapseDetector()
         self.history: list[dict[str, Any]] = []
         self.val_idx = None if val is None else fixed_subset(len(val), 2000, seed)
@@ -210,28 +204,10 @@ class Trainer:
     def _snapshot(self, epoch: int, emb: np.ndarray | None) -> None:
         if emb is None or self.snapshot_items <= 0 or self.run_dir is None or not self.dist.is_main:
             return
-        folder = self.run_dir / "snapshots"
-        folder.mkdir(parents=True, exist_ok=True)
-        pos = self._snapshot_positions()
-        np.save(folder / f"epoch_{epoch:04d}.npy", emb[pos].astype(np.float32))
-        if not (folder / "labels.npy").exists():
-            np.save(folder / "labels.npy", self.val.labels[self.val_idx][pos])
-            # items.json: positions of the snapshot items in the validation split
-            (folder / "items.json").write_text(json.dumps([int(i) for i in self.val_idx[pos]]))
-
-    def _snapshot_positions(self, max_classes: int = 20) -> np.ndarray:
-        """Positions (within the validation subset) of the items whose embeddings are saved.
-
-        At most ``max_classes`` classes spread evenly over the validation classes, with an equal
-        share of ``snapshot_items`` each, so every frame shows several classes side by side.
-        """
         labels = self.val.labels[self.val_idx]
-        classes = np.unique(labels)
-        if len(classes) > max_classes:
-            classes = classes[np.linspace(0, len(classes) - 1, max_classes).round().astype(int)]
-        share = max(1, self.snapshot_items // len(classes))
-        pos = np.concatenate([np.flatnonzero(labels == c)[:share] for c in classes])
-        return np.sort(pos)[: self.snapshot_items]
+        pos = snapshot_positions(labels, self.snapshot_items)
+        # items.json: positions of the snapshot items in the validation split
+        save_snapshot(self.run_dir / "snapshots", epoch, emb[pos], labels[pos], self.val_idx[pos])
 
     # ------------------------------------------------------------------ the loop
     def fit(self, resume: bool = False) -> list[dict[str, Any]]:
