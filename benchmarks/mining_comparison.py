@@ -56,7 +56,9 @@ def omniglot_low_shot(
     return ds.subset(np.sort(np.concatenate(keep)))
 
 
-def config(strategy: str, data: str, out_dir: str, quick: bool) -> RunConfig:
+def config(
+    strategy: str, data: str, out_dir: str, quick: bool, threshold: float = 0.5
+) -> RunConfig:
     """The run config shared by every strategy; only ``[mining]`` and ``[sampling]`` differ."""
     online = strategy in ("semi_hard", "batch_hard")
     epochs, steps = (2, 20) if quick else (10, 100)
@@ -83,7 +85,7 @@ def config(strategy: str, data: str, out_dir: str, quick: bool) -> RunConfig:
         "sampling": {"kind": "pk" if online else "triplets", "p": 32, "k": 2, "batch_size": 32},
         "mining": {
             "strategy": strategy,
-            "threshold": 0.5,
+            "threshold": threshold,
             "growth": 10.0,
             "cycles": 3,
             "refresh_every": steps,
@@ -134,6 +136,12 @@ def main() -> None:
     parser.add_argument("--data", default="../shared/data/omniglot", help="Omniglot folder")
     parser.add_argument("--quick", action="store_true", help="200 characters, 40 steps each")
     parser.add_argument("--strategies", nargs="*", default=list(STRATEGIES))
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="hardness the sigmoid schedules rise to (their carrying capacity)",
+    )
     args = parser.parse_args()
     console = Console()
     table = Table(title="Mining strategies, Omniglot background with 2 drawings per character")
@@ -141,7 +149,7 @@ def main() -> None:
         table.add_column(col, justify="left" if col == "strategy" else "right")
     with tempfile.TemporaryDirectory() as out_dir:
         for strategy in args.strategies:
-            cfg = config(strategy, str(Path(args.data)), out_dir, args.quick)
+            cfg = config(strategy, str(Path(args.data)), out_dir, args.quick, args.threshold)
             t0 = time.perf_counter()
             result = train_from_config(cfg, report=False, progress_override=False)
             wall = time.perf_counter() - t0
