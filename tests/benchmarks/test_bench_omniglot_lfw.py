@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run(script: str, data: Path, out: Path) -> dict:
+def _run(script: str, data: Path, out: Path, *extra: str) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [
@@ -26,6 +26,7 @@ def _run(script: str, data: Path, out: Path) -> dict:
             str(data),
             "--out",
             str(out),
+            *extra,
         ],
         cwd=ROOT,
         capture_output=True,
@@ -41,11 +42,15 @@ def _run(script: str, data: Path, out: Path) -> dict:
 
 @pytest.mark.slow
 def test_omniglot_quick(shared_data: Path, tmp_path: Path):
-    rec = _run("omniglot.py", shared_data / "omniglot", tmp_path / "omniglot.json")
-    official = rec["figures"]["official_20_runs"]
-    assert official["trials"] == 400 and len(official["per_run"]) == 20
-    assert 0.0 <= official["accuracy"] <= 1.0
-    assert set(rec["figures"]["evaluation_episodes"]) == {"20_way", "5_way"}
+    rec = _run(
+        "omniglot.py", shared_data / "omniglot", tmp_path / "omniglot.json", "--crowding", "0.5"
+    )
+    for suffix in ("", "_crowding"):  # plain nearest support, and corrected for crowding
+        official = rec["figures"]["official_20_runs" + suffix]
+        assert official["trials"] == 400 and len(official["per_run"]) == 20
+        assert 0.0 <= official["accuracy"] <= 1.0
+        assert set(rec["figures"]["evaluation_episodes" + suffix]) == {"20_way", "5_way"}
+    assert rec["figures"]["crowding"]["beta"] == 0.5
     assert rec["seed"] == 1 and rec["quick"] is True and rec["train_wall_seconds"] > 0
 
 

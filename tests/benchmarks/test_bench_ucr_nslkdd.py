@@ -12,8 +12,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run(script: str, data: Path, out: Path) -> dict:
+def _run(script: str, data: Path, out: Path, *extra: str) -> dict:
     cmd = [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--data", str(data)]
+    cmd += list(extra)
     cmd += ["--out", str(out), "--runs-dir", str(out.parent / "runs")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -33,7 +34,7 @@ def test_ucr_quick(shared_data, tmp_path):
 
 
 def test_nsl_kdd_quick(shared_data, tmp_path):
-    res = _run("nsl_kdd.py", shared_data / "nsl-kdd", tmp_path / "nsl.json")
+    res = _run("nsl_kdd.py", shared_data / "nsl-kdd", tmp_path / "nsl.json", "--crowding", "0.5")
     assert res["mode"] == "quick" and res["episodes"] >= 200 and res["n_way"] == 8
     assert set(res["novel_records"]) == {
         "mscan", "apache2", "processtable", "snmpguess", "saint", "mailbomb", "snmpgetattack",
@@ -41,7 +42,9 @@ def test_nsl_kdd_quick(shared_data, tmp_path):
     }  # fmt: skip
     assert min(res["novel_records"].values()) >= 100
     spaces = {r["space"]: r for r in res["rows"]}
-    assert set(spaces) == {"embedding", "raw z-scored"}
+    tag = " + crowding 0.5"
+    assert set(spaces) == {"embedding", "raw z-scored", "embedding" + tag, "raw z-scored" + tag}
+    assert res["crowding"] == {"beta": 0.5, "k": 10}
     for r in spaces.values():
         assert 1 / 8 < r["1shot"] <= r["5shot"] + 0.05 and 0.5 < r["auroc"] <= 1.0
 

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from siamese.data.omniglot import OneShotRun
-from siamese.errors import DataError
+from siamese.errors import ConfigError, DataError
+from siamese.evaluation.crowding import crowding_offsets
 
 
 @dataclass
@@ -72,7 +73,13 @@ def similarity_matrix(model: Any, query: np.ndarray, support: np.ndarray) -> np.
 
 
 def evaluate_omniglot_runs(
-    model: Any, runs: Sequence[OneShotRun], *, atol: float = 1e-7
+    model: Any,
+    runs: Sequence[OneShotRun],
+    *,
+    atol: float = 1e-7,
+    background: np.ndarray | None = None,
+    crowding_beta: float = 0.5,
+    crowding_k: int = 10,
 ) -> OmniglotRunsResult:
     """Answer every trial of the runs with ``model`` and score them.
 
@@ -81,13 +88,20 @@ def evaluate_omniglot_runs(
             runs with ``load_omniglot_runs(path, size=..., invert=...)`` matching training).
         runs: the runs, e.g. the 20 official ones.
         atol: similarities within this of the best count as a tie (a miss).
+        background: ``(M, D)`` embeddings of training images: with it (and a model without a
+            pair head), each support's distances are corrected for crowding by
+            ``crowding_beta`` times its mean distance to its ``crowding_k`` nearest background
+            embeddings (``siamese.evaluation.crowding``).
 
     Returns:
         An ``OmniglotRunsResult``.
 
     Raises:
         DataError: no runs, or run images whose shape differs from what the model was trained on.
+        ConfigError: a background with a pair-head model (its scores are not distances).
     """
+    if background is not None and model.head is not None:
+        raise ConfigError("crowding correction: needs a distance model, not a pair head")
     if not runs:
         raise DataError(
             "Omniglot runs: no runs given; load them with load_omniglot_runs(all_runs.zip)"
@@ -104,6 +118,14 @@ def evaluate_omniglot_runs(
             )
         with torch.inference_mode():
             sim = similarity_matrix(model, run.query, run.support)  # (Q, S)
+            if background is not None:
+                es = model.embed(run.support).numpy()  # (S, D)
+                sim = (
+                    sim
+                    + crowding_offsets(
+                        es, background, model.distance, beta=crowding_beta, k=crowding_k
+                    )[None, :]
+                )  # similarity = -(distance - offset)
         best = sim.max(axis=1, keepdims=True)  # (Q, 1)
         tied = (np.abs(sim - best) <= atol).sum(axis=1) > 1  # (Q,)
         hit = (sim.argmax(axis=1) == run.answers) & ~tied  # (Q,)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from siamese.errors import DataError
+from siamese.evaluation.crowding import crowding_offsets
 from siamese.objectives.distances import Distance, get_distance
 
 
@@ -72,13 +73,18 @@ def classify_by_nearest(
     support_cls: np.ndarray,  # (S,)
     distance: Distance,
     rng: np.random.Generator,
+    support_offset: np.ndarray | None = None,  # (S,)
 ) -> np.ndarray:
     """Class of each query's nearest support class (min distance over that class's supports).
 
     Candidates are visited in a shuffled order and a tie for the nearest class counts as no
     answer (-1): a degenerate model that maps everything to one point scores 0, not 1/N.
+    ``support_offset`` is subtracted from every distance to that support first (the crowding
+    correction of ``siamese.evaluation.crowding``).
     """
     d = distance.matrix(query, support).numpy()  # (Q, S)
+    if support_offset is not None:
+        d = d - np.asarray(support_offset, dtype=d.dtype)[None, :]
     classes = np.unique(support_cls)
     classes = classes[rng.permutation(len(classes))]
     per_class = np.stack([d[:, support_cls == c].min(axis=1) for c in classes], axis=1)  # (Q, C)
@@ -99,6 +105,9 @@ def n_way_k_shot_accuracy(
     queries_per_class: int = 1,
     distance: Distance | str = "euclidean",
     seed: int = 0,
+    background: np.ndarray | torch.Tensor | None = None,
+    crowding_beta: float = 1.0,
+    crowding_k: int = 10,
 ) -> OneShotResult:
     """Accuracy of nearest-support classification over random N-way K-shot episodes.
 
@@ -110,9 +119,16 @@ def n_way_k_shot_accuracy(
         queries_per_class: queries per class per episode.
         distance: how embeddings are compared (smaller = closer).
         seed: drives episode sampling and tie shuffling.
+        background: ``(M, D)`` embeddings of a background set (the training items, never the
+            held-out ones): with it, distances to each support are corrected for crowding by
+            ``crowding_beta`` times its mean distance to its ``crowding_k`` nearest background
+            items (``siamese.evaluation.crowding``).
     """
     emb = torch.as_tensor(np.asarray(embeddings), dtype=torch.float32)
     dist = get_distance(distance)
+    offsets = None
+    if background is not None:
+        offsets = crowding_offsets(emb, background, dist, beta=crowding_beta, k=crowding_k)
     rng = np.random.default_rng([seed, 1])
     correct = total = 0
     for s_idx, s_cls, q_idx, q_cls in sample_episodes(
@@ -123,7 +139,8 @@ def n_way_k_shot_accuracy(
         queries_per_class=queries_per_class,
         seed=seed,
     ):
-        pred = classify_by_nearest(emb[q_idx], emb[s_idx], s_cls, dist, rng)
+        offset = None if offsets is None else offsets[s_idx]
+        pred = classify_by_nearest(emb[q_idx], emb[s_idx], s_cls, dist, rng, offset)
         correct += int((pred == q_cls).sum())
         total += len(q_cls)
     acc = correct / max(total, 1)
