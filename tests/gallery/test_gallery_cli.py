@@ -131,3 +131,22 @@ def test_serve_binds_loopback_by_default(saved_model, class_folder, tmp_path, mo
     main(["serve", str(tmp_path / "g"), "--port", "8123"])
     assert seen["host"] == "127.0.0.1" and seen["port"] == 8123
     assert "API key required" in capsys.readouterr().out
+
+
+def test_enroll_with_crowding_uses_the_runs_training_data(tmp_path, make_mlp, capsys):
+    import json
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.normal(size=(60, 8)), y=np.arange(60) % 12)
+    make_mlp().save(tmp_path / "run")
+    argv = ["enroll", str(tmp_path / "run"), "--source", "arrays", "--option"]
+    argv += [f"path={tmp_path / 'd.npz'}", "--crowding", "0.5", "--out", str(tmp_path / "g")]
+    with pytest.raises(SystemExit) as exc:  # a bare model folder has no training data
+        main(argv)
+    assert exc.value.code == 2 and "config.json not found" in capsys.readouterr().err
+    cfg = {"data": {"source": "arrays", "path": str(tmp_path / "d.npz")}}
+    (tmp_path / "run" / "config.json").write_text(json.dumps(cfg))
+    out = run_json(capsys, argv)
+    assert out["crowding"] == 0.5 and out["examples"] == 60
+    saved = json.loads((tmp_path / "g" / "gallery.json").read_text())["crowding"]
+    assert saved["beta"] == 0.5 and 0 < saved["background"] < 60  # the training split only

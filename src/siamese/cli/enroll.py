@@ -35,6 +35,12 @@ def enroll(
         None, "--threshold", help="Set the distance threshold directly."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed choosing the held-out classes."),
+    crowding: float = typer.Option(
+        0.0,
+        "--crowding",
+        help="Correct distances for crowding with this beta (0.5 = CSLS) against the run's "
+        "training data (needs a run folder).",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Enroll every class of a dataset into a gallery (optionally calibrating 'unknown')."""
@@ -52,6 +58,7 @@ def enroll(
         far=far,
         threshold=threshold,
         seed=seed,
+        crowding=crowding,
     )
     summary = {
         "gallery": str(out),
@@ -60,6 +67,7 @@ def enroll(
         "index": None if g.index_ is None else g.index_.structure,
         "threshold": g.threshold_,
         "calibration": g.calibration_,
+        "crowding": None if g.crowding_ is None else g.crowding_.beta,
     }
     if json_out:
         print_json(summary)

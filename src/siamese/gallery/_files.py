@@ -6,6 +6,8 @@ gallery/
   embeddings.npy    (N, D) float32 enrolled embeddings
   labels.npy        (N,) int64 class ids into gallery.json's class_names
   index.faiss       the vector index (faiss.write_index)
+  background.npy    (M, D) crowding background embeddings (only with a crowding correction)
+  radius.npy        (N,) each enrolled example's neighbourhood radius in the background (same)
   model/            model.json + model.safetensors (a copy: the folder is self-contained)
 ```
 """
@@ -22,6 +24,7 @@ import numpy as np
 import siamese
 from siamese._io import atomic_write_bytes, atomic_write_json
 from siamese.errors import ModelFileError, SiameseError
+from siamese.gallery._crowding import Crowding
 from siamese.gallery.vector_index import VectorIndex
 
 if TYPE_CHECKING:
@@ -35,6 +38,7 @@ CONFIG, EMBEDDINGS, LABELS, INDEX, MODEL = (
     "index.faiss",
     "model",
 )
+BACKGROUND, RADIUS = "background.npy", "radius.npy"
 
 
 def find_model_dir(path: str | Path) -> Path:
@@ -63,6 +67,10 @@ def save_gallery(gallery: Gallery, directory: Path, *, with_model: bool = True) 
     _write_npy(directory / EMBEDDINGS, gallery.embeddings_.astype(np.float32))
     _write_npy(directory / LABELS, gallery.labels_.astype(np.int64))
     gallery.index_.save(directory / INDEX)
+    crowding = gallery.crowding_
+    if crowding is not None:
+        _write_npy(directory / BACKGROUND, crowding.background)
+        _write_npy(directory / RADIUS, crowding.radius.astype(np.float32))
     atomic_write_json(
         directory / CONFIG,
         {
@@ -82,6 +90,9 @@ def save_gallery(gallery: Gallery, directory: Path, *, with_model: bool = True) 
             "threshold": gallery.threshold,
             "threshold_": gallery.threshold_,
             "calibration": gallery.calibration_,
+            "crowding": None
+            if crowding is None
+            else {"beta": crowding.beta, "k": crowding.k, "background": len(crowding.background)},
             "model": MODEL,
         },
     )
@@ -143,7 +154,30 @@ def load_gallery(cls: type[Gallery], directory: Path, model: Any) -> Gallery:
     gallery._class_ids = {n: i for i, n in enumerate(names)}
     gallery.threshold_ = cfg.get("threshold_")
     gallery.calibration_ = cfg.get("calibration")
+    if cfg.get("crowding"):
+        _load_crowding(gallery, directory, cfg["crowding"])
     return gallery
+
+
+def _load_crowding(gallery: Gallery, directory: Path, spec: dict[str, Any]) -> None:
+    """Restore the crowding correction: background, settings and the saved radii."""
+    background = _read_npy(directory / BACKGROUND, np.float32, 2)
+    radius = _read_npy(directory / RADIUS, np.float32, 1)
+    if len(radius) != len(gallery.labels_) or background.shape[1:] != (
+        gallery.embeddings_.shape[1],
+    ):
+        raise ModelFileError(
+            f"{directory}: {RADIUS} ({len(radius)} rows) or {BACKGROUND} {background.shape} does "
+            f"not match the {len(gallery.labels_)} enrolled examples; re-save the gallery"
+        )
+    try:
+        crowding = Crowding(
+            background, gallery.model.distance_name, float(spec["beta"]), int(spec["k"])
+        )
+    except (KeyError, TypeError, ValueError, SiameseError) as exc:
+        raise ModelFileError(f"{directory / CONFIG}: bad crowding settings ({exc})") from None
+    crowding.radius = radius
+    gallery.crowding_ = crowding
 
 
 def _write_npy(path: Path, array: np.ndarray) -> None:

@@ -27,6 +27,7 @@ def build_gallery(
     far: float | None = None,
     threshold: float | None = None,
     seed: int = 0,
+    crowding: float = 0.0,
 ) -> Gallery:
     """Enroll a dataset's classes with a trained model, optionally calibrate, and save.
 
@@ -47,6 +48,9 @@ def build_gallery(
             ``Gallery.calibrate``).
         threshold: set the distance threshold directly instead.
         seed: picks the held-out classes.
+        crowding: above 0, correct distances for crowding with this beta, against (up to 20,000
+            of) the training items of the run in ``model_dir`` (read again with the run's own
+            ``config.json``); see ``Gallery.set_background``.
 
     Returns:
         The fitted (and calibrated) ``Gallery``.
@@ -71,6 +75,8 @@ def build_gallery(
     if not len(enroll_idx):
         raise DataError("enroll: no item left to enroll (fewer classes than --holdout-classes)")
     gallery.add_embeddings(_embed(model, data, enroll_idx), names[enroll_idx].tolist())
+    if crowding > 0:
+        gallery.set_background(run_background(model, model_dir, seed), beta=crowding)
     if far is not None:
         if not len(query_idx):
             raise DataError(
@@ -83,6 +89,29 @@ def build_gallery(
     if out is not None:
         gallery.save(out)
     return gallery
+
+
+def run_background(model: Any, run_dir: str | Path, seed: int, limit: int = 20_000) -> np.ndarray:
+    """Embeddings ``(M, D)`` of (a seeded sample of ``limit``) training items of a run.
+
+    Raises:
+        ConfigError: ``run_dir`` has no ``config.json`` (a bare model folder has no training data).
+    """
+    from siamese.training.config import load_config
+    from siamese.training.run import load_splits
+
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise ConfigError(
+            f"crowding: {path} not found; the correction needs the run folder written by "
+            "`siamese train` (its training data is the background)"
+        )
+    _, parts, _ = load_splits(load_config(str(path), []))
+    train = parts["train"]
+    idx = np.arange(len(train))
+    if len(idx) > limit:
+        idx = np.sort(np.random.default_rng(seed).choice(idx, size=limit, replace=False))
+    return _embed(model, train, idx)
 
 
 def _read(

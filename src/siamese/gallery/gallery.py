@@ -12,8 +12,9 @@ import torch
 from siamese.errors import ConfigError, DataError
 from siamese.gallery import _files
 from siamese.gallery._calibration import rates, threshold_for_far
+from siamese.gallery._crowding import Crowding
 from siamese.gallery._results import UNKNOWN, Identification, Match, Verification
-from siamese.gallery.inputs import ItemSpec, check_batch
+from siamese.gallery.inputs import ItemSpec, check_batch, label_names
 from siamese.gallery.vector_index import VectorIndex
 
 # model distance -> (faiss metric, raw faiss score -> distance)
@@ -62,6 +63,7 @@ class Gallery:
         if name not in _METRICS:
             raise ConfigError(f"model distance {name!r}: a gallery supports {', '.join(_METRICS)}")
         self._metric, self._to_distance = _METRICS[name]
+        self.crowding_: Crowding | None = None
         self._reset()
 
     # ---------------------------------------------------------------- enrolment
@@ -88,7 +90,7 @@ class Gallery:
             DataError: items of the wrong shape, or labels that do not match them.
         """
         emb = self.embed(items, lengths)
-        names = _label_names(labels, class_names, len(emb))
+        names = label_names(labels, class_names, len(emb))
         self._reset()
         return self.add_embeddings(emb, names)
 
@@ -101,7 +103,7 @@ class Gallery:
     ) -> Gallery:
         """Enroll more examples of new or known classes without refitting (arguments as ``fit``)."""
         emb = self.embed(items, lengths)
-        return self.add_embeddings(emb, _label_names(labels, class_names, len(emb)))
+        return self.add_embeddings(emb, label_names(labels, class_names, len(emb)))
 
     def add_embeddings(self, embeddings: np.ndarray, names: Sequence[str]) -> Gallery:
         """Enroll precomputed embeddings ``(N, D)`` under class ``names``; all or nothing.
@@ -126,6 +128,29 @@ class Gallery:
         self._class_ids = ids
         self.embeddings_ = np.concatenate([self.embeddings_.reshape(-1, dim), emb])
         self.labels_ = np.concatenate([self.labels_, labels])
+        if self.crowding_ is not None:
+            self.crowding_.extend(emb)
+        return self
+
+    def set_background(self, embeddings: np.ndarray, beta: float = 0.5, k: int = 10) -> Gallery:
+        """Correct distances for crowding against a background set (``gallery._crowding``).
+
+        Args:
+            embeddings: ``(M, D)`` background embeddings, typically the model's training items
+                (never the queries); ``None`` turns the correction off.
+            beta: how strongly (0.5 is the CSLS ranking). k: neighbours for each radius.
+
+        Raises:
+            ConfigError: a pair-head model (its scores are not distances) or bad settings.
+        """
+        if embeddings is None:
+            self.crowding_ = None
+            return self
+        if self.model.head is not None:
+            raise ConfigError("crowding correction: needs a distance model, not a pair head")
+        crowding = Crowding(embeddings, self.model.distance_name, beta, k)
+        crowding.extend(self.embeddings_)
+        self.crowding_ = crowding
         return self
 
     def embed(self, items: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
@@ -241,7 +266,7 @@ class Gallery:
             ConfigError: empty gallery or ``far`` outside [0, 1). DataError: no usable impostor.
         """
         emb = self.embed(items, lengths)
-        return self.calibrate_embeddings(emb, _label_names(labels, class_names, len(emb)), far)
+        return self.calibrate_embeddings(emb, label_names(labels, class_names, len(emb)), far)
 
     def calibrate_embeddings(
         self, embeddings: np.ndarray, names: Sequence[str], far: float = 0.01
@@ -319,6 +344,8 @@ class Gallery:
         default = 0.5 if self.model.head is not None else None  # p(same) = 0.5
         self.threshold_: float | None = self.threshold if self.threshold is not None else default
         self.calibration_: dict[str, Any] | None = None
+        if self.crowding_ is not None:
+            self.crowding_.radius = np.zeros(0, dtype=np.float32)
 
     def _check_fitted(self) -> None:
         if self.index_ is None or not len(self.labels_):
@@ -339,6 +366,8 @@ class Gallery:
         dists = np.zeros((len(emb), k), dtype=np.float64)
         todo = np.arange(len(emb))
         width = min(n, 4 * k if self.model.head is None else 16 * k)
+        if self.crowding_ is not None:  # the corrected nearest may rank lower by raw distance
+            width = min(n, 8 * k + 32)
         while len(todo):
             cand_d, cand_i = self._candidates(emb[todo], width)  # (q, width) each
             short = []
@@ -357,7 +386,10 @@ class Gallery:
         assert self.index_ is not None
         scores, ids = self.index_.search(self._for_index(emb), width)  # (Q, width)
         if self.model.head is None:
-            return self._to_distance(scores.astype(np.float64)), ids
+            dist = self._to_distance(scores.astype(np.float64))
+            if self.crowding_ is not None:
+                return self.crowding_.adjust(dist, ids)
+            return dist, ids
         valid = np.maximum(ids, 0)
         q = torch.from_numpy(np.repeat(emb, ids.shape[1], axis=0))  # (Q * width, D)
         e = torch.from_numpy(self.embeddings_[valid.reshape(-1)])  # (Q * width, D)
@@ -381,19 +413,3 @@ def _first_per_class(
             if len(seen) == k:
                 break
     return list(seen.items())
-
-
-def _label_names(labels: Sequence[Any], class_names: Sequence[str] | None, n: int) -> list[str]:
-    labels = list(np.asarray(labels).tolist()) if not isinstance(labels, list) else labels
-    if len(labels) != n:
-        raise DataError(f"labels: expected {n} labels (one per item), got {len(labels)}")
-    if class_names is None:
-        return [str(v) for v in labels]
-    out = []
-    for v in labels:
-        if not isinstance(v, (int, np.integer)) or not 0 <= int(v) < len(class_names):
-            raise DataError(
-                f"labels: with class_names, expected integers in [0, {len(class_names)}), got {v!r}"
-            )
-        out.append(str(class_names[int(v)]))
-    return out

@@ -15,6 +15,7 @@ vectors), falling back to the encoder's ``input_shape``. Accepted forms:
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -270,3 +271,24 @@ def _guess_kind(encoder_name: str | None, shape: tuple[int, ...]) -> str:
     if encoder_name == "lstm" or len(shape) == 2 and encoder_name not in ("koch_cnn", "conv4"):
         return "sequence"
     return "image"
+
+
+def label_names(labels: Sequence[Any], class_names: Sequence[str] | None, n: int) -> list[str]:
+    """Class names of ``n`` labels: names as they are, or integer indices into ``class_names``.
+
+    Raises:
+        DataError: a count other than ``n``, or an index outside ``class_names``.
+    """
+    labels = list(np.asarray(labels).tolist()) if not isinstance(labels, list) else labels
+    if len(labels) != n:
+        raise DataError(f"labels: expected {n} labels (one per item), got {len(labels)}")
+    if class_names is None:
+        return [str(v) for v in labels]
+    out = []
+    for v in labels:
+        if not isinstance(v, (int, np.integer)) or not 0 <= int(v) < len(class_names):
+            raise DataError(
+                f"labels: with class_names, expected integers in [0, {len(class_names)}), got {v!r}"
+            )
+        out.append(str(class_names[int(v)]))
+    return out
