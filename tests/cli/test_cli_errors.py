@@ -67,6 +67,8 @@ def test_demo_quick(tmp_path, capsys):
     assert code == 0, err
     result = json.loads(out)
     assert result["unseen_queries"] >= 100 and 0.0 <= result["unseen_accuracy"] <= 1.0
+    assert 0.0 <= result["unseen_accuracy_plain"] <= 1.0  # without the crowding correction
+    assert result["crowding"]["beta"] == 0.5 and result["crowding"]["background"] > 0
     assert (tmp_path / "demo" / "model.safetensors").exists()
     assert (tmp_path / "demo" / "report.html").exists()
 
