@@ -88,3 +88,11 @@ def test_bad_settings_are_clear_errors():
         g.set_background(np.zeros(3, dtype=np.float32))
     with pytest.raises(ConfigError, match="pair head"):
         Gallery(tiny_mlp(head=True)).set_background(np.zeros((5, 4), dtype=np.float32))
+
+
+def test_a_background_of_another_dimension_changes_nothing():
+    background, enrolled, _ = _hub_world()
+    g = Gallery(identity_model(2)).set_background(np.zeros((20, 3), dtype=np.float32), k=5)
+    with pytest.raises(ConfigError, match="same D"):
+        g.fit(enrolled, ["seen", "new"])
+    assert len(g) == 0 and (g.index_ is None or g.index_.ntotal == 0)

@@ -123,13 +123,14 @@ class Gallery:
         new = [n for n in dict.fromkeys(map(str, names)) if n not in self._class_ids]
         ids = {**self._class_ids, **{n: len(self._class_ids) + i for i, n in enumerate(new)}}
         labels = np.array([ids[str(n)] for n in names], dtype=np.int64)
+        radius = None if self.crowding_ is None else self.crowding_.radii(emb)  # checks dims
         self.index_.add(self._for_index(emb))  # the only step that can fail after checks
         self.class_names_ += new
         self._class_ids = ids
         self.embeddings_ = np.concatenate([self.embeddings_.reshape(-1, dim), emb])
         self.labels_ = np.concatenate([self.labels_, labels])
-        if self.crowding_ is not None:
-            self.crowding_.extend(emb)
+        if self.crowding_ is not None and radius is not None:
+            self.crowding_.radius = np.concatenate([self.crowding_.radius, radius])
         return self
 
     def set_background(self, embeddings: np.ndarray, beta: float = 0.5, k: int = 10) -> Gallery:
