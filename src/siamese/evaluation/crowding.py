@@ -64,7 +64,7 @@ def crowding_offsets(
     background: np.ndarray | torch.Tensor,
     distance: Distance | str,
     *,
-    beta: float = 1.0,
+    beta: float = 0.5,
     k: int = 10,
 ) -> np.ndarray:
     """Per-support amounts to subtract from query-support distances: ``beta * r(s)``, ``(S,)``.

@@ -106,7 +106,7 @@ def n_way_k_shot_accuracy(
     distance: Distance | str = "euclidean",
     seed: int = 0,
     background: np.ndarray | torch.Tensor | None = None,
-    crowding_beta: float = 1.0,
+    crowding_beta: float = 0.5,
     crowding_k: int = 10,
 ) -> OneShotResult:
     """Accuracy of nearest-support classification over random N-way K-shot episodes.
