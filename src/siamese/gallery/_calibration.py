@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -53,3 +54,41 @@ def rates(
     far = float(np.mean(impostor <= t)) if len(impostor) else float("nan")
     dir_ = float(np.mean((genuine <= t) & genuine_correct)) if len(genuine) else float("nan")
     return {"far": far, "detection_rate": dir_}
+
+
+def calibration(own: np.ndarray, top: np.ndarray, dist: np.ndarray, far: float) -> dict[str, Any]:
+    """What ``Gallery.calibrate`` measures, from each query's nearest enrolled classes.
+
+    Args:
+        own: ``(Q,)`` each query's enrolled class id, or -1 for a class that is not enrolled.
+        top, dist: ``(Q, <=2)`` the nearest class ids and their distances.
+        far: the target false-accept rate.
+
+    Returns:
+        ``far_target``, ``threshold``, ``mode``, impostor and genuine counts, and the ``rates``.
+
+    Raises:
+        DataError: no impostor (no unenrolled query and fewer than 2 enrolled classes).
+        ConfigError: ``far`` outside ``[0, 1)``.
+    """
+    enrolled = own >= 0
+    impostor = dist[~enrolled, 0]
+    genuine = dist[enrolled, 0]
+    correct = top[enrolled, 0] == own[enrolled]
+    mode = "unenrolled-classes"
+    if not len(impostor):
+        if top.shape[1] < 2:
+            raise DataError(
+                "calibrate: needs queries of non-enrolled classes or >= 2 enrolled classes"
+            )
+        mode = "leave-own-class-out"
+        impostor = np.where(correct, dist[enrolled, 1], dist[enrolled, 0])
+    t = threshold_for_far(impostor, far)
+    return {
+        "far_target": far,
+        "threshold": t,
+        "mode": mode,
+        "impostors": int(len(impostor)),
+        "genuine": int(len(genuine)),
+        **rates(genuine, correct, impostor, t),
+    }

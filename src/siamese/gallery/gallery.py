@@ -11,7 +11,7 @@ import torch
 
 from siamese.errors import ConfigError, DataError
 from siamese.gallery import _files
-from siamese.gallery._calibration import rates, threshold_for_far
+from siamese.gallery._calibration import calibration
 from siamese.gallery._crowding import Crowding
 from siamese.gallery._results import UNKNOWN, Identification, Match, Verification
 from siamese.gallery.inputs import ItemSpec, check_batch, label_names
@@ -278,28 +278,8 @@ class Gallery:
             raise DataError(f"labels: expected {len(emb)} labels (one per item), got {len(names)}")
         own = np.array([self._class_ids.get(str(n), -1) for n in names])
         top, dist = self._nearest_classes(emb, 2)  # (Q, <=2) class ids and distances
-        enrolled = own >= 0
-        impostor = dist[~enrolled, 0]
-        genuine = dist[enrolled, 0]
-        correct = top[enrolled, 0] == own[enrolled]
-        mode = "unenrolled-classes"
-        if not len(impostor):
-            if top.shape[1] < 2:
-                raise DataError(
-                    "calibrate: needs queries of non-enrolled classes or >= 2 enrolled classes"
-                )
-            mode = "leave-own-class-out"
-            impostor = np.where(correct, dist[enrolled, 1], dist[enrolled, 0])
-        t = threshold_for_far(impostor, far)
-        self.threshold_ = t
-        self.calibration_ = {
-            "far_target": far,
-            "threshold": t,
-            "mode": mode,
-            "impostors": int(len(impostor)),
-            "genuine": int(len(genuine)),
-            **rates(genuine, correct, impostor, t),
-        }
+        self.calibration_ = calibration(own, top, dist, far)
+        self.threshold_ = self.calibration_["threshold"]
         return self
 
     # ---------------------------------------------------------------- files
