@@ -23,6 +23,22 @@ from siamese.errors import ConfigError
 from siamese.objectives.distances import Distance, get_distance
 
 
+def check_settings(
+    beta: float | None = None, k: int | None = None, background_size: int | None = None
+) -> None:
+    """Check crowding settings: ``beta >= 0`` and ``1 <= k <= background_size``.
+
+    Raises:
+        ConfigError: naming the setting and the valid range.
+    """
+    if beta is not None and beta < 0:
+        raise ConfigError(f"crowding beta: expected a non-negative number, got {beta}")
+    if k is not None and background_size is not None and not 1 <= k <= background_size:
+        raise ConfigError(
+            f"crowding k: expected 1 <= k <= {background_size} (the background's size), got {k}"
+        )
+
+
 def neighbourhood_radius(
     points: np.ndarray | torch.Tensor,
     background: np.ndarray | torch.Tensor,
@@ -47,10 +63,7 @@ def neighbourhood_radius(
             f"crowding: expected (N, D) points and (M, D) background of the same D, got "
             f"{tuple(pts.shape)} and {tuple(bg.shape)}"
         )
-    if not 1 <= k <= len(bg):
-        raise ConfigError(
-            f"crowding k: expected 1 <= k <= {len(bg)} (the background's size), got {k}"
-        )
+    check_settings(k=k, background_size=len(bg))
     out = torch.empty(len(pts))
     with torch.no_grad():
         for start in range(0, len(pts), chunk):
@@ -72,8 +85,7 @@ def crowding_offsets(
     Raises:
         ConfigError: a negative ``beta`` (and as ``neighbourhood_radius``).
     """
-    if beta < 0:
-        raise ConfigError(f"crowding beta: expected a non-negative number, got {beta}")
+    check_settings(beta=beta)
     if beta == 0:
         return np.zeros(len(support), dtype=np.float32)
     return beta * neighbourhood_radius(support, background, distance, k=k)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from siamese.errors import ConfigError
-from siamese.evaluation.crowding import neighbourhood_radius
+from siamese.evaluation.crowding import check_settings, neighbourhood_radius
 
 
 @dataclass
@@ -35,13 +35,7 @@ class Crowding:
                 f"crowding background: expected (M, D) embeddings with M >= 1, got shape "
                 f"{self.background.shape}"
             )
-        if self.beta < 0:
-            raise ConfigError(f"crowding beta: expected a non-negative number, got {self.beta}")
-        if not 1 <= self.k <= len(self.background):
-            raise ConfigError(
-                f"crowding k: expected 1 <= k <= {len(self.background)} (the background's size), "
-                f"got {self.k}"
-            )
+        check_settings(self.beta, self.k, len(self.background))
 
     def radii(self, embeddings: np.ndarray) -> np.ndarray:
         """Neighbourhood radius ``(N,)`` of embeddings ``(N, D)`` in the background."""
