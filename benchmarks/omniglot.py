@@ -95,10 +95,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def background_embeddings(model: SiameseModel, cfg: Any, seed: int, size: int = 12000) -> Any:
-    """Embeddings of (a seeded sample of ``size``) training images: the crowding background."""
-    _, parts, _ = load_splits(cfg)
-    train = parts["train"]
+def background_embeddings(
+    model: SiameseModel, cfg: Any, seed: int, train: Any = None, size: int = 12000
+) -> Any:
+    """Embeddings of (a seeded sample of ``size``) training images: the crowding background.
+
+    ``train`` is the run's training split when it is at hand; otherwise it is read again.
+    """
+    if train is None:
+        train = load_splits(cfg)[1]["train"]
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(len(train), size=min(size, len(train)), replace=False))
     return model.embed_dataset(train.subset(idx))
@@ -140,6 +145,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cfg = load_config(args.config, overrides)
     data_path = Path(cfg.data.options["path"])
     cpu0, t0 = time.process_time(), time.perf_counter()
+    train = None  # the training split, when this process trained (the crowding background)
     if args.run_dir:
         model = SiameseModel.load(args.run_dir)
         opts = cfg.data.options
@@ -148,7 +154,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     else:
         console.print(f"training {cfg.name} (seed {cfg.seed}) ...")
         result = train_run(cfg, overwrite=True, report=False)
-        model, test = result.model, result.splits["test"]
+        model, test, train = result.model, result.splits["test"], result.splits["train"]
         train_info = dict(model.info.get("training", {}))
     train_wall, train_cpu = time.perf_counter() - t0, time.process_time() - cpu0
     figures: dict[str, Any] = {}
@@ -161,7 +167,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     episodes = 50 if args.quick else args.episodes
     figures["evaluation_episodes"] = episode_figures(model, test, episodes, args.seed)
     if args.crowding > 0:
-        bg = background_embeddings(model, cfg, args.seed)
+        bg = background_embeddings(model, cfg, args.seed, train)
         figures["crowding"] = {"beta": args.crowding, "k": 10, "background": len(bg)}
         if not args.skip_official:
             figures["official_20_runs_crowding"] = evaluate_omniglot_runs(

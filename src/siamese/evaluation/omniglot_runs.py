@@ -62,8 +62,11 @@ def similarity_matrix(model: Any, query: np.ndarray, support: np.ndarray) -> np.
         model: a ``SiameseModel`` (its pair head when it has one, else its distance).
         query: ``(Q, ...)`` raw items; support: ``(S, ...)`` raw items.
     """
-    eq = model.embed(query)  # (Q, D)
-    es = model.embed(support)  # (S, D)
+    return _similarities(model, model.embed(query), model.embed(support))
+
+
+def _similarities(model: Any, eq: torch.Tensor, es: torch.Tensor) -> np.ndarray:
+    """``similarity_matrix`` from query ``(Q, D)`` and support ``(S, D)`` embeddings."""
     if model.head is None:
         return (-model.distance.matrix(eq, es)).numpy()
     q, s = len(eq), len(es)
