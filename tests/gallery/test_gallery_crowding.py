@@ -9,7 +9,6 @@ import torch
 from siamese.errors import ConfigError, ModelFileError
 from siamese.evaluation.crowding import crowding_offsets
 from siamese.gallery import Gallery
-from tests.gallery.conftest import identity_model, tiny_mlp
 
 
 def _hub_world():
@@ -23,9 +22,9 @@ def _hub_world():
     return background, enrolled, query
 
 
-def test_correction_undoes_a_hub_and_reports_corrected_distances():
+def test_correction_undoes_a_hub_and_reports_corrected_distances(make_identity):
     background, enrolled, query = _hub_world()
-    g = Gallery(identity_model(2)).fit(enrolled, ["seen", "new"])
+    g = Gallery(make_identity(2)).fit(enrolled, ["seen", "new"])
     assert g.predict(query).tolist() == ["seen"]
     g.set_background(background, beta=1.0, k=10)
     res = g.identify(query, k=2)[0]
@@ -37,9 +36,9 @@ def test_correction_undoes_a_hub_and_reports_corrected_distances():
     assert g.predict(query).tolist() == ["seen"]
 
 
-def test_later_enrolments_get_their_radius_and_refit_keeps_the_background():
+def test_later_enrolments_get_their_radius_and_refit_keeps_the_background(make_identity):
     background, enrolled, query = _hub_world()
-    g = Gallery(identity_model(2)).set_background(background, beta=1.0, k=10)
+    g = Gallery(make_identity(2)).set_background(background, beta=1.0, k=10)
     g.fit(enrolled[:1], ["seen"]).add(enrolled[1:], ["new"])
     assert len(g.crowding_.radius) == 2
     assert g.predict(query).tolist() == ["new"]
@@ -47,9 +46,9 @@ def test_later_enrolments_get_their_radius_and_refit_keeps_the_background():
     assert len(g.crowding_.radius) == 2 and g.predict(query).tolist() == ["new"]
 
 
-def test_matches_brute_force_ranking_on_random_data():
+def test_matches_brute_force_ranking_on_random_data(make_mlp):
     rng = np.random.default_rng(1)
-    model = tiny_mlp("squared_euclidean")
+    model = make_mlp("squared_euclidean")
     items = rng.normal(size=(40, 8)).astype(np.float32)
     bg_items = rng.normal(size=(100, 8)).astype(np.float32)
     queries = rng.normal(size=(15, 8)).astype(np.float32)
@@ -63,23 +62,23 @@ def test_matches_brute_force_ranking_on_random_data():
     assert g.predict(queries).tolist() == want
 
 
-def test_save_and_load_keep_the_correction(tmp_path):
+def test_save_and_load_keep_the_correction(tmp_path, make_identity):
     background, enrolled, query = _hub_world()
-    g = Gallery(identity_model(2)).fit(enrolled, ["seen", "new"])
+    g = Gallery(make_identity(2)).fit(enrolled, ["seen", "new"])
     g.set_background(background, beta=1.0, k=10)
     g.save(tmp_path / "g")
-    back = Gallery.load(tmp_path / "g", model=identity_model(2))
+    back = Gallery.load(tmp_path / "g", model=make_identity(2))
     assert back.crowding_.beta == 1.0 and back.crowding_.k == 10
     assert np.array_equal(back.crowding_.radius, g.crowding_.radius)
     assert back.predict(query).tolist() == ["new"]
     (tmp_path / "g" / "radius.npy").unlink()
     with pytest.raises(ModelFileError, match="radius.npy: missing"):
-        Gallery.load(tmp_path / "g", model=identity_model(2))
+        Gallery.load(tmp_path / "g", model=make_identity(2))
 
 
-def test_bad_settings_are_clear_errors():
+def test_bad_settings_are_clear_errors(make_identity, make_mlp):
     background, enrolled, _ = _hub_world()
-    g = Gallery(identity_model(2)).fit(enrolled, ["seen", "new"])
+    g = Gallery(make_identity(2)).fit(enrolled, ["seen", "new"])
     with pytest.raises(ConfigError, match="k: expected 1 <= k <= 200"):
         g.set_background(background, k=500)
     with pytest.raises(ConfigError, match="beta"):
@@ -87,12 +86,12 @@ def test_bad_settings_are_clear_errors():
     with pytest.raises(ConfigError, match=r"\(M, D\)"):
         g.set_background(np.zeros(3, dtype=np.float32))
     with pytest.raises(ConfigError, match="pair head"):
-        Gallery(tiny_mlp(head=True)).set_background(np.zeros((5, 4), dtype=np.float32))
+        Gallery(make_mlp(head=True)).set_background(np.zeros((5, 4), dtype=np.float32))
 
 
-def test_a_background_of_another_dimension_changes_nothing():
+def test_a_background_of_another_dimension_changes_nothing(make_identity):
     background, enrolled, _ = _hub_world()
-    g = Gallery(identity_model(2)).set_background(np.zeros((20, 3), dtype=np.float32), k=5)
+    g = Gallery(make_identity(2)).set_background(np.zeros((20, 3), dtype=np.float32), k=5)
     with pytest.raises(ConfigError, match="same D"):
         g.fit(enrolled, ["seen", "new"])
     assert len(g) == 0 and (g.index_ is None or g.index_.ntotal == 0)

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from tiny_runs import TINY_TRAFFIC_MODEL
 
 from siamese.training import load_config, train_from_config
 
 TINY_TRAFFIC = [
-    "data.n_per_pattern=12",
-    "data.length=24",
-    "model.hidden_size=8",
-    "model.num_layers=1",
-    "model.embedding_dim=4",
-    "model.dense=[8]",
+    *TINY_TRAFFIC_MODEL,
     "training.epochs=2",
     "training.steps_per_epoch=3",
     "training.progress=false",

@@ -14,6 +14,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
+from tiny_runs import TINY_TRAFFIC_MODEL
 
 from siamese.data import LabeledDataset
 from siamese.encoders import create_encoder
@@ -23,12 +24,7 @@ from siamese.training.distributed import DistributedContext, distributed_embed
 from siamese.training.prefetch import Prefetcher
 
 SETTINGS = [
-    "data.n_per_pattern=12",
-    "data.length=24",
-    "model.hidden_size=8",
-    "model.num_layers=1",
-    "model.embedding_dim=4",
-    "model.dense=[8]",
+    *TINY_TRAFFIC_MODEL,
     "training.steps_per_epoch=3",
     "training.progress=false",
     "training.val_batches=2",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from tiny_runs import TINY_TRAFFIC_MODEL
 
 from siamese.errors import ConfigError
 from siamese.model import SiameseModel
@@ -20,12 +21,7 @@ def _cfg(tmp_path, name, extra=()):
         [
             f'name="{name}"',
             f'out_dir="{tmp_path}"',
-            "data.n_per_pattern=12",
-            "data.length=24",
-            "model.hidden_size=8",
-            "model.num_layers=1",
-            "model.embedding_dim=4",
-            "model.dense=[8]",
+            *TINY_TRAFFIC_MODEL,
             "training.epochs=3",
             "training.steps_per_epoch=3",
             "training.progress=false",
