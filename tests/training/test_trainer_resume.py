@@ -2,61 +2,22 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from tiny_runs import TINY_TRAFFIC_MODEL
+from tiny_runs import killed_and_resumed, run_metrics, tiny_config
 
 from siamese.errors import ConfigError
 from siamese.model import SiameseModel
-from siamese.training import load_config, train_from_config
-from siamese.training.trainer import Trainer
-
-TIMING = {"seconds", "train_seconds"}
+from siamese.training import train_from_config
 
 
 def _cfg(tmp_path, name, extra=()):
-    return load_config(
-        None,
-        [
-            f'name="{name}"',
-            f'out_dir="{tmp_path}"',
-            *TINY_TRAFFIC_MODEL,
-            "training.epochs=3",
-            "training.steps_per_epoch=3",
-            "training.progress=false",
-            "training.val_batches=2",
-            "training.patience=10",
-            "evaluation.episodes=20",
-            "evaluation.val_episodes=10",
-            "evaluation.pairs=50",
-            "sampling.batch_size=8",
-            *extra,
-        ],
-    )
-
-
-def _metrics(run_dir):
-    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in lines]
+    return tiny_config(tmp_path, name, extra)
 
 
 def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, monkeypatch):
     full = train_from_config(_cfg(tmp_path, "full"), report=False)
-    original = Trainer._train_epoch
-
-    def interrupted(self, epoch, bar):
-        if epoch == 3:
-            raise KeyboardInterrupt  # killed during epoch 3
-        return original(self, epoch, bar)
-
-    monkeypatch.setattr(Trainer, "_train_epoch", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        train_from_config(_cfg(tmp_path, "killed"), report=False)
-    monkeypatch.setattr(Trainer, "_train_epoch", original)
-    assert len(_metrics(tmp_path / "killed")) == 3  # epochs 0, 1, 2
-    resumed = train_from_config(_cfg(tmp_path, "killed"), resume=True, report=False)
-    assert _metrics(tmp_path / "killed") == _metrics(tmp_path / "full")
+    resumed = killed_and_resumed(tmp_path, monkeypatch, "killed")
+    assert run_metrics(tmp_path / "killed") == run_metrics(tmp_path / "full")
     a = {k: v for k, v in full.evaluation.items() if k not in ("seconds", "training")}
     b = {k: v for k, v in resumed.evaluation.items() if k not in ("seconds", "training")}
     assert a == b
@@ -77,7 +38,7 @@ def test_run_folder_contents(tmp_path):
     } <= names
     m = SiameseModel.load(r.run_dir)
     assert m.info["kind"] == "sequence" and m.info["item_shape"] == [24, 5]
-    lines = _metrics(r.run_dir)
+    lines = run_metrics(r.run_dir)
     assert [x["epoch"] for x in lines] == [0, 1, 2, 3]
     assert all("val_accuracy" in x and "val_loss" in x for x in lines)
     assert {"accuracy", "auc", "eer", "verification_accuracy", "cohens_d"} <= set(r.evaluation)

@@ -94,6 +94,11 @@ class SamplingConfig:
     batch_size: int = _f(32, "pairs or triplets per batch (kind = pairs/triplets)")
     p: int = _f(16, "classes per batch (kind = pk)")
     k: int = _f(4, "items per class per batch (kind = pk)")
+    group: int = _f(
+        0, "kind = pk: classes come in groups of this many look-alike classes (0: at random)"
+    )
+    pool: int = _f(32, "group = a seed class + classes drawn from its pool nearest classes")
+    per_class: int = _f(2, "items per class embedded each epoch to place the class centroids")
 
 
 @dataclass

@@ -30,6 +30,7 @@ from siamese.evaluation.model_evaluation import evaluate_model
 from siamese.model import SiameseModel
 from siamese.objectives import PairHead, create_objective
 from siamese.sampling import BatchGenerator, PairGenerator, PKGenerator, TripletGenerator
+from siamese.sampling.neighbour_pk import NeighbourPKGenerator
 from siamese.seed import seed_everything
 from siamese.training.config import RunConfig, to_dict
 from siamese.training.distributed import DistributedContext
@@ -197,6 +198,17 @@ def build_generator(
         return PairGenerator(data.labels, cfg.sampling.batch_size, steps)
     if cfg.sampling.kind == "triplets" and strategy == "none":
         return TripletGenerator(data.labels, cfg.sampling.batch_size, steps)
+    if cfg.sampling.group > 0:
+        return NeighbourPKGenerator(
+            data.labels,
+            cfg.sampling.p,
+            cfg.sampling.k,
+            steps,
+            group=cfg.sampling.group,
+            pool=cfg.sampling.pool,
+            per_class=cfg.sampling.per_class,
+            seed=cfg.seed,
+        )
     return PKGenerator(data.labels, cfg.sampling.p, cfg.sampling.k, steps)
 
 

@@ -166,7 +166,10 @@ class Trainer:
         return self.augment(x, generator=self.aug_generator)
 
     def _embed_train_fn(self):
-        return lambda: distributed_embed(self.model, self.train, self.dist)
+        # a generator may ask for only some items (e.g. a few per class), in its order
+        idx = getattr(self.generator, "refresh_indices", None)
+        data = self.train if idx is None else self.train.subset(idx)
+        return lambda: distributed_embed(self.model, data, self.dist)
 
     # ------------------------------------------------------------------ validation
     def _validate(self) -> tuple[dict[str, Any], np.ndarray | None]:
