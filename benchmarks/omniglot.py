@@ -61,6 +61,7 @@ QUICK = [
     "evaluation.val_episodes=10",
     "evaluation.n_way=5",
     "evaluation.pairs=100",
+    "evaluation.test_time_shift=1",
 ]
 
 
@@ -91,6 +92,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.0,
         help="also score with the crowding correction of this beta against training images "
         "(0: off; 0.5 was chosen on held-out background characters)",
+    )
+    p.add_argument(
+        "--test-time-shift",
+        type=int,
+        default=None,
+        help="embed each image as the mean over shifts of up to this many pixels (default: the "
+        "model's own setting, saved from the config's evaluation.test_time_shift)",
     )
     return p.parse_args(argv)
 
@@ -157,7 +165,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         model, test, train = result.model, result.splits["test"], result.splits["train"]
         train_info = dict(model.info.get("training", {}))
     train_wall, train_cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    figures: dict[str, Any] = {}
+    if args.test_time_shift is not None:
+        model.test_time_shift = args.test_time_shift
+    figures: dict[str, Any] = {"test_time_shift": model.test_time_shift}
     size = cfg.data.options.get("size")
     if not args.skip_official:
         runs = load_omniglot_runs(
@@ -211,6 +221,8 @@ def print_table(console: Console, record: dict[str, Any]) -> None:
                 f"{ep['accuracy']:.4f}",
                 f"+/- {ep['ci95']:.4f} (95%), {ep['episodes']} episodes",
             )
+    shift = fig.get("test_time_shift", 0)
+    table.add_row("test-time shift (pixels)", str(shift), f"{(2 * shift + 1) ** 2} views averaged")
     for name, acc in record["anchors"].items():
         table.add_row(f"[dim]anchor: {name}[/]", f"[dim]{acc:.3f}[/]", "[dim]official runs[/]")
     add_time_rows(table, record)

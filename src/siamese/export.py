@@ -6,6 +6,8 @@ The batch axis is dynamic (ONNX input ``items`` / output ``embeddings``, axis 0 
 the item shape is fixed. LSTM encoders are exported on their fixed-length path (no ``lengths``
 input): feed full-length series, as padded sequences would otherwise be read as data. The pair
 head is not exported (compare embeddings with the model's distance, or run the head yourself).
+Test-time shifts are not exported either: the graph embeds one view, and a model saved with
+``test_time_shift`` > 0 averages shifted views in the library (the result names the setting).
 """
 
 from __future__ import annotations
@@ -62,8 +64,8 @@ def export_model(
         seed: seed of the random check items.
 
     Returns:
-        ``{"path", "format", "input_shape", "embedding_dim", "max_abs_diff"}`` (the last is None
-        without ``check``).
+        ``{"path", "format", "input_shape", "embedding_dim", "max_abs_diff", "test_time_shift"}``
+        (``max_abs_diff`` is None without ``check``).
 
     Raises:
         ConfigError: unknown format, or no ``out`` for an in-memory model.
@@ -91,7 +93,11 @@ def export_model(
     diff = None
     if check:
         items = _check_items(spec, 5, seed + 1)  # a batch size unlike the traced one
-        want = model.embed(items).numpy()  # (5, D)
+        shift, model.test_time_shift = model.test_time_shift, 0  # the graph embeds one view
+        try:
+            want = model.embed(items).numpy()  # (5, D)
+        finally:
+            model.test_time_shift = shift
         got = _run_exported(out, format, items)
         diff = float(np.abs(got - want).max())
         if not diff <= TOLERANCE:
@@ -105,6 +111,7 @@ def export_model(
         "input_shape": ["batch", *spec.shape],
         "embedding_dim": int(want.shape[1]) if check else None,
         "max_abs_diff": diff,
+        "test_time_shift": model.test_time_shift,
     }
 
 

@@ -35,6 +35,10 @@ class SiameseModel(nn.Module):
             custom module: ``load`` then needs ``encoder=``).
         distance: the distance used to compare embeddings when there is no head.
         info: anything else worth saving (class names, objective, training config, data kind).
+        test_time_shift: ``s`` > 0 embeds each image as the mean of its embeddings shifted by
+            every offset of at most ``s`` pixels in each direction ((2s + 1)^2 views, edges
+            replicated; re-normalised for an L2-normalised encoder) in ``embed``: evaluation,
+            enrolment and serving, never the training batches. Saved in ``model.json``.
     """
 
     def __init__(
@@ -47,6 +51,7 @@ class SiameseModel(nn.Module):
         encoder_args: dict[str, Any] | None = None,
         distance: str = "euclidean",
         info: dict[str, Any] | None = None,
+        test_time_shift: int = 0,
     ):
         super().__init__()
         self.normaliser = normaliser or Normaliser("none")
@@ -57,6 +62,9 @@ class SiameseModel(nn.Module):
         self.distance_name = distance
         self.distance = get_distance(distance)
         self.info = dict(info or {})
+        if int(test_time_shift) < 0:
+            raise ConfigError(f"test_time_shift: expected 0 or more pixels, got {test_time_shift}")
+        self.test_time_shift = int(test_time_shift)
 
     @property
     def accepts_lengths(self) -> bool:
@@ -85,7 +93,7 @@ class SiameseModel(nn.Module):
                 x = torch.as_tensor(x).to(device)
                 lens = None if lengths is None else torch.as_tensor(lengths)
                 out = [
-                    self.forward(
+                    self._embed_views(
                         x[i : i + batch_size], None if lens is None else lens[i : i + batch_size]
                     )
                     for i in range(0, len(x), batch_size)
@@ -93,6 +101,23 @@ class SiameseModel(nn.Module):
                 return torch.cat(out).cpu() if out else torch.empty(0, 0)
         finally:
             self.train(was_training)
+
+    def _embed_views(self, x: torch.Tensor, lens: torch.Tensor | None) -> torch.Tensor:
+        """``forward``, averaged over the test-time shifts of an image batch ``(B, C, H, W)``."""
+        s = self.test_time_shift
+        if s == 0 or x.ndim != 4:
+            return self.forward(x, lens)
+        H, W = x.shape[2:]
+        padded = torch.nn.functional.pad(x.float(), (s, s, s, s), mode="replicate")
+        views = [
+            self.forward(padded[:, :, s + dy : s + dy + H, s + dx : s + dx + W], lens)
+            for dy in range(-s, s + 1)
+            for dx in range(-s, s + 1)
+        ]
+        mean = torch.stack(views).mean(0)
+        if self.encoder_args.get("output_activation") == "l2":
+            mean = torch.nn.functional.normalize(mean, dim=1)
+        return mean
 
     def embed_dataset(self, dataset: Any, *, batch_size: int = 256) -> np.ndarray:
         """Embed every item of a ``LabeledDataset`` (loading it batch by batch)."""
@@ -128,6 +153,7 @@ class SiameseModel(nn.Module):
             "head": None if self.head is None else {"name": "pair_head", "dim": self.head.dim},
             "distance": self.distance_name,
             "embedding_dim": int(getattr(self.encoder, "embedding_dim", 0) or 0),
+            "test_time_shift": self.test_time_shift,
             "info": self.info,
         }
 
@@ -184,6 +210,7 @@ class SiameseModel(nn.Module):
             encoder_args=enc.get("args", {}),
             distance=cfg.get("distance", "euclidean"),
             info=cfg.get("info", {}),
+            test_time_shift=cfg.get("test_time_shift", 0),
         )
         try:
             state = load_file(str(w_path))

@@ -51,6 +51,7 @@ def test_omniglot_quick(shared_data: Path, tmp_path: Path):
         assert 0.0 <= official["accuracy"] <= 1.0
         assert set(rec["figures"]["evaluation_episodes" + suffix]) == {"20_way", "5_way"}
     assert rec["figures"]["crowding"]["beta"] == 0.5
+    assert rec["figures"]["test_time_shift"] == 1  # the config's setting, saved with the model
     assert rec["seed"] == 1 and rec["quick"] is True and rec["train_wall_seconds"] > 0
 
 

@@ -154,6 +154,9 @@ class EvaluationConfig:
     episodes: int = _f(300, "episodes for the test evaluation")
     val_episodes: int = _f(100, "episodes for the per-epoch validation accuracy")
     pairs: int = _f(2000, "pairs for verification accuracy, ROC AUC and EER")
+    test_time_shift: int = _f(
+        0, "images: the saved model embeds the mean over all shifts of up to this many pixels"
+    )
 
 
 @dataclass

@@ -357,6 +357,7 @@ def train_from_config(
     ctx.close()  # the process group is not needed after training
     if not ctx.is_main:
         return RunResult(run_dir, model, history, {}, parts)
+    model.test_time_shift = cfg.evaluation.test_time_shift  # after training: evaluation, use
     model.save(run_dir)
     evaluation: dict[str, Any] = {}
     if test is not None and len(test):
