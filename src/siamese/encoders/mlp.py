@@ -9,10 +9,15 @@ from torch import nn
 
 from siamese.encoders._layers import OutputActivation
 from siamese.encoders._registry import register_encoder
+from siamese.errors import ConfigError
 
 
 class MLP(nn.Module):
-    """Linear-BN-ReLU(-Dropout) blocks, then a linear embedding layer."""
+    """(Input dropout,) Linear-BN-ReLU(-Dropout) blocks, then a linear embedding layer.
+
+    ``input_dropout`` zeroes input features at random during training, so the embedding cannot
+    lean on a few features that separate the training classes (it helps never-seen classes).
+    """
 
     def __init__(
         self,
@@ -22,10 +27,13 @@ class MLP(nn.Module):
         batch_norm: bool = True,
         dropout: float = 0.0,
         output_activation: str = "none",
+        input_dropout: float = 0.0,
     ):
         super().__init__()
+        if not 0.0 <= input_dropout < 1.0:
+            raise ConfigError(f"mlp input_dropout: expected 0 <= p < 1, got {input_dropout}")
         width = int(math.prod(input_shape))
-        layers: list[nn.Module] = []
+        layers: list[nn.Module] = [nn.Dropout(input_dropout)] if input_dropout > 0 else []
         for h in hidden:
             layers.append(nn.Linear(width, h))
             if batch_norm:
@@ -51,6 +59,15 @@ def mlp(
     batch_norm: bool = True,
     dropout: float = 0.0,
     output_activation: str = "none",
+    input_dropout: float = 0.0,
 ) -> nn.Module:
     """Multilayer perceptron for vectors: tabular records or precomputed features."""
-    return MLP(input_shape, tuple(hidden), embedding_dim, batch_norm, dropout, output_activation)
+    return MLP(
+        input_shape,
+        tuple(hidden),
+        embedding_dim,
+        batch_norm,
+        dropout,
+        output_activation,
+        input_dropout,
+    )
