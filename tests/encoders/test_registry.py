@@ -81,3 +81,38 @@ def test_unknown_encoder_lists_valid_ones():
         create_encoder("resnet")
     with pytest.raises(ConfigError, match="unknown argument\\(s\\) depth; valid arguments"):
         create_encoder("mlp", input_shape=(3,), depth=3)
+
+
+def test_lstm_input_branches_and_fixed_features():
+    torch.manual_seed(0)
+    enc = create_encoder(
+        "lstm",
+        input_shape=(16, 3),
+        hidden_size=4,
+        pooling="stats",
+        instance_norm=True,
+        summary_stats=True,
+        spectrum=8,
+        fixed_features=0.5,
+        embedding_dim=4,
+        output_activation="l2",
+    )
+    assert enc.embedding_dim == 4 + 3 * (12 + 8)  # learned part + appended fixed features
+    out = enc(torch.rand(5, 16, 3))
+    assert out.shape == (5, enc.embedding_dim)
+    assert torch.allclose(out[:, :4].norm(dim=1), torch.ones(5), atol=1e-5)
+    assert torch.allclose(out[:, 4:].norm(dim=1), torch.full((5,), 0.5), atol=1e-4)
+    out.sum().backward()
+    assert enc.fixed_norm.running_mean.abs().sum() > 0  # fitted on training batches
+    enc.eval()  # padding is ignored by every branch
+    x = torch.rand(2, 11, 3)
+    padded = torch.cat([x, torch.full((2, 5, 3), 99.0)], dim=1)
+    a = enc(padded, torch.tensor([11, 11]))
+    assert torch.allclose(a, enc(x), atol=1e-5)
+
+
+def test_lstm_rejects_bad_branch_settings():
+    with pytest.raises(ConfigError, match="lstm spectrum: expected 0 to 8"):
+        create_encoder("lstm", input_shape=(16, 3), spectrum=9)
+    with pytest.raises(ConfigError, match="lstm fixed_features: expected a non-negative"):
+        create_encoder("lstm", input_shape=(16, 3), fixed_features=-1.0)

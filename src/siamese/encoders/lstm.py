@@ -1,8 +1,16 @@
-"""A stacked LSTM encoder for multivariate sequences ``(batch, time, features)``."""
+"""A stacked LSTM encoder for multivariate sequences ``(batch, time, features)``.
+
+Besides the LSTM's pooled states, two fixed-function branches can feed the dense head: per-channel
+summary statistics of the input (``summary_stats``) and its normalised magnitude spectrum
+(``spectrum``). They are there for classes the network never saw in training: the LSTM learns
+what separates its training classes and little else, while level, spread, extremes, step sizes and
+periodicity stay visible to the head through these branches.
+"""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -10,7 +18,35 @@ from siamese.encoders._layers import OutputActivation
 from siamese.encoders._registry import register_encoder
 from siamese.errors import ConfigError
 
-POOLINGS = ("last", "mean", "max", "concat")
+POOLINGS = ("last", "mean", "max", "concat", "stats")
+FIXED_BINS = 24  # spectrum bins of the appended fixed features
+
+
+def _masked_stats(z: torch.Tensor, m: torch.Tensor, unbiased: bool = False) -> list[torch.Tensor]:
+    """Mean, std, max and min over time of ``z (B, T, C)`` where ``m (B, T, 1)`` is 1."""
+    n = m.sum(1).clamp(min=1)
+    mean = (z * m).sum(1) / n
+    var = (((z - mean[:, None]) ** 2) * m).sum(1) / (n - 1 if unbiased else n).clamp(min=1)
+    valid = m.bool()
+    mx = z.masked_fill(~valid, float("-inf")).max(1).values
+    mn = z.masked_fill(~valid, float("inf")).min(1).values
+    return [mean, var.sqrt(), mx, mn]
+
+
+def _spectrum(z: torch.Tensor, lengths: torch.Tensor | None, bins: int) -> torch.Tensor:
+    """Magnitudes of frequencies 1..bins of each channel over its valid steps, each summing to 1."""
+    B, T, C = z.shape
+    mag = z.new_zeros(B, bins, C)
+    groups = (
+        [(None, slice(None))]
+        if lengths is None
+        else [(int(n), lengths == n) for n in lengths.unique()]
+    )
+    for n, rows in groups:
+        f = torch.fft.rfft(z[rows, : (T if n is None else n)], dim=1).abs()[:, 1 : 1 + bins]
+        mag[rows, : f.shape[1]] = f
+    mag = mag / (mag.sum(1, keepdim=True) + 1e-6)
+    return mag.transpose(1, 2).flatten(1)  # (B, C * bins), channel-major
 
 
 class LSTMEncoder(nn.Module):
@@ -34,6 +70,9 @@ class LSTMEncoder(nn.Module):
         embedding_dim: int = 16,
         output_activation: str = "none",
         instance_norm: bool = False,
+        summary_stats: bool = False,
+        spectrum: int = 0,
+        fixed_features: float = 0.0,
     ):
         super().__init__()
         if len(input_shape) != 2:
@@ -44,9 +83,23 @@ class LSTMEncoder(nn.Module):
             raise ConfigError(
                 f"lstm pooling: expected one of {', '.join(POOLINGS)}, got {pooling!r}"
             )
+        if spectrum < 0 or spectrum > int(input_shape[0]) // 2:
+            raise ConfigError(
+                f"lstm spectrum: expected 0 to {int(input_shape[0]) // 2} frequency bins "
+                f"(half the window), got {spectrum}"
+            )
+        if fixed_features < 0:
+            raise ConfigError(
+                f"lstm fixed_features: expected a non-negative weight, got {fixed_features}"
+            )
         self.pooling = pooling
         self.instance_norm = bool(instance_norm)
-        features = int(input_shape[-1]) * (2 if instance_norm else 1)
+        self.fixed_features = float(fixed_features)
+        self.fixed_bins = min(FIXED_BINS, int(input_shape[0]) // 2)
+        self.summary_stats = bool(summary_stats)
+        self.spectrum = int(spectrum)
+        channels = int(input_shape[-1])
+        features = channels * (2 if instance_norm else 1)
         self.lstm = nn.LSTM(
             input_size=features,
             hidden_size=hidden_size,
@@ -56,7 +109,9 @@ class LSTMEncoder(nn.Module):
             dropout=dropout if num_layers > 1 else 0.0,
         )
         width = hidden_size * (2 if bidirectional else 1)
-        width *= 3 if pooling == "concat" else 1
+        width *= {"concat": 3, "stats": 5}.get(pooling, 1)
+        width += 12 * channels if self.summary_stats else 0  # 4 stats of x, 4 of its shape, 4 steps
+        width += channels * self.spectrum
         layers: list[nn.Module] = []
         for d in dense:
             layers += [nn.Linear(width, d), nn.ReLU(inplace=True)]
@@ -67,25 +122,64 @@ class LSTMEncoder(nn.Module):
         self.head = nn.Sequential(*layers)
         self.out = OutputActivation(output_activation)
         self.embedding_dim = embedding_dim
+        if self.fixed_features:  # standardised by the training batches' running statistics
+            fixed_width = channels * (12 + self.fixed_bins)
+            self.fixed_norm = nn.BatchNorm1d(fixed_width, affine=False)
+            self.embedding_dim = embedding_dim + fixed_width
 
-    def _with_instance_norm(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
-        """Append each series standardised over its own (valid) time steps: shape, not level."""
+    @staticmethod
+    def _valid(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        """``(B, T, 1)``: 1 on the valid time steps, 0 on padding."""
         B, T, _ = x.shape
         if lengths is None:
-            m = torch.ones(B, T, 1, dtype=x.dtype, device=x.device)
-        else:
-            m = (torch.arange(T, device=x.device)[None, :] < lengths.to(x.device)[:, None]).to(
-                x.dtype
-            )[..., None]
+            return torch.ones(B, T, 1, dtype=x.dtype, device=x.device)
+        steps = torch.arange(T, device=x.device)[None, :]
+        return (steps < lengths.to(x.device)[:, None]).to(x.dtype)[..., None]
+
+    @staticmethod
+    def _shape_of(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """Each series standardised over its own (valid) time steps: shape, not level."""
         n = m.sum(1, keepdim=True).clamp(min=1)  # (B, 1, 1)
         mean = (x * m).sum(1, keepdim=True) / n  # (B, 1, F)
         std = (((x - mean) ** 2 * m).sum(1, keepdim=True) / n).sqrt()
-        return torch.cat([x, (x - mean) / (std + 1e-3) * m], dim=2)  # (B, T, 2F)
+        return (x - mean) / (std + 1e-3) * m
+
+    @staticmethod
+    def _input_features(
+        x: torch.Tensor,
+        xn: torch.Tensor,
+        m: torch.Tensor,
+        lengths: torch.Tensor | None,
+        summary: bool,
+        bins: int,
+    ) -> list[torch.Tensor]:
+        """The input's summary statistics (``summary``) and ``bins`` bins of its spectrum."""
+        out = []
+        if summary:
+            out += _masked_stats(torch.cat([x, xn], dim=2), m)  # 4 x (B, 2F)
+            step, both = xn[:, 1:] - xn[:, :-1], m[:, 1:] * m[:, :-1]  # step sizes of the shape
+            mean_abs = (step.abs() * both).sum(1) / both.sum(1).clamp(min=1)
+            out += [mean_abs] + _masked_stats(step, both, unbiased=True)[1:]  # 4 x (B, F)
+        if bins:
+            out.append(_spectrum(xn, None if lengths is None else lengths.cpu(), bins))
+        return out
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         B, T, _ = x.shape  # (B, T, F)
-        if self.instance_norm:
-            x = self._with_instance_norm(x, lengths)
+        if lengths is not None:
+            lengths = lengths.clamp(min=1, max=T)
+        fixed: list[torch.Tensor] = []
+        appended = None
+        if self.instance_norm or self.summary_stats or self.spectrum or self.fixed_features:
+            m = self._valid(x, lengths)
+            xn = self._shape_of(x, m)
+            fixed = self._input_features(x, xn, m, lengths, self.summary_stats, self.spectrum)
+            if self.fixed_features:
+                f = self._input_features(x, xn, m, lengths, True, self.fixed_bins)
+                f = self.fixed_norm(torch.cat(f, dim=1).detach())
+                appended = F.normalize(f, dim=1, eps=1e-8) * self.fixed_features
+            if self.instance_norm:
+                x = torch.cat([x, xn], dim=2)  # (B, T, 2F)
         if lengths is not None:
             lengths = lengths.clamp(min=1, max=T).cpu()
             packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
@@ -102,10 +196,16 @@ class LSTMEncoder(nn.Module):
         m = mask[:, :, None].to(out.dtype)
         mean = (out * m).sum(1) / m.sum(1).clamp(min=1)
         mx = out.masked_fill(~mask[:, :, None], float("-inf")).max(1).values
-        pooled = {"last": last, "mean": mean, "max": mx}.get(self.pooling)
-        if pooled is None:
-            pooled = torch.cat([last, mean, mx], dim=1)
-        return self.out(self.head(pooled))  # (B, embedding_dim)
+        if self.pooling == "stats":
+            std = ((((out - mean[:, None]) ** 2) * m).sum(1) / m.sum(1).clamp(min=1)).sqrt()
+            mn = out.masked_fill(~mask[:, :, None], float("inf")).min(1).values
+            parts = [last, mean, std, mx, mn]
+        elif self.pooling == "concat":
+            parts = [last, mean, mx]
+        else:
+            parts = [{"last": last, "mean": mean, "max": mx}[self.pooling]]
+        emb = self.out(self.head(torch.cat(parts + fixed, dim=1)))  # (B, embedding_dim)
+        return emb if appended is None else torch.cat([emb, appended], dim=1)
 
 
 @register_encoder
@@ -120,6 +220,9 @@ def lstm(
     embedding_dim: int = 16,
     output_activation: str = "none",
     instance_norm: bool = False,
+    summary_stats: bool = False,
+    spectrum: int = 0,
+    fixed_features: float = 0.0,
 ) -> nn.Module:
     """Stacked LSTM over (batch, time, features); embedding as low as 2 or 3 dimensions."""
     return LSTMEncoder(
@@ -133,4 +236,7 @@ def lstm(
         embedding_dim,
         output_activation,
         instance_norm,
+        summary_stats,
+        spectrum,
+        fixed_features,
     )
