@@ -58,6 +58,8 @@ def demo(
         f"Accuracy is the mean over {r.enrollments} independent one-shot enrollments, each "
         "identifying every query against one example of each pattern, with distances corrected "
         f"for crowding (beta {r.crowding['beta']:g}, k {r.crowding['k']:g} nearest of "
-        f"{r.crowding['background']:g} training windows); 'plain nearest' has no correction.\n"
+        f"{r.crowding['background']:g} training windows); 'plain nearest' has no correction. "
+        "The embedding is the LSTM's learned one with fixed input statistics appended "
+        "(lstm fixed_features).\n"
         f"run folder: [bold]{r.run_dir}[/]   total time: {r.seconds:.0f} s"
     )
