@@ -120,14 +120,14 @@ def background_embeddings(
 def episode_figures(
     model: SiameseModel,
     test: Any,
+    emb: np.ndarray,
     episodes: int,
     seed: int,
     background: Any = None,
     beta: float = 0.0,
 ) -> dict[str, Any]:
-    """Random 20-way and 5-way 1-shot accuracy over the evaluation characters (with
+    """Random 20-way and 5-way 1-shot accuracy over the evaluation characters, embedded as ``emb`` (with
     ``background``: corrected for crowding with ``beta``)."""
-    emb = model.embed_dataset(test)  # (N, D)
     out = {}
     for n_way in (20, 5):
         n = min(n_way, len(np.unique(test.labels)))
@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         figures["official_20_runs"] = evaluate_omniglot_runs(model, runs).to_dict()
     episodes = 50 if args.quick else args.episodes
-    figures["evaluation_episodes"] = episode_figures(model, test, episodes, args.seed)
+    test_emb = model.embed_dataset(test)  # (N, D), embedded once for both scorings
+    figures["evaluation_episodes"] = episode_figures(model, test, test_emb, episodes, args.seed)
     if args.crowding > 0:
         bg = background_embeddings(model, cfg, args.seed, train)
         figures["crowding"] = {"beta": args.crowding, "k": 10, "background": len(bg)}
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 model, runs, background=bg, crowding_beta=args.crowding
             ).to_dict()
         figures["evaluation_episodes_crowding"] = episode_figures(
-            model, test, episodes, args.seed, bg, args.crowding
+            model, test, test_emb, episodes, args.seed, bg, args.crowding
         )
     record = bench_record(
         "omniglot",
