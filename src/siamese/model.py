@@ -37,8 +37,8 @@ class SiameseModel(nn.Module):
         info: anything else worth saving (class names, objective, training config, data kind).
         test_time_shift: ``s`` > 0 embeds each image as the mean of its embeddings shifted by
             every offset of at most ``s`` pixels in each direction ((2s + 1)^2 views, edges
-            replicated; re-normalised for an L2-normalised encoder) in ``embed``: evaluation,
-            enrolment and serving, never the training batches. Saved in ``model.json``.
+            replicated) in ``embed``: evaluation, enrolment and serving, never the training
+            batches. Saved in ``model.json``.
     """
 
     def __init__(
@@ -83,8 +83,13 @@ class SiameseModel(nn.Module):
         lengths: np.ndarray | torch.Tensor | None = None,
         *,
         batch_size: int = 256,
+        flip: bool = False,
     ) -> torch.Tensor:
-        """Embeddings ``(N, D)`` in eval mode (batch norm statistics untouched), without gradients."""
+        """Embeddings ``(N, D)`` in eval mode (batch norm statistics untouched), without gradients.
+
+        Images are embedded as the mean over their test-time views: the shifts of
+        ``test_time_shift``, and with ``flip`` also their left-right mirror images.
+        """
         was_training = self.training
         self.eval()
         try:
@@ -94,7 +99,9 @@ class SiameseModel(nn.Module):
                 lens = None if lengths is None else torch.as_tensor(lengths)
                 out = [
                     self._embed_views(
-                        x[i : i + batch_size], None if lens is None else lens[i : i + batch_size]
+                        x[i : i + batch_size],
+                        None if lens is None else lens[i : i + batch_size],
+                        flip,
                     )
                     for i in range(0, len(x), batch_size)
                 ]
@@ -102,30 +109,46 @@ class SiameseModel(nn.Module):
         finally:
             self.train(was_training)
 
-    def _embed_views(self, x: torch.Tensor, lens: torch.Tensor | None) -> torch.Tensor:
-        """``forward``, averaged over the test-time shifts of an image batch ``(B, C, H, W)``."""
-        s = self.test_time_shift
-        if s == 0 or x.ndim != 4:
+    def _embed_views(
+        self, x: torch.Tensor, lens: torch.Tensor | None, flip: bool = False
+    ) -> torch.Tensor:
+        """``forward``, averaged over the test-time views of a batch (shifts: images only).
+
+        The mean is scaled back to unit length when embeddings are compared by angle (an
+        L2-normalised encoder or the cosine distance).
+        """
+        s = self.test_time_shift if x.ndim == 4 else 0
+        if s == 0 and not flip:
             return self.forward(x, lens)
-        H, W = x.shape[2:]
-        padded = torch.nn.functional.pad(x.float(), (s, s, s, s), mode="replicate")
-        views = [
-            self.forward(padded[:, :, s + dy : s + dy + H, s + dx : s + dx + W], lens)
-            for dy in range(-s, s + 1)
-            for dx in range(-s, s + 1)
-        ]
+        views = []
+        for img in [x, x.flip(-1)] if flip else [x]:
+            if s == 0:
+                views.append(self.forward(img, lens))
+                continue
+            H, W = img.shape[2:]
+            padded = torch.nn.functional.pad(img.float(), (s, s, s, s), mode="replicate")
+            views += [
+                self.forward(padded[:, :, s + dy : s + dy + H, s + dx : s + dx + W], lens)
+                for dy in range(-s, s + 1)
+                for dx in range(-s, s + 1)
+            ]
         mean = torch.stack(views).mean(0)
-        if self.encoder_args.get("output_activation") == "l2":
-            mean = torch.nn.functional.normalize(mean, dim=1)
+        if self.encoder_args.get("output_activation") == "l2" or self.distance_name == "cosine":
+            mean = torch.nn.functional.normalize(mean, dim=1, eps=1e-8)
         return mean
 
-    def embed_dataset(self, dataset: Any, *, batch_size: int = 256) -> np.ndarray:
-        """Embed every item of a ``LabeledDataset`` (loading it batch by batch)."""
+    def embed_dataset(
+        self, dataset: Any, *, batch_size: int = 256, flip: bool = False
+    ) -> np.ndarray:
+        """Embed every item of a ``LabeledDataset`` (loading it batch by batch; ``flip``: as
+        ``embed``)."""
         chunks = []
         for start in range(0, len(dataset), batch_size):
             idx = np.arange(start, min(start + batch_size, len(dataset)))
             lens = None if dataset.lengths is None else dataset.lengths[idx]
-            chunks.append(self.embed(dataset.load(idx), lens, batch_size=batch_size).numpy())
+            chunks.append(
+                self.embed(dataset.load(idx), lens, batch_size=batch_size, flip=flip).numpy()
+            )
         if not chunks:
             return np.zeros((0, 0), dtype=np.float32)
         return np.concatenate(chunks).astype(np.float32)

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from siamese.errors import DataError
 from siamese.evaluation.verification import VerificationEvaluator, roc_auc
@@ -39,7 +38,8 @@ def embed_flip_averaged(
     """Embeddings ``(N, D)`` of a dataset's images, averaged with their left-right mirror images.
 
     Mirrored faces are the same person, so the mean of both embeddings is a less noisy estimate.
-    When the model's distance is cosine, the mean is scaled back to unit length.
+    The views are averaged by ``SiameseModel.embed`` (with the model's own test-time shifts);
+    compared by angle, the mean is scaled back to unit length.
 
     Args:
         model: a ``SiameseModel`` over images ``(C, H, W)``.
@@ -47,16 +47,7 @@ def embed_flip_averaged(
         flip: average with the mirrored image (``False``: plain ``embed_dataset``).
         batch_size: images per forward pass.
     """
-    if not flip:
-        return model.embed_dataset(dataset, batch_size=batch_size)
-    chunks = []
-    for start in range(0, len(dataset), batch_size):
-        x = torch.as_tensor(dataset.load(np.arange(start, min(start + batch_size, len(dataset)))))
-        e = (model.embed(x) + model.embed(x.flip(-1))) / 2  # (B, D)
-        if model.distance_name == "cosine":
-            e = F.normalize(e, dim=1, eps=1e-8)
-        chunks.append(e.numpy())
-    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, 0), np.float32)
+    return model.embed_dataset(dataset, batch_size=batch_size, flip=flip)
 
 
 def pair_list_scores(
