@@ -65,7 +65,7 @@ class NeighbourPKGenerator(PKGenerator):
         ]
         self.refresh_indices = np.sort(np.concatenate(picks)).astype(np.int64)
         self.neighbours: np.ndarray | None = None  # (C, pool) class labels, nearest first
-        self._can_pair = np.isin(self.classes, self.multi)
+        self._pairable = {int(c) for c in self.multi}
 
     def refresh(self, embed_fn: Callable[[], np.ndarray]) -> None:
         """Place each class at the mean of its ``refresh_indices`` items' embeddings (``embed_fn()``
@@ -107,16 +107,8 @@ class NeighbourPKGenerator(PKGenerator):
                 if len(members) >= min(self.group, self.p - len(chosen)):
                     break
                 c = int(c)
-                if c not in taken and c not in members and self._can_pair[self._pos(c)]:
+                if c not in taken and c not in members and c in self._pairable:
                     members.append(c)
             chosen += members
             taken.update(members)
-        idx = [
-            rng.choice(self.by_class[c], size=min(self.k, len(self.by_class[c])), replace=False)
-            for c in chosen
-        ]
-        indices = np.concatenate(idx).astype(np.int64)
-        return Batch(indices=indices, labels=self.labels[indices], tuples=None)
-
-    def _pos(self, c: int) -> int:
-        return int(np.searchsorted(self.classes, c))
+        return self.batch_of(chosen, rng)

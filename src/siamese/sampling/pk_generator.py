@@ -27,8 +27,12 @@ class PKGenerator(BatchGenerator):
         if n_multi < self.p:
             rest = np.setdiff1d(self.classes, chosen)
             chosen += list(rng.choice(rest, size=min(len(rest), self.p - n_multi), replace=False))
+        return self.batch_of(chosen, rng)
+
+    def batch_of(self, classes: list, rng: np.random.Generator) -> Batch:
+        """The batch of ``k`` items (or all, when fewer) of each of ``classes``."""
         idx = []
-        for c in chosen:
+        for c in classes:
             items = self.by_class[int(c)]
             idx.append(rng.choice(items, size=min(self.k, len(items)), replace=False))
         indices = np.concatenate(idx).astype(np.int64)
