@@ -193,12 +193,8 @@ class LSTMEncoder(nn.Module):
             last = torch.cat([h[-2], h[-1]], dim=1)  # (B, 2H)
         else:
             last = h[-1]  # (B, H)
-        m = mask[:, :, None].to(out.dtype)
-        mean = (out * m).sum(1) / m.sum(1).clamp(min=1)
-        mx = out.masked_fill(~mask[:, :, None], float("-inf")).max(1).values
+        mean, std, mx, mn = _masked_stats(out, mask[:, :, None].to(out.dtype))
         if self.pooling == "stats":
-            std = ((((out - mean[:, None]) ** 2) * m).sum(1) / m.sum(1).clamp(min=1)).sqrt()
-            mn = out.masked_fill(~mask[:, :, None], float("inf")).min(1).values
             parts = [last, mean, std, mx, mn]
         elif self.pooling == "concat":
             parts = [last, mean, mx]
