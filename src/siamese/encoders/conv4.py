@@ -5,7 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from siamese.encoders._layers import OutputActivation, as_image_batch, channels_of, flat_size
+from siamese.encoders._layers import (
+    OutputActivation,
+    as_image_batch,
+    channels_last_,
+    channels_of,
+    flat_size,
+)
 from siamese.encoders._registry import register_encoder
 
 
@@ -30,7 +36,7 @@ class Conv4(nn.Module):
                 nn.ReLU(inplace=True),
                 nn.MaxPool2d(2, ceil_mode=True),
             ]
-        self.features = nn.Sequential(*layers)
+        self.features = channels_last_(nn.Sequential(*layers))
         flat = flat_size(self.features, tuple(input_shape))
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.fc = nn.Linear(flat, embedding_dim) if embedding_dim else nn.Identity()

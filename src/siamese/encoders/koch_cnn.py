@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from siamese.encoders._layers import as_image_batch, channels_of, flat_size
+from siamese.encoders._layers import as_image_batch, channels_last_, channels_of, flat_size
 from siamese.encoders._registry import register_encoder
 
 
@@ -51,6 +51,7 @@ class KochCNN(nn.Module):
                 nn.init.normal_(m.bias, 0.5, 0.01)
         nn.init.normal_(self.fc.weight, 0.0, dense_init_std)
         nn.init.normal_(self.fc.bias, 0.5, 0.01)
+        channels_last_(self.features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.features(as_image_batch(x)).flatten(1)  # (B, F)
