@@ -33,19 +33,22 @@ class OutputActivation(nn.Module):
         return self.kind
 
 
-def as_image_batch(x: torch.Tensor) -> torch.Tensor:
-    """``(B, H, W)`` -> ``(B, 1, H, W)``, laid out channels-last (see ``channels_last_``)."""
+def as_image_batch(x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """``(B, H, W)`` -> ``(B, 1, H, W)``, in the memory layout of the first conv's ``weight``."""
     x = x.unsqueeze(1) if x.dim() == 3 else x
-    return x.contiguous(memory_format=torch.channels_last)
+    if weight is not None and weight.is_contiguous(memory_format=torch.channels_last):
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
 
 
 def channels_last_(features: nn.Module) -> nn.Module:
     """Store a conv stack's weights channels-last (NHWC), in place; returns the module.
 
-    With NHWC weights and inputs, oneDNN's CPU convolutions skip layout reorders: training steps of
-    conv4 (28x28) and the Koch CNN (105x105) run 1.4-1.5x faster and inference 1.2-1.75x
-    (``benchmarks/throughput.py``). Values are unchanged; saved weights are written contiguous, so
-    model files do not depend on the layout.
+    With NHWC weights and inputs (``as_image_batch`` follows the weights), oneDNN's CPU convolutions
+    work channels-last throughout, without layout reorders between layers: training steps of conv4
+    (28x28) and the Koch CNN (105x105) run 1.4-1.5x faster and inference 1.2-1.75x
+    (``benchmarks/throughput.py`` compares the two layouts). Values are unchanged; saved weights
+    are written contiguous, so model files do not depend on the layout.
     """
     return features.to(memory_format=torch.channels_last)
 

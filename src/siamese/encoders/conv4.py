@@ -44,7 +44,7 @@ class Conv4(nn.Module):
         self.out = OutputActivation(output_activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.features(as_image_batch(x)).flatten(1)  # (B, F)
+        h = self.features(as_image_batch(x, self.features[0].weight)).flatten(1)  # (B, F)
         return self.out(self.fc(self.dropout(h)))  # (B, embedding_dim)
 
 

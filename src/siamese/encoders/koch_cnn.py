@@ -54,7 +54,7 @@ class KochCNN(nn.Module):
         channels_last_(self.features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.features(as_image_batch(x)).flatten(1)  # (B, F)
+        h = self.features(as_image_batch(x, self.features[0].weight)).flatten(1)  # (B, F)
         return torch.sigmoid(self.fc(self.dropout(h)))  # (B, embedding_dim)
 
 
