@@ -7,17 +7,20 @@ import math
 import pytest
 import torch
 
+from siamese.errors import ConfigError
 from siamese.objectives import (
     ContrastiveLoss,
     Cosine,
     Euclidean,
     KochBCELoss,
     LosslessTripletLoss,
+    MultiSimilarityLoss,
     PairHead,
     SquaredEuclidean,
     TripletLoss,
     all_pairs,
     all_triplets,
+    create_objective,
 )
 
 
@@ -126,6 +129,30 @@ def test_lossless_needs_bounded_embeddings():
         LosslessTripletLoss(dim=4)(_emb(seed=6) * 5, LABELS)
 
 
+@pytest.mark.parametrize(("alpha", "beta", "base"), [(2.0, 50.0, 0.5), (1.0, 10.0, 0.0)])
+def test_multi_similarity_matches_loop(alpha, beta, base):
+    e = _emb(seed=10)
+    loss = MultiSimilarityLoss(alpha=alpha, beta=beta, base=base)(e, LABELS)
+    terms = []
+    for i in range(len(LABELS)):
+        sims = [(1 - _d("cosine", e[i], e[j]), bool(LABELS[j] == LABELS[i])) for j in range(10)]
+        pos = [s for j, (s, same) in enumerate(sims) if same and j != i]
+        neg = [s for s, same in sims if not same]
+        pull = math.log(1 + sum(math.exp(-alpha * (s - base)) for s in pos)) / alpha
+        push = math.log(1 + sum(math.exp(beta * (s - base)) for s in neg)) / beta
+        terms.append(pull + push)  # label 3 has no positive: its anchor still pushes
+    assert loss.item() == pytest.approx(sum(terms) / len(terms), rel=1e-6)
+    # triplets from a miner become the pairs (a, p) and (a, n), each counted from both items
+    tuples = (torch.tensor([0]), torch.tensor([1]), torch.tensor([2]))
+    mined = MultiSimilarityLoss(alpha=alpha, beta=beta, base=base)(e, None, tuples)
+    s_ap, s_an = 1 - _d("cosine", e[0], e[1]), 1 - _d("cosine", e[0], e[2])
+    anchor0 = math.log(1 + math.exp(-alpha * (s_ap - base))) / alpha
+    anchor0 += math.log(1 + math.exp(beta * (s_an - base))) / beta
+    anchor1 = math.log(1 + math.exp(-alpha * (s_ap - base))) / alpha
+    anchor2 = math.log(1 + math.exp(beta * (s_an - base))) / beta
+    assert mined.item() == pytest.approx((anchor0 + anchor1 + anchor2) / 3, rel=1e-6)
+
+
 def test_explicit_index_tuples_are_used():
     e = _emb(seed=7)
     tuples = (torch.tensor([0, 2]), torch.tensor([1, 3]), torch.tensor([5, 7]))
@@ -148,3 +175,22 @@ def test_distance_matrix_matches_pairwise():
                 assert m[i, j].item() == pytest.approx(
                     dist.pairwise(x[i : i + 1], y[j : j + 1]).item(), abs=1e-5
                 )
+
+
+def test_multi_similarity_config_settings():
+    loss = create_objective("multi_similarity", embedding_dim=4, alpha=1.0, beta=20.0, base=0.3)
+    assert loss.config() == {
+        "name": "multi_similarity",
+        "alpha": 1.0,
+        "beta": 20.0,
+        "base": 0.3,
+        "distance": "cosine",
+    }
+    with pytest.raises(ConfigError, match="multi_similarity has no margin; set objective.base"):
+        create_objective("multi_similarity", embedding_dim=4, margin=0.2)
+    with pytest.raises(ConfigError, match="compares by cosine, got 'euclidean'"):
+        create_objective("multi_similarity", embedding_dim=4, distance="euclidean")
+    with pytest.raises(ConfigError, match="objective: .*base: expected a cosine in \\[-1, 1\\]"):
+        create_objective("multi_similarity", embedding_dim=4, base=2.0)
+    with pytest.raises(ConfigError, match="objective.beta: only multi_similarity has"):
+        create_objective("triplet", embedding_dim=4, beta=10.0)

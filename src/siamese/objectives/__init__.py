@@ -17,16 +17,47 @@ from siamese.objectives.distances import (
 )
 from siamese.objectives.koch_bce import KochBCELoss
 from siamese.objectives.lossless_triplet import LosslessTripletLoss
+from siamese.objectives.multi_similarity import MultiSimilarityLoss
 from siamese.objectives.pair_head import PairHead
 from siamese.objectives.triplet import TripletLoss
 
-OBJECTIVES = ("koch_bce", "contrastive", "triplet", "lossless_triplet")
+OBJECTIVES = ("koch_bce", "contrastive", "triplet", "lossless_triplet", "multi_similarity")
 
 
 def create_objective(
-    name: str, *, embedding_dim: int, margin: float | None = None, distance: str | None = None
+    name: str,
+    *,
+    embedding_dim: int,
+    margin: float | None = None,
+    distance: str | None = None,
+    alpha: float | None = None,
+    beta: float | None = None,
+    base: float | None = None,
 ) -> Objective:
-    """Build an objective by name with the config's margin and distance (None = its default)."""
+    """Build an objective by name with the config's settings (None = the objective's default).
+
+    Raises:
+        ConfigError: an unknown name, or a setting the objective does not have.
+    """
+    ms = {k: v for k, v in (("alpha", alpha), ("beta", beta), ("base", base)) if v is not None}
+    if name == "multi_similarity":
+        if margin is not None:
+            raise ConfigError(
+                "objective.margin: multi_similarity has no margin; set objective.base (the "
+                "cosine similarity between pulling and pushing) instead"
+            )
+        if distance not in (None, "cosine"):
+            raise ConfigError(
+                f"objective.distance: multi_similarity compares by cosine, got {distance!r}"
+            )
+        try:
+            return MultiSimilarityLoss(**ms)
+        except ValueError as exc:
+            raise ConfigError(f"objective: {exc}") from None
+    if ms:
+        raise ConfigError(
+            f"objective.{next(iter(ms))}: only multi_similarity has alpha, beta and base, not {name!r}"
+        )
     kw: dict[str, Any] = {}
     if margin is not None:
         kw["margin"] = margin
@@ -53,6 +84,7 @@ __all__ = [
     "Euclidean",
     "KochBCELoss",
     "LosslessTripletLoss",
+    "MultiSimilarityLoss",
     "Objective",
     "PairHead",
     "SquaredEuclidean",

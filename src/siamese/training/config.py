@@ -75,12 +75,19 @@ class ModelConfig:
 class ObjectiveConfig:
     """How distance becomes loss."""
 
-    name: str = _f("triplet", "koch_bce, contrastive, triplet or lossless_triplet")
+    name: str = _f(
+        "triplet", "koch_bce, contrastive, triplet, lossless_triplet or multi_similarity"
+    )
     margin: float | None = _f(
         None, "margin of contrastive/triplet losses (None: the loss's default)"
     )
     distance: str | None = _f(
         None, "euclidean, squared_euclidean or cosine (None: the loss's default)"
+    )
+    alpha: float | None = _f(None, "multi_similarity: sharpness over positives (None: 2)")
+    beta: float | None = _f(None, "multi_similarity: sharpness over negatives (None: 50)")
+    base: float | None = _f(
+        None, "multi_similarity: cosine similarity between pulling and pushing (None: 0.5)"
     )
 
 

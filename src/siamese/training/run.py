@@ -150,6 +150,9 @@ def build_model(
         embedding_dim=dim,
         margin=cfg.objective.margin,
         distance=cfg.objective.distance,
+        alpha=cfg.objective.alpha,
+        beta=cfg.objective.beta,
+        base=cfg.objective.base,
     )
     normaliser = Normaliser.fit(train, cfg.data.normalise, seed=cfg.seed)
     head = PairHead(dim) if objective.needs_head else None
