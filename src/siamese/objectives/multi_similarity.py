@@ -41,7 +41,7 @@ class MultiSimilarityLoss(Objective):
             raise ValueError(f"MultiSimilarityLoss base: expected a cosine in [-1, 1], got {base}")
         self.alpha, self.beta, self.base = float(alpha), float(beta), float(base)
         self.distance = Cosine()
-        # the mean over anchors that have a pair (every anchor's term is > 0; the others are 0)
+        # the mean over anchors that take part in a pair (the others' terms are exactly 0)
         self._pml = pml_losses.MultiSimilarityLoss(
             alpha=alpha, beta=beta, base=base, reducer=pml_reducers.AvgNonZeroReducer()
         )
