@@ -39,11 +39,13 @@ class MultiSimilarityLoss(Objective):
             )
         if not -1.0 <= base <= 1.0:
             raise ValueError(f"MultiSimilarityLoss base: expected a cosine in [-1, 1], got {base}")
-        self.alpha, self.beta, self.base = float(alpha), float(beta), float(base)
         self.distance = Cosine()
         # the mean over anchors that take part in a pair (the others' terms are exactly 0)
         self._pml = pml_losses.MultiSimilarityLoss(
-            alpha=alpha, beta=beta, base=base, reducer=pml_reducers.AvgNonZeroReducer()
+            alpha=float(alpha),
+            beta=float(beta),
+            base=float(base),
+            reducer=pml_reducers.AvgNonZeroReducer(),
         )
 
     def compute_loss(self, embeddings: torch.Tensor, tuples: tuple, head: Any) -> torch.Tensor:
@@ -63,8 +65,8 @@ class MultiSimilarityLoss(Objective):
     def config(self) -> dict[str, Any]:
         return {
             "name": "multi_similarity",
-            "alpha": self.alpha,
-            "beta": self.beta,
-            "base": self.base,
+            "alpha": self._pml.alpha,  # the settings live in the wrapped loss only
+            "beta": self._pml.beta,
+            "base": self._pml.base,
             "distance": "cosine",
         }
