@@ -17,11 +17,13 @@ from safetensors.torch import load_file
 from tiny_runs import TINY_TRAFFIC_MODEL
 
 from siamese.data import LabeledDataset
+from siamese.data.augment import ImageAugment
 from siamese.encoders import create_encoder
 from siamese.model import SiameseModel
 from siamese.training import load_config, train_from_config
 from siamese.training.distributed import DistributedContext, distributed_embed
 from siamese.training.prefetch import Prefetcher
+from siamese.training.trainer import epoch_torch_seeds
 
 SETTINGS = [
     *TINY_TRAFFIC_MODEL,
@@ -159,3 +161,23 @@ def test_prefetcher_keeps_order_and_reraises():
 
     with pytest.raises(ValueError, match="cannot decode item 4"):
         list(Prefetcher(range(10), broken, depth=2))
+
+
+def test_ranks_draw_their_own_dropout_and_augmentation():
+    """Each rank's slice of the global batch gets its own draws; a single process keeps its seeds."""
+    from siamese.seed import derived_rng
+
+    single = epoch_torch_seeds(7, 3)
+    assert single == (
+        int(derived_rng(7, 3, 1).integers(2**62)),
+        int(derived_rng(7, 3, 2).integers(2**62)),
+    )
+    ranks = [epoch_torch_seeds(7, 3, rank=r, world_size=2) for r in range(2)]
+    assert ranks == [epoch_torch_seeds(7, 3, rank=r, world_size=2) for r in range(2)]  # fixed
+    assert len({*ranks[0], *ranks[1]}) == 4  # no seed shared between ranks or between uses
+    # the same image in the same position of two ranks' slices gets different transforms
+    aug = ImageAugment(rotate=20.0, shift=0.1)
+    img = torch.zeros(1, 1, 12, 12)
+    img[..., 3:9, 5:7] = 255.0
+    views = [aug(img, generator=torch.Generator().manual_seed(seed)) for _, seed in ranks]
+    assert not torch.allclose(views[0], views[1])

@@ -36,6 +36,21 @@ from siamese.training.snapshots import save_snapshot, snapshot_positions
 VAL_SEED_KEY = 999_983  # derived_rng(seed, VAL_SEED_KEY): the same validation batches every epoch
 
 
+def epoch_torch_seeds(seed: int, epoch: int, rank: int = 0, world_size: int = 1) -> tuple[int, int]:
+    """``(torch seed, augmentation seed)`` of one epoch on one rank.
+
+    Every rank draws the same global batch (``derived_rng(seed, epoch)``) but holds a different
+    slice of it, so the random draws applied per item (dropout masks, augmentation) must differ
+    between ranks, or item ``i`` of every slice would get the same mask and transform. A single
+    process keeps the keys ``(seed, epoch, 1)`` and ``(seed, epoch, 2)``.
+    """
+    rank_key = (int(rank),) if world_size > 1 else ()
+    return (
+        int(derived_rng(seed, epoch, 1, *rank_key).integers(2**62)),
+        int(derived_rng(seed, epoch, 2, *rank_key).integers(2**62)),
+    )
+
+
 class Trainer:
     """Trains a ``SiameseModel`` and writes everything into ``run_dir``.
 
@@ -278,10 +293,11 @@ class Trainer:
         return self.history
 
     def _train_epoch(self, epoch: int, bar: Progress) -> dict[str, Any]:
-        torch.manual_seed(int(derived_rng(self.seed, epoch, 1).integers(2**62)))
-        self.aug_generator = torch.Generator().manual_seed(
-            int(derived_rng(self.seed, epoch, 2).integers(2**62))
+        torch_seed, aug_seed = epoch_torch_seeds(
+            self.seed, epoch, self.dist.rank, self.dist.world_size
         )
+        torch.manual_seed(torch_seed)  # dropout masks
+        self.aug_generator = torch.Generator().manual_seed(aug_seed)
         rng = derived_rng(self.seed, epoch)
         steps = self.generator.steps_per_epoch
         task = bar.add_task(f"epoch {epoch}/{self.epochs}", total=steps, status="")
