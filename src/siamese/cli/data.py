@@ -21,8 +21,6 @@ import typer
 from rich.table import Table
 
 from siamese.cli._common import console, print_json
-from siamese.data import list_sources, load_source, source_options
-from siamese.data.analysis import analyse_dataset, verify_error
 from siamese.errors import ConfigError
 
 data_app = typer.Typer(
@@ -85,6 +83,9 @@ def inspect(
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Read a dataset with a reader and print its analysis."""
+    from siamese.data import list_sources, load_source
+    from siamese.data.analysis import analyse_dataset, verify_error
+
     options: dict[str, Any] = {}
     split = {"val_fraction": 0.2, "test_fraction": 0.2, "seed": 0}
     if config is not None:
@@ -123,6 +124,8 @@ def sources(
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """List the data sources `[data] source = ...` accepts, with their options."""
+    from siamese.data import list_sources, source_options
+
     rows = {
         name: {k: _default(v) for k, v in source_options(name).items()} for name in list_sources()
     }

@@ -8,13 +8,14 @@ import typer
 from rich.table import Table
 
 from siamese.cli._common import console, print_json
-from siamese.encoders import encoder_doc, encoder_options, list_encoders
 
 
 def encoders(
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """List the encoders a run config can name (model.encoder), with their arguments."""
+    from siamese.encoders import encoder_doc, encoder_options, list_encoders
+
     rows = []
     for name in list_encoders():
         opts = {

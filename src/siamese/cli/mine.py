@@ -16,7 +16,7 @@ achieved_hardness``, with file paths (or item ids with ``--ids``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import typer
@@ -24,9 +24,19 @@ from rich.table import Table
 
 from siamese.cli._common import console, print_json
 from siamese.cli.data import parse_options
-from siamese.data import LabeledDataset, class_disjoint_split, load_source
 from siamese.errors import ConfigError, DataError
-from siamese.mining import SEQUENCED_STRATEGIES, MinedTriplets, create_miner
+
+if TYPE_CHECKING:  # the library (torch, pytorch-metric-learning) loads when a command runs
+    from siamese.data import LabeledDataset
+    from siamese.mining import MinedTriplets
+
+# --strategy's help, written out so that `siamese --help` need not import the miners
+# (tests/cli check it against siamese.mining.SEQUENCED_STRATEGIES)
+STRATEGY_HELP = (
+    "A hardness schedule (linear, sine, tanh, logarithmic, sigmoid, constant; or cyclic_ with "
+    "one of the first five, e.g. cyclic_sigmoid) or an offline miner (random, easiest, hardest, "
+    "semi_hard; semi_hard_offline is an alias of semi_hard)."
+)
 
 
 def _features(dataset: LabeledDataset, features: Path | None, model: Path | None) -> np.ndarray:
@@ -56,6 +66,8 @@ def _features(dataset: LabeledDataset, features: Path | None, model: Path | None
 
 def _parts(dataset: LabeledDataset, test_fraction: float, seed: int) -> dict[str, np.ndarray]:
     """Dataset positions of the train and test parts (protocol split when the data has one)."""
+    from siamese.data import LabeledDataset, class_disjoint_split
+
     if dataset.split is not None:
         parts = {name: np.flatnonzero(dataset.split == name) for name in ("train", "test")}
         return {k: v for k, v in parts.items() if len(v)}
@@ -72,9 +84,7 @@ def _parts(dataset: LabeledDataset, test_fraction: float, seed: int) -> dict[str
 def mine(
     source: str = typer.Option(..., "--source", "-s", help="Data source name (csv, arrays, ...)."),
     option: list[str] = typer.Option([], "--option", "-o", help="Reader option key=value."),
-    strategy: str = typer.Option(
-        "sigmoid", help=f"Schedule or offline miner: {', '.join(SEQUENCED_STRATEGIES)}."
-    ),
+    strategy: str = typer.Option("sigmoid", help=STRATEGY_HELP),
     out_dir: Path = typer.Option(Path("triplets"), "--out-dir", help="Folder for the CSV lists."),
     features: Path = typer.Option(None, help="Features .npy (N, D), one row per item."),
     model: Path = typer.Option(None, help="Trained model folder: measure in its embeddings."),
@@ -95,6 +105,9 @@ def mine(
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Write ordered train and test triplet lists with target and achieved hardness."""
+    from siamese.data import load_source
+    from siamese.mining import SEQUENCED_STRATEGIES
+
     if strategy not in SEQUENCED_STRATEGIES:
         raise ConfigError(
             f"--strategy {strategy!r}: expected one of {', '.join(SEQUENCED_STRATEGIES)}"
@@ -154,6 +167,8 @@ def _mine_part(
 ) -> tuple[MinedTriplets, dict[str, Any]]:
     """Mine the items ``idx`` of the dataset: the triplets (positions in the whole dataset) and
     their summary."""
+    from siamese.mining import create_miner
+
     miner = create_miner(strategy, reference_mask=reference_mask, **settings)
     result = miner.mine(labels[idx], x[idx], count)
     summary = result.summary(labels[idx])
