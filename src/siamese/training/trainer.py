@@ -56,7 +56,8 @@ class Trainer:
 
     Each step embeds the batch's unique items once and hands the objective index tuples into that
     batch (from the generator, an online miner, or every valid tuple of a P x K batch). Each epoch
-    draws its batches from ``derived_rng(seed, epoch)`` and seeds torch with ``(seed, epoch)``, so
+    draws its batches from ``derived_rng(seed, epoch)`` and seeds torch (dropout) and the
+    augmentation with ``(seed, epoch)`` (and the rank, under torchrun: ``epoch_torch_seeds``), so
     a run resumed from the checkpoint of epoch e replays epochs e+1... exactly.
 
     Files written: ``metrics.jsonl`` (one line per epoch), ``checkpoints/last.*`` (each epoch),
