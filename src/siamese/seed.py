@@ -30,3 +30,18 @@ def derived_rng(seed: int, *keys: int) -> np.random.Generator:
     identically after ``--resume`` without saving sampler state.
     """
     return np.random.default_rng([seed, *keys])
+
+
+def epoch_torch_seeds(seed: int, epoch: int, rank: int = 0, world_size: int = 1) -> tuple[int, int]:
+    """``(torch seed, augmentation seed)`` of one epoch on one rank.
+
+    Every rank draws the same global batch (``derived_rng(seed, epoch)``) but holds a different
+    slice of it, so the random draws applied per item (dropout masks, augmentation) must differ
+    between ranks, or item ``i`` of every slice would get the same mask and transform. A single
+    process keeps the keys ``(seed, epoch, 1)`` and ``(seed, epoch, 2)``.
+    """
+    rank_key = (int(rank),) if world_size > 1 else ()
+    return (
+        int(derived_rng(seed, epoch, 1, *rank_key).integers(2**62)),
+        int(derived_rng(seed, epoch, 2, *rank_key).integers(2**62)),
+    )

@@ -20,10 +20,10 @@ from siamese.data import LabeledDataset
 from siamese.data.augment import ImageAugment
 from siamese.encoders import create_encoder
 from siamese.model import SiameseModel
+from siamese.seed import derived_rng, epoch_torch_seeds
 from siamese.training import load_config, train_from_config
 from siamese.training.distributed import DistributedContext, distributed_embed
 from siamese.training.prefetch import Prefetcher
-from siamese.training.trainer import epoch_torch_seeds
 
 SETTINGS = [
     *TINY_TRAFFIC_MODEL,
@@ -165,8 +165,6 @@ def test_prefetcher_keeps_order_and_reraises():
 
 def test_ranks_draw_their_own_dropout_and_augmentation():
     """Each rank's slice of the global batch gets its own draws; a single process keeps its seeds."""
-    from siamese.seed import derived_rng
-
     single = epoch_torch_seeds(7, 3)
     assert single == (
         int(derived_rng(7, 3, 1).integers(2**62)),

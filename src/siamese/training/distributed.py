@@ -8,7 +8,7 @@ sums ``world_size`` identical gradients into each slice, and ``DistributedDataPa
 ``world_size`` ranks, so every parameter receives exactly the single-process gradient of the global
 batch. A 2-process run with global batch B therefore follows a 1-process run with batch B (up to
 floating-point summation order). Dropout masks and augmentation are drawn per rank (each rank's
-slice gets its own draws, ``trainer.epoch_torch_seeds``), so with them the two runs agree in
+slice gets its own draws, ``siamese.seed.epoch_torch_seeds``), so with them the two runs agree in
 distribution, not draw for draw. Batch-norm statistics are per shard on CPU (as with any DDP run);
 on GPU (nccl) they are synchronised over ranks with ``SyncBatchNorm``.
 """

@@ -24,7 +24,7 @@ from siamese.evaluation.verification import roc_auc
 from siamese.model import SiameseModel
 from siamese.objectives._base import Objective
 from siamese.sampling._batch import Batch, BatchGenerator
-from siamese.seed import derived_rng
+from siamese.seed import derived_rng, epoch_torch_seeds
 from siamese.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from siamese.training.collapse import CollapseDetector
 from siamese.training.distributed import DistributedContext, distributed_embed
@@ -34,21 +34,6 @@ from siamese.training.prefetch import Prefetcher
 from siamese.training.snapshots import save_snapshot, snapshot_positions
 
 VAL_SEED_KEY = 999_983  # derived_rng(seed, VAL_SEED_KEY): the same validation batches every epoch
-
-
-def epoch_torch_seeds(seed: int, epoch: int, rank: int = 0, world_size: int = 1) -> tuple[int, int]:
-    """``(torch seed, augmentation seed)`` of one epoch on one rank.
-
-    Every rank draws the same global batch (``derived_rng(seed, epoch)``) but holds a different
-    slice of it, so the random draws applied per item (dropout masks, augmentation) must differ
-    between ranks, or item ``i`` of every slice would get the same mask and transform. A single
-    process keeps the keys ``(seed, epoch, 1)`` and ``(seed, epoch, 2)``.
-    """
-    rank_key = (int(rank),) if world_size > 1 else ()
-    return (
-        int(derived_rng(seed, epoch, 1, *rank_key).integers(2**62)),
-        int(derived_rng(seed, epoch, 2, *rank_key).integers(2**62)),
-    )
 
 
 class Trainer:
