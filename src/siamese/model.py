@@ -122,13 +122,12 @@ class SiameseModel(nn.Module):
             return self.forward(x, lens)
         views = []
         for img in [x, x.flip(-1)] if flip else [x]:
-            if s == 0:
-                views.append(self.forward(img, lens))
-                continue
-            H, W = img.shape[2:]
-            padded = torch.nn.functional.pad(img.float(), (s, s, s, s), mode="replicate")
+            H, W = img.shape[-2:]
+            padded = (
+                torch.nn.functional.pad(img.float(), (s, s, s, s), mode="replicate") if s else img
+            )
             views += [
-                self.forward(padded[:, :, s + dy : s + dy + H, s + dx : s + dx + W], lens)
+                self.forward(padded[..., s + dy : s + dy + H, s + dx : s + dx + W], lens)
                 for dy in range(-s, s + 1)
                 for dx in range(-s, s + 1)
             ]
