@@ -171,7 +171,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     size = cfg.data.options.get("size")
     if not args.skip_official:
         runs = load_omniglot_runs(
-            data_path / "all_runs.zip", size=size, invert=cfg.data.options.get("invert", True)
+            data_path / "all_runs.zip",
+            size=size,
+            invert=cfg.data.options.get("invert", True),
+            ink_crop=cfg.data.options.get("ink_crop"),
         )
         figures["official_20_runs"] = evaluate_omniglot_runs(model, runs).to_dict()
     episodes = 50 if args.quick else args.episodes

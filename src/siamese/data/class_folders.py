@@ -16,6 +16,7 @@ from PIL import Image
 from siamese.data._reader_utils import existing_path, image_size, natural_key
 from siamese.data._sources import register_source
 from siamese.data.image_file_store import ImageFileStore
+from siamese.data.image_prep import check_margin
 from siamese.data.labeled_dataset import LabeledDataset
 from siamese.errors import DataError
 
@@ -31,6 +32,7 @@ def read_class_folders(
     grayscale: bool | None = None,
     size: int | list[int] | None = None,
     min_per_class: int = 1,
+    ink_crop: float | None = None,
 ) -> LabeledDataset:
     """Read images from one folder per class (lazily: images are decoded when loaded).
 
@@ -41,6 +43,8 @@ def read_class_folders(
             differ in size.
         min_per_class: a class folder with fewer images is an error (e.g. 2 when every class
             needs a positive pair).
+        ink_crop: crop each image to the square around its drawing (or object on plain paper)
+            with this margin, e.g. 0.1, before resizing (``siamese.data.image_prep``).
 
     Returns:
         A ``LabeledDataset`` of kind ``"image"``, classes in natural order (``s2`` before ``s10``).
@@ -48,7 +52,9 @@ def read_class_folders(
     Raises:
         DataError: missing or non-folder path, no class folder with images, a class with fewer
             than ``min_per_class`` images.
+        ConfigError: a bad ``ink_crop``.
     """
+    margin = check_margin(ink_crop)
     root = existing_path(path, "image folder")
     if not root.is_dir():
         raise DataError(f"{root}: expected a folder holding one sub-folder per class, got a file")
@@ -83,9 +89,14 @@ def read_class_folders(
             f"{root}: no images found in <class>/<image> sub-folders (extensions Pillow reads, "
             "e.g. .jpg .png .pgm)"
         )
-    meta = {"root": str(root), "ignored_files": ignored, "empty_folders": empty}
+    meta = {
+        "root": str(root),
+        "ignored_files": ignored,
+        "empty_folders": empty,
+        "image": {"invert": False, "ink_crop": margin},
+    }
     return LabeledDataset(
-        items=ImageFileStore(files, grayscale=grayscale, size=image_size(size)),
+        items=ImageFileStore(files, grayscale=grayscale, size=image_size(size), ink_crop=margin),
         labels=np.array(labels, dtype=np.int64),
         class_names=classes,
         sources=[str(f) for f in files],

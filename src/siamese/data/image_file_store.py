@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from siamese.data.image_prep import check_margin, fit_image
 from siamese.errors import DataError
 
 #: Pillow modes that hold one channel (decoded as grayscale when ``grayscale`` is ``None``).
@@ -35,6 +36,8 @@ class ImageFileStore:
         size: ``(height, width)`` every image is resized to (bilinear), or ``None`` to keep the
             size of the files (then all files must have the same size).
         invert: store ``255 - value`` (Omniglot: makes the ink bright on a dark background).
+        ink_crop: crop each image to the square around its ink with this margin before resizing
+            (``siamese.data.ink_crop``), or ``None`` to keep the whole image.
         archive: a ``.zip`` file holding the images (then ``files`` are member names), one such
             entry per item (``None`` for a plain file), or ``None`` for plain files only.
         cache_bytes: at most this many bytes of decoded images are kept (0 disables the cache).
@@ -47,6 +50,7 @@ class ImageFileStore:
         grayscale: bool | None = None,
         size: tuple[int, int] | None = None,
         invert: bool = False,
+        ink_crop: float | None = None,
         archive: str | Path | Sequence[str | Path | None] | None = None,
         cache_bytes: int = 256 * 2**20,
     ):
@@ -54,6 +58,7 @@ class ImageFileStore:
         self.grayscale = grayscale
         self.size = size
         self.invert = invert
+        self.ink_crop = check_margin(ink_crop)
         if archive is None or isinstance(archive, (str, Path)):
             archive = [archive] * len(self.files)
         if len(archive) != len(self.files):
@@ -122,6 +127,7 @@ class ImageFileStore:
             grayscale=self.grayscale,
             size=self.size,
             invert=self.invert,
+            ink_crop=self.ink_crop,
             archive=[self.archives[i] for i in indices.tolist()],
             cache_bytes=self.cache_bytes,
         )
@@ -183,8 +189,7 @@ class ImageFileStore:
         if self.grayscale is None:
             self.grayscale = im.mode in _GRAY_MODES
         im = im.convert("L" if self.grayscale else "RGB")
-        if self.size is not None and im.size != (self.size[1], self.size[0]):
-            im = im.resize((self.size[1], self.size[0]), Image.Resampling.BILINEAR)
+        im = fit_image(im, self.size, self.ink_crop)
         arr = np.asarray(im, dtype=np.uint8)
         arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)  # (C, H, W)
         if self.invert:

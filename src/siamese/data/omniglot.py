@@ -13,7 +13,7 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -21,6 +21,7 @@ from PIL import Image
 from siamese.data._reader_utils import existing_path, image_size, natural_key
 from siamese.data._sources import register_source
 from siamese.data.image_file_store import ImageFileStore
+from siamese.data.image_prep import check_margin, crop_to_ink
 from siamese.data.item_store import ArrayStore
 from siamese.data.labeled_dataset import LabeledDataset
 from siamese.errors import ConfigError, DataError
@@ -56,6 +57,7 @@ def read_omniglot(
     size: int | list[int] | None = None,
     invert: bool = True,
     limit_classes: int | None = None,
+    ink_crop: float | None = None,
 ) -> LabeledDataset:
     """Read Omniglot characters; each character (drawn by 20 people) is one class.
 
@@ -68,6 +70,8 @@ def read_omniglot(
         size: resize to ``size`` x ``size`` (e.g. 28); default keeps 105x105.
         invert: make ink bright (255) on dark paper (0); see the module docstring.
         limit_classes: read only the first this many characters of each part (quick looks, tests).
+        ink_crop: crop each drawing to the square around its ink, with this margin (e.g. 0.1),
+            before resizing (``siamese.data.ink_crop``); default keeps the whole canvas.
 
     Returns:
         A ``LabeledDataset`` of kind ``"image"``, items ``(1, H, W)`` uint8, class names
@@ -76,15 +80,15 @@ def read_omniglot(
 
     Raises:
         DataError: missing path, a file of another layout, no images found.
-        ConfigError: unknown part names, bad ``size``.
+        ConfigError: unknown part names, bad ``size`` or ``ink_crop``.
     """
     root = existing_path(path, "Omniglot path")
-    shape = image_size(size)
+    prep = _Prep(image_size(size), invert, check_margin(ink_crop))
     unknown = sorted(set(parts or []) - set(PARTS))
     if unknown:
         raise ConfigError(f"parts: unknown {unknown}; valid parts: {', '.join(PARTS)}")
     found = _find_parts(root, parts)
-    pieces = [_read_part(p, part, shape, invert, limit_classes) for part, p in found]
+    pieces = [_read_part(p, part, prep, limit_classes) for part, p in found]
     if len(pieces) == 1:
         return pieces[0]
     return _concat(pieces)
@@ -120,17 +124,34 @@ def _part_of(name: str) -> str | None:
     return next((p for p in PARTS if p in name.lower()), None)
 
 
-def _read_part(
-    path: Path, part: str | None, shape: tuple[int, int] | None, invert: bool, limit: int | None
-) -> LabeledDataset:
+class _Prep(NamedTuple):
+    """How every image is prepared: resized to ``shape``, inverted, cropped to its ink."""
+
+    shape: tuple[int, int] | None
+    invert: bool
+    ink_crop: float | None
+
+    def meta(self) -> dict[str, Any]:
+        """``meta["image"]``: what a saved model applies to the image files it reads."""
+        return {"invert": self.invert, "ink_crop": self.ink_crop}
+
+
+def _read_part(path: Path, part: str | None, prep: _Prep, limit: int | None) -> LabeledDataset:
     if path.suffix == ".npz":
-        return _read_npz(path, part, shape, invert, limit)
+        return _read_npz(path, part, prep, limit)
     files, archive = _layout_files(path)
     classes = sorted({_class_of(f) for f in files}, key=natural_key)[:limit]
     keep = set(classes)
     files = [f for f in files if _class_of(f) in keep]
     class_id = {c: k for k, c in enumerate(classes)}
-    store = ImageFileStore(files, grayscale=True, size=shape, invert=invert, archive=archive)
+    store = ImageFileStore(
+        files,
+        grayscale=True,
+        size=prep.shape,
+        invert=prep.invert,
+        ink_crop=prep.ink_crop,
+        archive=archive,
+    )
     split = None if part is None else np.full(len(files), PARTS[part], dtype=object)
     return LabeledDataset(
         items=store,
@@ -139,8 +160,17 @@ def _read_part(
         sources=[store.describe_file(i) for i in range(len(files))],
         kind="image",
         split=split,
-        meta={"protocol": "omniglot-background-evaluation", "parts": [part], "ink": _ink(invert)},
+        meta=_meta(part, prep),
     )
+
+
+def _meta(part: str | None, prep: _Prep) -> dict[str, Any]:
+    return {
+        "protocol": "omniglot-background-evaluation",
+        "parts": [part],
+        "ink": _ink(prep.invert),
+        "image": prep.meta(),
+    }
 
 
 def _layout_files(path: Path) -> tuple[list[str], Path | None]:
@@ -168,9 +198,7 @@ def _class_of(file: str) -> str:
     return f"{parts[-3]}/{parts[-2]}"
 
 
-def _read_npz(
-    path: Path, part: str | None, shape: tuple[int, int] | None, invert: bool, limit: int | None
-) -> LabeledDataset:
+def _read_npz(path: Path, part: str | None, prep: _Prep, limit: int | None) -> LabeledDataset:
     try:
         with np.load(path, allow_pickle=False) as z:
             images, labels = z["images"], z["labels"]
@@ -187,11 +215,13 @@ def _read_npz(
     n_cls, n_draw = labels.shape
     x = images.reshape(n_cls * n_draw, 1, *images.shape[2:]).astype(np.uint8)  # (N, 1, H, W)
     del images  # in place from here: Omniglot is 1,623 x 20 images of 105 x 105
-    if invert:
+    if prep.invert:
         np.subtract(1, x, out=x)
     np.multiply(x, 255, out=x)
-    if shape is not None and tuple(x.shape[2:]) != shape:
-        x = np.stack([_resize(img[0], shape) for img in x])[:, None]
+    if prep.ink_crop is not None:
+        x = np.stack([_crop(img[0], prep.ink_crop, prep.shape) for img in x])[:, None]
+    elif prep.shape is not None and tuple(x.shape[2:]) != prep.shape:
+        x = np.stack([_resize(img[0], prep.shape) for img in x])[:, None]
     ids, flat = np.unique(labels.reshape(-1), return_inverse=True)
     name = part or path.stem
     return LabeledDataset(
@@ -201,8 +231,12 @@ def _read_npz(
         sources=[f"{path}:images[{c},{d}]" for c in range(n_cls) for d in range(n_draw)],
         kind="image",
         split=None if part is None else np.full(len(x), PARTS[part], dtype=object),
-        meta={"protocol": "omniglot-background-evaluation", "parts": [part], "ink": _ink(invert)},
+        meta=_meta(part, prep),
     )
+
+
+def _crop(img: np.ndarray, margin: float, shape: tuple[int, int] | None) -> np.ndarray:
+    return np.asarray(crop_to_ink(Image.fromarray(img), margin, shape), dtype=np.uint8)
 
 
 def _resize(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -223,6 +257,7 @@ def _concat(pieces: list[LabeledDataset]) -> LabeledDataset:
             grayscale=True,
             size=stores[0].size,
             invert=stores[0].invert,
+            ink_crop=stores[0].ink_crop,
             archive=[a for s in stores for a in s.archives],
         )
     else:  # at least one .npz part: decode the others and keep one array
@@ -246,7 +281,10 @@ def _concat(pieces: list[LabeledDataset]) -> LabeledDataset:
 
 
 def load_omniglot_runs(
-    path: str | Path, size: int | list[int] | None = None, invert: bool = True
+    path: str | Path,
+    size: int | list[int] | None = None,
+    invert: bool = True,
+    ink_crop: float | None = None,
 ) -> list[OneShotRun]:
     """Read the official 20-way one-shot benchmark (Lake et al. 2015) from ``all_runs.zip``.
 
@@ -257,6 +295,7 @@ def load_omniglot_runs(
         path: ``all_runs.zip`` or the folder it unpacks to.
         size: resize to ``size`` x ``size``; default keeps 105x105.
         invert: make ink bright, as ``read_omniglot`` does (use the same setting for both).
+        ink_crop: crop to the ink, as ``read_omniglot`` does (use the same setting for both).
 
     Returns:
         The runs in order (20 for the official file), each a ``OneShotRun``.
@@ -311,6 +350,7 @@ def load_omniglot_runs(
             grayscale=True,
             size=shape,
             invert=invert,
+            ink_crop=check_margin(ink_crop),
             archive=archive,
         )
         x = store.load(np.arange(len(files)))  # (N + Q, 1, H, W)

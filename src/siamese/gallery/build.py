@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -130,13 +131,35 @@ def _read(
             lengths,
         )
     assert source is not None
-    data = load_source(source, **options)
+    image = spec.image or {}
+    if image.get("center_crop"):  # as the run did: the reader's size applies after the crop
+        from siamese.data.augment import center_crop
+
+        options = dict(options)
+        size = options.pop("size", None)
+        data = center_crop(load_source(source, **options), image["center_crop"], size)
+    else:
+        data = load_source(source, **options)
+    _check_preparation(data, image, source)
     if tuple(data.item_shape) != spec.shape:
         raise DataError(
             f"data source {source!r}: items of shape {tuple(data.item_shape)}, but the model takes "
             f"{spec.describe()}; set the reader's size options to match (or use --folder)"
         )
     return data
+
+
+def _check_preparation(data: LabeledDataset, image: dict[str, Any], source: str) -> None:
+    """The reader must prepare images as the model's training reader did (invert, ink crop)."""
+    read = (data.meta or {}).get("image") or {}
+    for key in ("invert", "ink_crop"):
+        if key in read and key in image and read[key] != image[key]:
+            raise DataError(
+                f"data source {source!r}: images read with {key} = {read[key]!r}, but the model "
+                f"was trained on images read with {key} = {image[key]!r}; pass --option "
+                f"{key}={json.dumps(image[key])} (model.json, info.image, records how the "
+                "model's training images were prepared)"
+            )
 
 
 def _split(

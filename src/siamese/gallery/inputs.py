@@ -36,12 +36,15 @@ class ItemSpec:
         shape: the item shape the encoder takes.
         dtype: the item dtype (uint8 for images, float32 otherwise, unless ``info.dtype`` says).
         takes_lengths: the encoder accepts true lengths of padded sequences.
+        image: how the model's training images were prepared from their files (``info.image``:
+            ``invert``, ``ink_crop``, ``center_crop``); image files get the same.
     """
 
     kind: str
     shape: tuple[int, ...]
     dtype: str
     takes_lengths: bool = False
+    image: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, model: Any) -> ItemSpec:
@@ -64,7 +67,8 @@ class ItemSpec:
             or info.get("dtype")
             or ("uint8" if kind == "image" else "float32")
         )
-        return cls(kind, shape, str(dtype), bool(getattr(model, "accepts_lengths", False)))
+        takes_lengths = bool(getattr(model, "accepts_lengths", False))
+        return cls(kind, shape, str(dtype), takes_lengths, info.get("image"))
 
     def describe(self) -> str:
         """For error messages: ``an image item of shape (1, 105, 105)``."""
@@ -115,18 +119,23 @@ def from_bytes(
 def from_image_bytes(data: bytes, spec: ItemSpec, *, where: str = "image") -> np.ndarray:
     """Decode an encoded image (PNG, JPEG, ...) and fit it to ``spec`` (mode and size).
 
+    The image is prepared as the model's training images were (``spec.image``: central crop,
+    ink crop, inversion; ``siamese.data.image_prep``).
+
     Raises:
         DataError: the bytes are not an image, or the model does not take images.
     """
     from PIL import Image, UnidentifiedImageError
+
+    from siamese.data.image_prep import prepare_image
 
     if spec.kind != "image":
         raise DataError(f"{where}: got an image but the model takes {spec.describe()}")
     channels, height, width = _image_dims(spec.shape)
     try:
         with Image.open(io.BytesIO(data)) as img:
-            img = img.convert("L" if channels == 1 else "RGB").resize((width, height))
-            arr = np.asarray(img)  # (H, W) or (H, W, 3)
+            img = img.convert("L" if channels == 1 else "RGB")
+            arr = np.asarray(prepare_image(img, spec.image, (height, width), where))  # (H, W[, 3])
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DataError(f"{where}: not a readable image ({exc})") from None
     arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)  # (C, H, W)

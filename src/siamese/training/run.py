@@ -24,6 +24,7 @@ from siamese.data import (
 )
 from siamese.data.augment import ImageAugment, center_crop, rotated_classes
 from siamese.data.augment_series import SeriesAugment
+from siamese.data.image_prep import preparation_record
 from siamese.encoders import create_encoder
 from siamese.errors import ConfigError, DataError, SiameseError
 from siamese.evaluation.model_evaluation import evaluate_model
@@ -114,13 +115,8 @@ def _read_and_split(cfg: RunConfig) -> tuple[LabeledDataset, dict[str, LabeledDa
         test_fraction=cfg.data.test_fraction,
         seed=cfg.seed,
     )
-    return (
-        dataset,
-        parts,
-        (
-            f"class-disjoint by ratio (val {cfg.data.val_fraction}, test {cfg.data.test_fraction}, seed {cfg.seed})"
-        ),
-    )
+    ratio = f"val {cfg.data.val_fraction}, test {cfg.data.test_fraction}, seed {cfg.seed}"
+    return dataset, parts, f"class-disjoint by ratio ({ratio})"
 
 
 def _stratified(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -268,6 +264,7 @@ def train_from_config(
         "kind": dataset.kind,
         "item_shape": list(dataset.item_shape),
         "item_dtype": str(dataset.items.dtype),
+        "image": preparation_record(dataset.meta.get("image"), cfg.data.crop, dataset.kind),
         "split": split_used,
         "split_classes": {
             k: sorted({dataset.class_names[c] for c in np.unique(v.labels)})
