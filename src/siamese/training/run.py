@@ -343,6 +343,7 @@ def train_from_config(
         console=console,
         progress=cfg.training.progress if progress_override is None else progress_override,
         distributed=ctx,
+        precision=cfg.training.precision,
     )
     t0 = time.perf_counter()
     history = trainer.fit(resume=resume)

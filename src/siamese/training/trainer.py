@@ -29,7 +29,7 @@ from siamese.training.checkpoint import load_checkpoint, load_weights, save_chec
 from siamese.training.collapse import CollapseDetector
 from siamese.training.distributed import DistributedContext, distributed_embed
 from siamese.training.early_stopping import EarlyStopping
-from siamese.training.optim import build_optimizer, build_scheduler
+from siamese.training.optim import build_optimizer, build_scheduler, check_precision
 from siamese.training.prefetch import Prefetcher
 from siamese.training.snapshots import save_snapshot, snapshot_positions
 
@@ -82,6 +82,7 @@ class Trainer:
         console: Any = None,
         distributed: DistributedContext | None = None,
         prefetch: int = 2,
+        precision: str = "float32",
     ):
         self.model, self.objective, self.generator = model, objective, generator
         self.train, self.val, self.val_generator, self.miner = train, val, val_generator, miner
@@ -107,6 +108,7 @@ class Trainer:
         self.net = self.dist.wrap(model)
         self.progress = progress and self.dist.is_main  # one progress bar per job
         self.prefetch = int(prefetch)  # batches loaded ahead in a background thread (0: off)
+        self.autocast = check_precision(precision)  # bfloat16: training forward passes only
         self.data_wait_seconds = 0.0  # time the loop waited for data (all epochs of this process)
         self.optimizer = build_optimizer(
             model,
@@ -149,7 +151,10 @@ class Trainer:
         x, lens = tensors if tensors is not None else self._tensors(data, batch)
         if self.augment is not None and self.model.training and data is self.train:
             x = self._augment(x, lens)
-        emb = self.dist.gather(self.net(x, lens), len(batch.indices))  # (U, D): the global batch
+        # bfloat16 for training steps only: validation losses and evaluation run in float32
+        with torch.autocast(x.device.type, torch.bfloat16, self.autocast and self.model.training):
+            emb = self.net(x, lens)
+        emb = self.dist.gather(emb.float(), len(batch.indices))  # (U, D): the global batch
         labels = torch.as_tensor(batch.labels, device=emb.device)
         tuples = (
             None
