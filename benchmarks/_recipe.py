@@ -128,8 +128,25 @@ def bench_record(
             "cpu_count": os.cpu_count(),
             "torch": torch.__version__,
             "python": platform.python_version(),
+            **cpu_features(),
         },
     }
+
+
+def cpu_features() -> dict[str, Any]:
+    """The CPU's model name and its bfloat16 units (``training.precision = "bfloat16"`` is fast
+    with AMX or AVX-512 BF16 and slow without them), from ``/proc/cpuinfo`` where there is one."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {"cpu": platform.processor() or None, "bf16_units": None}
+    name = next(
+        (ln.split(":", 1)[1].strip() for ln in text.splitlines() if "model name" in ln), None
+    )
+    flags = next(
+        (ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), []
+    )
+    return {"cpu": name, "bf16_units": [f for f in ("amx_bf16", "avx512_bf16") if f in flags]}
 
 
 def results_table(title: str, record: dict[str, Any]) -> Table:
