@@ -30,6 +30,7 @@ from siamese.data import load_source
 from siamese.data.augment import center_crop
 from siamese.data.labeled_dataset import LabeledDataset
 from siamese.training.config import RunConfig
+from siamese.training.optim import cpu_bf16_units
 from siamese.training.run import RunResult, train_from_config
 
 Transform = Callable[[LabeledDataset], LabeledDataset]
@@ -135,18 +136,15 @@ def bench_record(
 
 def cpu_features() -> dict[str, Any]:
     """The CPU's model name and its bfloat16 units (``training.precision = "bfloat16"`` is fast
-    with AMX or AVX-512 BF16 and slow without them), from ``/proc/cpuinfo`` where there is one."""
+    with AMX or AVX-512 BF16 and slow without them)."""
     try:
         text = Path("/proc/cpuinfo").read_text()
+        name = next(
+            (ln.split(":", 1)[1].strip() for ln in text.splitlines() if "model name" in ln), None
+        )
     except OSError:
-        return {"cpu": platform.processor() or None, "bf16_units": None}
-    name = next(
-        (ln.split(":", 1)[1].strip() for ln in text.splitlines() if "model name" in ln), None
-    )
-    flags = next(
-        (ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), []
-    )
-    return {"cpu": name, "bf16_units": [f for f in ("amx_bf16", "avx512_bf16") if f in flags]}
+        name = platform.processor() or None
+    return {"cpu": name, "bf16_units": cpu_bf16_units()}
 
 
 def results_table(title: str, record: dict[str, Any]) -> Table:

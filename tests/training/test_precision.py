@@ -3,6 +3,8 @@ float32 (weights, optimiser state, loss, validation and every embedding for eval
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -14,8 +16,8 @@ from siamese.errors import ConfigError
 from siamese.model import SiameseModel
 from siamese.objectives import create_objective
 from siamese.sampling import PKGenerator
-from siamese.training import load_config, train_from_config
-from siamese.training.optim import check_precision
+from siamese.training import load_config, optim, train_from_config
+from siamese.training.optim import check_precision, cpu_bf16_units
 from siamese.training.trainer import Trainer
 
 
@@ -92,6 +94,25 @@ def test_bfloat16_run_end_to_end(tmp_path):
     assert np.isfinite(r.history[-1]["train_loss"])
     assert r.model.info["config"]["training"]["precision"] == "bfloat16"
     assert all(p.dtype == torch.float32 for p in SiameseModel.load(r.run_dir).parameters())
+
+
+def test_cpu_bf16_units_read_from_cpuinfo(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("model name\t: X\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_tile amx_bf16\n")
+    assert cpu_bf16_units(info) == ["amx_bf16", "avx512_bf16"]
+    info.write_text("model name\t: X\nflags\t\t: fpu avx2 avx512f\n")
+    assert cpu_bf16_units(info) == []
+    assert cpu_bf16_units(tmp_path / "missing") is None  # not Linux: unknown, no warning
+
+
+def test_bfloat16_on_a_cpu_without_bf16_units_warns(monkeypatch):
+    monkeypatch.setattr(optim, "cpu_bf16_units", lambda: [])
+    with pytest.warns(UserWarning, match='no bfloat16 units.*set training.precision = "float32"'):
+        assert check_precision("bfloat16")
+    monkeypatch.setattr(optim, "cpu_bf16_units", lambda: ["amx_bf16"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_precision("bfloat16") and not check_precision("float32")
 
 
 def test_precision_errors():

@@ -108,7 +108,7 @@ class Trainer:
         self.net = self.dist.wrap(model)
         self.progress = progress and self.dist.is_main  # one progress bar per job
         self.prefetch = int(prefetch)  # batches loaded ahead in a background thread (0: off)
-        self.autocast = check_precision(precision)  # bfloat16: training forward passes only
+        self.autocast = check_precision(precision, self.dist.device)  # training forward passes only
         self.data_wait_seconds = 0.0  # time the loop waited for data (all epochs of this process)
         self.optimizer = build_optimizer(
             model,
