@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from siamese.encoders import create_encoder
-from siamese.encoders.mlp import SwapNoise
+from siamese.encoders._layers import SwapNoise
 from siamese.errors import ConfigError
 
 

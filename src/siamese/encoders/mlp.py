@@ -7,34 +7,9 @@ import math
 import torch
 from torch import nn
 
-from siamese.encoders._layers import OutputActivation
+from siamese.encoders._layers import OutputActivation, SwapNoise
 from siamese.encoders._registry import register_encoder
 from siamese.errors import ConfigError
-
-
-class SwapNoise(nn.Module):
-    """Training-time swap noise: each feature is replaced, with probability ``p``, by the same
-    feature of a random record of the batch (identity at inference).
-
-    The corrupted value is a real value of that feature (drawn from its distribution in the
-    batch), not a zero that no record has, and nothing is rescaled, so inference sees inputs of the
-    same scale. This is the "swap noise" of denoising autoencoders for tabular data (M. Jahrer,
-    Porto Seguro 2018) and the marginal corruption of SCARF (Bahri et al. 2022).
-    """
-
-    def __init__(self, p: float):
-        super().__init__()
-        self.p = float(p)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0 or len(x) < 2:
-            return x
-        swap = torch.rand_like(x) < self.p  # (B, F)
-        rows = torch.randint(0, len(x), x.shape, device=x.device)  # (B, F): a donor per feature
-        return torch.where(swap, torch.gather(x, 0, rows), x)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
 
 
 class MLP(nn.Module):
