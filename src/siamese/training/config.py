@@ -207,7 +207,7 @@ CHOICES = {
     "training.lr_schedule": ("none", "cosine"),
     "training.on_collapse": ("warn", "stop", "lower_hardness"),
     "training.monitor": ("val_loss", "val_accuracy", "val_auc"),
-    "training.precision": ("float32", "bfloat16"),
+    "training.precision": ("float32", "bfloat16"),  # training.optim.check_precision reads it
 }
 
 

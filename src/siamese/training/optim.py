@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from siamese.errors import ConfigError
+from siamese.training.config import CHOICES
 
 
 def build_optimizer(
@@ -36,7 +37,7 @@ def build_scheduler(
     return None
 
 
-PRECISIONS = ("float32", "bfloat16")
+PRECISIONS = CHOICES["training.precision"]
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 
 

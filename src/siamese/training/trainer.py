@@ -108,7 +108,7 @@ class Trainer:
         self.net = self.dist.wrap(model)
         self.progress = progress and self.dist.is_main  # one progress bar per job
         self.prefetch = int(prefetch)  # batches loaded ahead in a background thread (0: off)
-        self.autocast = check_precision(precision, self.dist.device)  # training forward passes only
+        self.autocast = check_precision(precision, self.dist.device)  # bf16 training steps only
         self.data_wait_seconds = 0.0  # time the loop waited for data (all epochs of this process)
         self.optimizer = build_optimizer(
             model,
@@ -151,7 +151,6 @@ class Trainer:
         x, lens = tensors if tensors is not None else self._tensors(data, batch)
         if self.augment is not None and self.model.training and data is self.train:
             x = self._augment(x, lens)
-        # bfloat16 for training steps only: validation losses and evaluation run in float32
         with torch.autocast(x.device.type, torch.bfloat16, self.autocast and self.model.training):
             emb = self.net(x, lens)
         emb = self.dist.gather(emb.float(), len(batch.indices))  # (U, D): the global batch
