@@ -22,3 +22,10 @@ class DataError(SiameseError):
 
 class ModelFileError(SiameseError):
     """A saved model folder is missing a file or holds a corrupt one."""
+
+
+class TrainingFailed(SiameseError):
+    """A run that trained but did not work (e.g. an unrecovered collapse): the run folder holds
+    what it made, and the message says why and what to try. The CLI exits with code 1."""
+
+    exit_code = 1
