@@ -38,7 +38,7 @@ from siamese.training.distributed import DistributedContext
 from siamese.training.early_stopping import EarlyStopping
 from siamese.training.trainer import Trainer
 
-ONLINE_MINERS = ("batch_hard", "batch_all", "semi_hard")
+ONLINE_MINERS = ("batch_hard", "batch_all", "semi_hard", "scheduled")
 
 
 @dataclass
@@ -212,9 +212,20 @@ def build_generator(
 
 
 def build_miner(cfg: RunConfig, objective: Any) -> Any:
+    """The in-batch miner ``[mining] strategy`` names (``None`` for none or a sequenced one)."""
     if cfg.mining.strategy not in ONLINE_MINERS:
         return None
-    from siamese.mining import create_online_miner
+    from siamese.mining import ScheduledMiner, create_online_miner, schedule_from_settings
+
+    if cfg.mining.strategy == "scheduled":
+        schedule = schedule_from_settings(
+            cfg.mining.schedule,
+            threshold=cfg.mining.threshold,
+            growth=cfg.mining.growth,
+            midpoint=cfg.mining.midpoint,
+            cycles=cfg.mining.cycles,
+        )
+        return ScheduledMiner(schedule, distance=objective.distance)
 
     margin = (
         cfg.mining.margin if cfg.mining.margin is not None else getattr(objective, "margin", 0.2)
