@@ -6,8 +6,8 @@ low-shot regime); the evaluation alphabets are held out. Every strategy sees P x
 items and 64 triplets per step (PLAID: 8 x 8):
 
 * online, inside each P x K batch: ``scheduled`` (each anchor's negative at the hardness a
-  sigmoid schedule gives for the step, rising to 1), ``batch_hard`` (its nearest negative) —
-  both one triplet per anchor — and ``semi_hard`` (every triplet of the semi-hard band; its
+  sigmoid schedule gives for the step, rising to 1; ``scheduled_mid``: rising to 0.5 only, the
+  middle of each anchor's range), ``batch_hard`` (its nearest negative) — one triplet per anchor — and ``semi_hard`` (every triplet of the semi-hard band; its
   count varies and is measured: the one online strategy whose count cannot be set);
 * offline, 64 sequenced triplets per step (``sampling.batch_size`` = P x K), re-mined every
   epoch in the model's own embeddings: ``hardest`` and the ``sequencer`` (sigmoid to 1).
@@ -65,12 +65,13 @@ P, K = 32, 2
 # strategy -> the [mining] table; online ones mine inside P x K batches
 STRATEGIES: dict[str, dict[str, Any]] = {
     "scheduled": {"strategy": "scheduled", "schedule": "sigmoid", "threshold": 1.0},
+    "scheduled_mid": {"strategy": "scheduled", "schedule": "sigmoid", "threshold": 0.5},
     "batch_hard": {"strategy": "batch_hard"},
     "semi_hard": {"strategy": "semi_hard"},
     "hardest": {"strategy": "hardest"},
     "sequencer": {"strategy": "sigmoid", "threshold": 1.0},
 }
-ONLINE = ("scheduled", "batch_hard", "semi_hard")
+ONLINE = ("scheduled", "scheduled_mid", "batch_hard", "semi_hard")
 SETTINGS: dict[str, dict[str, Any]] = {
     "omniglot": {"activation": "l2", "distance": "cosine", "margin": 0.2, "lr": 1e-3},
     "collapse": {
