@@ -19,6 +19,7 @@ import tomllib
 import yaml
 
 from siamese.errors import ConfigError
+from siamese.mining.schedules import list_schedules
 
 
 def _f(default: Any, help: str) -> Any:
@@ -117,7 +118,11 @@ class MiningConfig:
 
     strategy: str = _f(
         "none",
-        "none; online: batch_hard, batch_all, semi_hard; offline/scheduled: random, easiest, hardest, semi_hard_offline, linear, sine, tanh, logarithmic, sigmoid, cyclic_sigmoid, constant",
+        "none; online: batch_hard, batch_all, semi_hard, scheduled (in-batch negatives at the hardness `schedule` gives); offline/sequenced: random, easiest, hardest, semi_hard_offline, linear, sine, tanh, logarithmic, sigmoid, cyclic_sigmoid, constant",
+    )
+    schedule: str = _f(
+        "sigmoid",
+        "strategy = scheduled: the hardness curve (linear, sine, tanh, logarithmic, sigmoid, constant, cyclic_<curve>)",
     )
     threshold: float = _f(0.5, "hardness the schedule rises to (sigmoid carrying capacity)")
     growth: float = _f(10.0, "sigmoid growth rate")
@@ -216,6 +221,12 @@ CHOICES = {
     "training.on_collapse": ("recover", "warn", "stop"),
     "training.monitor": ("val_loss", "val_accuracy", "val_auc"),
     "training.precision": ("float32", "bfloat16"),  # training.optim.check_precision reads it
+    "mining.strategy": (
+        "none",
+        *("batch_hard", "batch_all", "semi_hard", "scheduled"),  # online (in-batch)
+        *("random", "easiest", "hardest", "semi_hard_offline", *list_schedules()),  # sequenced
+    ),
+    "mining.schedule": tuple(list_schedules()),
 }
 
 

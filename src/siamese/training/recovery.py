@@ -96,10 +96,7 @@ class CollapseRecovery:
             self.switched = True
             miner = self.gentle_miner
             miner.restart(step)
-            change["hardness"] = (
-                f"miner switched to scheduled hardness ({getattr(miner, 'schedule_name', '')}), "
-                "restarted at 0"
-            ).replace(" ()", "")
+            change["hardness"] = "miner switched to scheduled hardness, restarted easy"
         return miner, change
 
     def state_dict(self) -> dict[str, Any]:

@@ -38,9 +38,10 @@ from siamese.training.config import RunConfig, to_dict
 from siamese.training.distributed import DistributedContext
 from siamese.training.early_stopping import EarlyStopping
 from siamese.training.margin import distance_bound, fit_margin, histogram, sample_distances
+from siamese.training.recovery import CollapseRecovery
 from siamese.training.trainer import Trainer
 
-ONLINE_MINERS = ("batch_hard", "batch_all", "semi_hard")
+ONLINE_MINERS = ("batch_hard", "batch_all", "semi_hard", "scheduled")
 
 
 @dataclass
@@ -220,14 +221,33 @@ def build_generator(
 
 
 def build_miner(cfg: RunConfig, objective: Any) -> Any:
+    """The in-batch miner ``[mining] strategy`` names (``None`` for none or a sequenced one)."""
     if cfg.mining.strategy not in ONLINE_MINERS:
         return None
     from siamese.mining import create_online_miner
+
+    if cfg.mining.strategy == "scheduled":
+        return scheduled_miner(cfg, objective)
 
     margin = (
         cfg.mining.margin if cfg.mining.margin is not None else getattr(objective, "margin", 0.2)
     )
     return create_online_miner(cfg.mining.strategy, margin=margin, distance=objective.distance)
+
+
+def scheduled_miner(cfg: RunConfig, objective: Any) -> Any:
+    """The online scheduled-hardness miner of ``[mining] schedule`` and its curve's keys (the
+    run's miner for strategy = "scheduled", and the gentler one a collapse recovery switches to)."""
+    from siamese.mining import ScheduledMiner, schedule_from_settings
+
+    schedule = schedule_from_settings(
+        cfg.mining.schedule,
+        threshold=cfg.mining.threshold,
+        growth=cfg.mining.growth,
+        midpoint=cfg.mining.midpoint,
+        cycles=cfg.mining.cycles,
+    )
+    return ScheduledMiner(schedule, distance=objective.distance)
 
 
 def prepare_run_dir(cfg: RunConfig, *, resume: bool, overwrite: bool) -> Path:
@@ -356,6 +376,11 @@ def train_from_config(
         early_stopping=es,
         restore_best=cfg.training.restore_best,
         on_collapse=cfg.training.on_collapse,
+        recovery=CollapseRecovery(
+            gentle_miner=scheduled_miner(cfg, objective)
+            if objective.tuple_kind == "triplets"
+            else None
+        ),
         n_way=cfg.evaluation.n_way,
         k_shot=cfg.evaluation.k_shot,
         val_episodes=cfg.evaluation.val_episodes,

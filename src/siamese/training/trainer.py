@@ -171,7 +171,13 @@ class Trainer:
             else tuple(torch.as_tensor(t, device=emb.device) for t in batch.tuples)
         )
         if tuples is None and self.miner is not None:
+            if hasattr(self.miner, "set_progress"):  # scheduled hardness: where training is
+                self.miner.set_progress(
+                    self.global_step, self.epochs * self.generator.steps_per_epoch
+                )
             tuples = self.miner.mine(emb.detach(), labels)
+            if hasattr(self.miner, "last_hardness"):  # per-triplet target / achieved hardness
+                batch.hardness, batch.achieved = self.miner.last_hardness
         loss = self.objective(emb, labels, tuples, head=self.model.head)
         if self.model.training and data is self.train:
             self._online = batch.tuples is None
