@@ -15,7 +15,7 @@ from siamese.objectives import create_objective
 from siamese.training import load_config, train_from_config
 from siamese.training.collapse import CollapseDetector, batch_stats
 from siamese.training.recovery import CollapseRecovery
-from tests.tiny_runs import TINY_TRAFFIC_MODEL
+from tests.tiny_runs import TINY_TRAFFIC_MODEL, killed_and_resumed, run_metrics
 
 # The PLAID failure in small: an L2-normalised encoder, euclidean triplets, batch-hard mining from
 # the first step and a large learning rate. The embedding shrinks into a point (spread -> 0), the
@@ -77,6 +77,7 @@ def test_recover_rolls_back_and_ends_healthy(tmp_path):
     first = recoveries[0]
     assert first["rolled_back_to_epoch"] < first["epoch"]
     assert first["lr"] == pytest.approx(0.05 * 0.3)
+    assert "scheduled hardness" in first["hardness"]  # batch-hard gave way to easy-first
     assert result.evaluation["training"]["collapse"]["state"] == "recovered"
     assert not metrics[-1].get("collapse")
     assert metrics[-1]["batch_spread"] > 0.2 * metrics[1]["batch_spread"]
@@ -244,3 +245,15 @@ def test_sequenced_triplets_restart_easy_and_resume_with_the_restart():
     again = create_sequenced_generator("sigmoid", labels, **kw)
     again.load_state_dict(json.loads(json.dumps(gen.state_dict())))
     assert np.array_equal(again.target, gen.target)
+
+
+def test_a_recovered_run_resumes_exactly(tmp_path, monkeypatch):
+    """Collapse at epoch 2, recovery onto the scheduled miner, killed in epoch 3, resumed."""
+    whole = train_from_config(
+        load_config(None, [f'out_dir="{tmp_path / "a"}"', 'name="r"', *COLLAPSING]), report=False
+    )
+    assert run_metrics(whole.run_dir)[2].get("recovery")
+    resumed = killed_and_resumed(tmp_path / "b", monkeypatch, "r", COLLAPSING)
+    assert run_metrics(resumed.run_dir) == run_metrics(whole.run_dir)
+    for k, v in whole.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
