@@ -22,3 +22,7 @@ class DataError(SiameseError):
 
 class ModelFileError(SiameseError):
     """A saved model folder is missing a file or holds a corrupt one."""
+
+
+class TooLargeError(DataError):
+    """A file asks for more than a reader allows: pixels of an image, bytes of an array."""
