@@ -55,20 +55,20 @@ def check_npy_header(fp: IO[bytes], available: int, where: str) -> tuple[tuple[i
         else:
             shape, fortran, dtype = np.lib.format._read_array_header(fp, version)  # noqa: SLF001
     except (ValueError, OSError, EOFError, SyntaxError) as exc:
-        raise DataError(f"{where}: not a valid .npy array header ({exc})") from None
+        raise DataError(f"{where}: not a readable .npy array (bad header: {exc})") from None
     if dtype.hasobject:
         raise DataError(
-            f"{where}: holds Python objects (dtype {dtype}), which are never unpickled; save "
-            "plain numeric or string arrays"
+            f"{where}: not a readable .npy array: it holds Python objects (dtype {dtype}), "
+            "which are never unpickled; save plain numeric or string arrays"
         )
     claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
     data = available - (fp.tell() - start)
     ram = memory_bytes()
     if claimed > data:
         raise DataError(
-            f"{where}: the header claims an array of shape {tuple(shape)} ({dtype}, "
-            f"{claimed:,} bytes) but the file holds {max(data, 0):,} bytes of data; the file is "
-            "truncated or corrupt: save it again"
+            f"{where}: not a readable .npy array: its header claims shape {tuple(shape)} "
+            f"({dtype}, {claimed:,} bytes) but the file holds {max(data, 0):,} bytes of data; "
+            "the file is truncated or corrupt: save it again"
         )
     if ram is not None and claimed > ram:
         raise TooLargeError(
@@ -102,7 +102,7 @@ def load_npy(source: str | Path | bytes, where: str | None = None) -> np.ndarray
         try:
             return np.load(fp, allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
-            raise DataError(f"{where}: cannot read the .npy array ({exc})") from None
+            raise DataError(f"{where}: not a readable .npy array ({exc})") from None
 
 
 def load_npz(path: str | Path, where: str | None = None) -> dict[str, np.ndarray]:

@@ -82,10 +82,10 @@ def open_image(
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_large(where, None, None, max_pixels) from None
     except UnidentifiedImageError:
-        empty = _is_empty(fp)
+        kind = "an empty file" if _is_empty(fp) else "no format Pillow reads"
         raise DataError(
-            f"{where}: {'empty file' if empty else 'not an image Pillow can read'}; expected an "
-            "image file (PNG, JPEG, BMP, PGM, TIFF, WebP, ...): replace or remove it"
+            f"{where}: not a readable image ({kind}); expected an image file (PNG, JPEG, BMP, "
+            "PGM, TIFF, WebP, ...): replace or remove it"
         ) from None
     except _CORRUPT as exc:
         raise _corrupt(where, exc) from None
