@@ -17,6 +17,7 @@ clean line instead of a warning printed beside it.
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,8 +45,13 @@ def _corrupt(where: str, exc: BaseException) -> DataError:
     )
 
 
-def _too_large(where: str, width: int | None, height: int | None, limit: int) -> TooLargeError:
-    size = f"{width} x {height} pixels" if width else "more pixels than allowed"
+def _pixels_in(exc: BaseException) -> str:
+    """The image size in Pillow's bomb message ("Image size (N pixels) exceeds ...")."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    return f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+
+
+def _too_large(where: str, size: str, limit: int) -> TooLargeError:
     return TooLargeError(
         f"{where}: image of {size}, more than the limit of {limit:,} pixels "
         f"(e.g. {int(limit**0.5)} x {int(limit**0.5)}); downscale the image"
@@ -79,8 +85,8 @@ def open_image(
         raise DataError(f"{where}: image file does not exist") from None
     except PermissionError as exc:
         raise DataError(f"{where}: cannot read the image file ({exc.strerror})") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _too_large(where, None, None, max_pixels) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _too_large(where, _pixels_in(exc), max_pixels) from None
     except UnidentifiedImageError:
         kind = "an empty file" if _is_empty(fp) else "no format Pillow reads"
         raise DataError(
@@ -92,11 +98,11 @@ def open_image(
     with im:
         width, height = im.size
         if width * height > max_pixels:
-            raise _too_large(where, width, height, max_pixels)
+            raise _too_large(where, f"{width} x {height} pixels", max_pixels)
         try:
             yield im
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise _too_large(where, width, height, max_pixels) from None
+            raise _too_large(where, f"{width} x {height} pixels", max_pixels) from None
         except _CORRUPT as exc:
             raise _corrupt(where, exc) from None
 
