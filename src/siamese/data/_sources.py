@@ -47,12 +47,25 @@ def source_options(name: str) -> dict[str, Any]:
 
 
 def load_source(name: str, **options: Any) -> LabeledDataset:
-    """Read a dataset with the reader registered as ``name``.
+    """Read a dataset with the reader registered as ``name`` and check its files.
 
     Raises:
         ConfigError: unknown source name or option, or a required option missing.
         DataError: the reader's own errors, and files of the dataset that cannot be read (all
             of them counted, the first ``LISTED`` named).
+    """
+    dataset = read_source(name, **options)
+    check_files(dataset.items)
+    return dataset
+
+
+def read_source(name: str, **options: Any) -> LabeledDataset:
+    """``load_source`` without the check of every file (for ``data inspect --verify``, which
+    decodes every file itself and reports what fails).
+
+    Raises:
+        ConfigError: unknown source name or option, or a required option missing.
+        DataError: the reader's own errors.
     """
     fn = _get(name)
     params = inspect.signature(fn).parameters
@@ -72,9 +85,7 @@ def load_source(name: str, **options: Any) -> LabeledDataset:
             f"data source {name!r}: missing required option(s) {', '.join(missing)} "
             f"(set them under [data] in the config, e.g. {missing[0]} = ...)"
         )
-    dataset = fn(**options)
-    check_files(dataset.items)
-    return dataset
+    return fn(**options)
 
 
 def check_files(items: Any) -> None:
