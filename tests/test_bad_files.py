@@ -196,6 +196,24 @@ def test_csv_readers_folder_and_not_utf8(tmp_path: Path, source: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("source", "name", "options", "match"),
+    [
+        ("tabular", "t.csv", {}, r"t.csv: empty CSV"),
+        ("csv_windows", "w.csv", {"window": 2}, r"w.csv: expected a header row and data rows"),
+        ("csv", "c.csv", {}, r"c.csv: empty CSV; expected a header row"),
+        ("ucr", "P_TRAIN.ts", {}, r"P_TRAIN.ts: no @data line"),
+        ("lfw", "pairs.txt", {}, r"pairs.txt: empty pairs file"),
+        ("arrays", "a.npz", {}, r"a.npz: not a valid .npz \(zip\) file"),
+        ("omniglot", "images_background.npz", {}, r"images_background.npz: not a valid .npz"),
+    ],
+)
+def test_empty_files(tmp_path: Path, source: str, name: str, options: dict, match: str) -> None:
+    (tmp_path / name).write_bytes(b"")
+    with pytest.raises(DataError, match=match):
+        load_source(source, path=str(tmp_path / name), **options)
+
+
+@pytest.mark.parametrize(
     ("header", "match"),
     [
         ("@dimensions abc", r"line 3: @dimensions 'abc': expected a positive whole number"),
@@ -347,11 +365,15 @@ def test_model_json_deep_not_utf8_or_wrong_types(tmp_path: Path) -> None:
         SiameseModel.load(tmp_path)
 
 
-def test_truncated_weights(tmp_path: Path) -> None:
+def test_truncated_or_empty_model_files(tmp_path: Path) -> None:
     _saved_conv4(tmp_path)
     data = (tmp_path / "model.safetensors").read_bytes()
-    (tmp_path / "model.safetensors").write_bytes(data[: len(data) // 2])
-    with pytest.raises(ModelFileError, match=r"model.safetensors: corrupt weights file"):
+    for broken in (data[: len(data) // 2], b""):
+        (tmp_path / "model.safetensors").write_bytes(broken)
+        with pytest.raises(ModelFileError, match=r"model.safetensors: corrupt weights file"):
+            SiameseModel.load(tmp_path)
+    (tmp_path / "model.json").write_bytes(b"")
+    with pytest.raises(ModelFileError, match=r"model.json, line 1, column 1: malformed JSON"):
         SiameseModel.load(tmp_path)
 
 
