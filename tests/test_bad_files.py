@@ -445,6 +445,7 @@ def test_cli_train_inspect_enroll_identify_verify_exit_2(tmp_path: Path, capsys,
         assert re.search(rf"^error: .*b/2.png: image of 196,000,000 pixels, {LIMIT}", err), err
 
 
+@pytest.mark.slow  # a fresh process, to see what a user sees
 def test_cli_bomb_between_pillows_limits_is_one_line(tmp_path: Path) -> None:
     """In a real process Pillow's DecompressionBombWarning (89M-179M pixels) ends as the same one
     line, with no warning printed beside it."""
