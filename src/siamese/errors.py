@@ -29,3 +29,7 @@ class TrainingFailed(SiameseError):
     what it made, and the message says why and what to try. The CLI exits with code 1."""
 
     exit_code = 1
+
+
+class TooLargeError(DataError):
+    """A file asks for more than a reader allows: pixels of an image, bytes of an array."""
