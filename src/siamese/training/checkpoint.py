@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load, load_file, save
 
 from siamese._io import atomic_write_bytes, atomic_write_json, canonical_json
@@ -119,6 +120,8 @@ def save_checkpoint(
     for old in path.parent.glob(f"{path.name}*.safetensors"):
         if old.name != name and (old.name == legacy or _is_tensor_name(path, old.name)):
             old.unlink(missing_ok=True)  # an older checkpoint's, or one a kill left uncommitted
+    for tmp in path.parent.glob(f".{path.name}[-.]*.tmp"):
+        tmp.unlink(missing_ok=True)  # half-written by a killed write (one writer per run)
 
 
 def _is_tensor_name(path: Path, name: str) -> bool:
@@ -195,7 +198,10 @@ def _verified_tensors(path: Path, manifest_file: Path, meta: dict[str, Any]) -> 
             f"and SHA-256 its manifest {manifest_file.name} records (damaged after it was "
             f"written); {_FRESH}"
         )
-    return load(data)
+    try:
+        return load(data)
+    except SafetensorError as exc:  # hashed as written, so written by something else
+        raise ModelFileError(f"{file}: not a safetensors file ({exc}); {_FRESH}") from None
 
 
 def _legacy_tensors(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
@@ -208,7 +214,7 @@ def _legacy_tensors(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
     file = path.with_suffix(".safetensors")
     try:
         tensors = load_file(str(file))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, SafetensorError) as exc:
         raise ModelFileError(f"{file}: unreadable checkpoint ({exc}); {_FRESH}") from None
     steps = {
         int(t.item())
@@ -255,7 +261,7 @@ def save_weights(path: Path, model: torch.nn.Module) -> None:
 def load_weights(path: Path, model: torch.nn.Module) -> None:
     try:
         model.load_state_dict(load_file(str(path)))
-    except (OSError, ValueError, RuntimeError) as exc:
+    except (OSError, ValueError, RuntimeError, SafetensorError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelFileError(
             f"{path}: unreadable or mismatched weights ({first}); {_FRESH}"
