@@ -220,3 +220,28 @@ def test_sigkill_between_checkpoint_files_resumes_from_the_previous_one(tmp_path
     assert [p.name for p in ckpt.glob("last-*.safetensors")] == [
         json.loads((ckpt / "last.json").read_text())["tensors"]
     ]  # the uncommitted file is gone
+
+
+def test_resume_from_a_damaged_checkpoint_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    from siamese.cli.app import main
+
+    kind, args = ENCODER_RUNS["mlp"]
+    lines = [*_data(tmp_path, kind), 'model.encoder="mlp"', *args, *PK]
+    with monkeypatch.context() as m:
+        _kill_during_step(m, KILL_AT_STEP)
+        with pytest.raises(KeyboardInterrupt):
+            train_from_config(_config(tmp_path, "damaged", lines), report=False)
+    ckpt = tmp_path / "damaged" / "checkpoints"
+    tensors = ckpt / json.loads((ckpt / "last.json").read_text())["tensors"]
+    tensors.write_bytes(tensors.read_bytes()[:-1])  # truncated by something after it was written
+    sets = [
+        a
+        for x in ['name="damaged"', f'out_dir="{tmp_path}"', *COMMON, *lines]
+        for a in ("--set", x)
+    ]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", *sets, "--resume"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err
+    assert f"{tensors.name}: " in err and "start the run again with --overwrite" in err
+    assert len(err.strip().splitlines()) == 1
