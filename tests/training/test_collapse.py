@@ -13,7 +13,7 @@ import torch
 from siamese.errors import ConfigError, TrainingFailed
 from siamese.objectives import create_objective
 from siamese.training import load_config, train_from_config
-from siamese.training.collapse import CollapseDetector, batch_stats
+from siamese.training.collapse import CollapseDetector, batch_stats, weak_model_warning
 from siamese.training.recovery import CollapseRecovery
 from tests.tiny_runs import TINY_TRAFFIC_MODEL, killed_and_resumed, run_metrics
 
@@ -257,3 +257,11 @@ def test_a_recovered_run_resumes_exactly(tmp_path, monkeypatch):
     assert run_metrics(resumed.run_dir) == run_metrics(whole.run_dir)
     for k, v in whole.model.state_dict().items():
         assert torch.equal(v, resumed.model.state_dict()[k]), k
+
+
+def test_a_model_that_barely_separates_test_classes_is_called_weak():
+    # the old UCR recipe on PLAID after its recovery: no collapse left, but test AUC 0.54
+    msg = weak_model_warning({"auc": 0.542, "accuracy": 0.316, "n_way": 5})
+    assert msg and "ROC AUC 0.542, 5-way accuracy 0.316 against chance 0.200" in msg
+    assert weak_model_warning({"auc": 0.93, "accuracy": 0.8, "n_way": 5}) is None
+    assert weak_model_warning({}) is None

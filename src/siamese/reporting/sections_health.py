@@ -57,6 +57,8 @@ def health_section(run: RunFolder) -> str:
                     rows,
                 )
             )
+    for warning in run.evaluation.get("warnings", []):
+        out.append(h.note(f"Warning: {warning}.", warn=True))
     margin = _margin_record(run)
     if margin is not None:
         uri = margin_figure(margin)

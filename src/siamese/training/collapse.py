@@ -240,3 +240,22 @@ def collapse_summary(history: list[dict[str, Any]], stopped_reason: str) -> dict
         "reasons": {str(r["epoch"]): r.get("warnings", []) for r in flagged},
         "recoveries": recoveries,
     }
+
+
+WEAK_AUC = 0.6  # test pairs told apart no better than this: the model barely works
+
+
+def weak_model_warning(evaluation: dict[str, Any]) -> str | None:
+    """A line when the held-out evaluation shows a model that barely tells classes apart, even
+    if training never collapsed (the report and the CLI print it)."""
+    auc = evaluation.get("auc")
+    if auc is None or not math.isfinite(auc) or auc >= WEAK_AUC:
+        return None
+    acc, n = evaluation.get("accuracy"), evaluation.get("n_way")
+    extra = (
+        f", {n}-way accuracy {acc:.3f} against chance {1 / n:.3f}" if acc is not None and n else ""
+    )
+    return (
+        f"the model barely tells the test classes apart (ROC AUC {auc:.3f}{extra}); check the "
+        "input normalisation (data.normalise), the learning rate and the mining strategy"
+    )

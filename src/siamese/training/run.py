@@ -33,7 +33,7 @@ from siamese.objectives import PairHead, create_objective
 from siamese.sampling import BatchGenerator, PairGenerator, PKGenerator, TripletGenerator
 from siamese.sampling.neighbour_pk import NeighbourPKGenerator
 from siamese.seed import seed_everything
-from siamese.training.collapse import collapse_advice, collapse_summary
+from siamese.training.collapse import collapse_advice, collapse_summary, weak_model_warning
 from siamese.training.config import RunConfig, to_dict
 from siamese.training.distributed import DistributedContext
 from siamese.training.early_stopping import EarlyStopping
@@ -429,6 +429,14 @@ def train_from_config(
         )
         evaluation["seconds"] = round(time.perf_counter() - t1, 2)
     evaluation["training"] = model.info["training"]
+    weak = weak_model_warning(evaluation)
+    if weak is not None:
+        evaluation["warnings"] = [weak]
+        msg = f"warning: {weak}"
+        if console is not None:
+            console.print(msg, style="bold yellow", markup=False)
+        else:
+            print(msg)
     atomic_write_json(run_dir / "evaluation.json", evaluation)
     if report:
         _write_report(run_dir, console)
