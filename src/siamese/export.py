@@ -18,8 +18,11 @@ naming the part and the format that does carry it.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -293,22 +296,37 @@ def _serialise(
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the exporters' deprecation and tracer notes
             if format == "onnx":
-                torch.onnx.export(
-                    module,
-                    example,
-                    buf,
-                    dynamo=False,
-                    input_names=input_names,
-                    output_names=output_names,
-                    dynamic_axes={n: {0: "batch"} for n in input_names + output_names},
-                    opset_version=opset,
-                )
+                with _native_stderr_muted():  # the exporter's C++ shape-inference notes
+                    torch.onnx.export(
+                        module,
+                        example,
+                        buf,
+                        dynamo=False,
+                        input_names=input_names,
+                        output_names=output_names,
+                        dynamic_axes={n: {0: "batch"} for n in input_names + output_names},
+                        opset_version=opset,
+                    )
             else:
                 torch.jit.save(torch.jit.trace(module, example, check_trace=False), buf)
     except Exception as exc:  # each exporter raises its own types; all mean "cannot carry this"
         lines = str(exc).strip().splitlines() or [type(exc).__name__]
         raise _Unexportable(lines[0][:200]) from None
     return buf.getvalue()
+
+
+@contextlib.contextmanager
+def _native_stderr_muted():
+    """Silence file descriptor 2 (C++ warnings bypass Python's ``warnings``); errors still raise."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _run_exported(path: Path, format: str, inputs: dict[str, np.ndarray]) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -138,3 +140,31 @@ def test_a_part_no_format_carries_is_one_line_exit_2(tmp_path, capsys, monkeypat
     assert not (tmp_path / "model.onnx").exists()  # nothing half-written
     report = export_model(tmp_path, "torchscript")
     assert report["max_abs_diff"] <= 1e-4
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_demo_model_exports_from_the_cli(tmp_path, capsys):
+    """The demo's LSTM (fixed spectrum features, instance norm, log_feature normaliser): ONNX
+    export used to end in a traceback on ``aten::fft_rfft``."""
+    from tiny_runs import tiny_config
+
+    from siamese.cli.app import main
+    from siamese.training import train_from_config
+
+    demo_like = [
+        "model.fixed_features=0.7",
+        "model.instance_norm=true",
+        'model.pooling="concat"',
+        'model.output_activation="l2"',
+        'data.normalise="log_feature"',
+    ]
+    train_from_config(tiny_config(tmp_path, "demo", demo_like), report=False)
+    for fmt in ("onnx", "torchscript"):
+        main(["export", str(tmp_path / "demo"), "--format", fmt, "--json"])
+        out = capsys.readouterr()
+        report = json.loads(out.out)
+        assert report["max_abs_diff"] <= 1e-4 and out.err == ""
+        assert " test items of " in report["checked_on"] and report["inputs"] == [
+            "items",
+            "lengths",
+        ]
