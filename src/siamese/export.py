@@ -126,9 +126,8 @@ def export_model(
     if model.head is not None:
         head_out = out.with_name(f"{out.stem}.head{out.suffix}")
         dim = int(model.head.dim)
-        pair = tuple(
-            torch.randn(2, dim, generator=torch.Generator().manual_seed(seed)) for _ in "12"
-        )
+        g = torch.Generator().manual_seed(seed)
+        pair = (torch.randn(2, dim, generator=g), torch.randn(2, dim, generator=g))
         head = _HeadTower(model.head).eval()
         head_data = _export_or_explain(
             model, head, pair, ["e1", "e2"], ["probability"], format, opset, source, part="head"
@@ -196,8 +195,8 @@ def _check_batches(
 ) -> tuple[list[tuple[np.ndarray, ...]], str]:
     """The batches the check embeds, and what they are.
 
-    Real items of the run's test split (else validation, else training) with their true lengths;
-    for an encoder that takes lengths, the same items again cut to shorter random lengths, so the
+    Real items of the run's test split (else validation, else training) with their true lengths
+    (at least 2); for an encoder that takes lengths, the same items again cut to shorter random lengths, so the
     padded path is checked even on equal-length data.
     """
     real, where = _real_items(run_dir)
@@ -210,6 +209,7 @@ def _check_batches(
     if not takes_lengths:
         return [(items,)], where
     full = np.full(len(items), T, dtype=np.int64) if lengths is None else lengths.astype(np.int64)
+    full = np.maximum(full, 2)  # a 1-step series has no step statistics (the library gives NaN)
     cut = np.random.default_rng(seed).integers(2, T + 1, size=len(items))
     return [(items, full), (items, np.minimum(full, cut))], where + ", full and cut lengths"
 
