@@ -52,18 +52,8 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
-from siamese.data.lfw_pairs import read_lfw
-from siamese.data.omniglot import read_omniglot
-from siamese.encoders import create_encoder
-from siamese.evaluation.verification import VerificationEvaluator, roc_auc
-from siamese.gallery import Gallery
-from siamese.model import SiameseModel
-from siamese.objectives import PairHead, create_objective
-from siamese.sampling import PKGenerator
-from siamese.seed import derived_rng
-from siamese.training.optim import cpu_bf16_units
-from siamese.training.prefetch import Prefetcher
-
+# The library is imported inside each measurement, only what it needs: every measurement is a
+# fresh process, and on a busy machine each unneeded import costs seconds of its start-up.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _cpu_peak import cpu_facts, describe, physical_peak  # noqa: E402
 
@@ -156,8 +146,11 @@ def batch_pairs(labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarra
     return i[same], j[same], i[neg], j[neg]
 
 
-def pair_accuracy(model: SiameseModel, data: Any, pairs: int, seed: int) -> dict[str, float]:
+def pair_accuracy(model: Any, data: Any, pairs: int, seed: int) -> dict[str, float]:
     """Verification on balanced pairs of held-out classes: threshold fitted on half, scored on half."""
+    from siamese.evaluation.verification import VerificationEvaluator, roc_auc
+    from siamese.sampling import PKGenerator
+
     rng = np.random.default_rng(seed)
     emb = torch.as_tensor(model.embed_dataset(data))
     gen = PKGenerator(data.labels, p=2, k=2, steps_per_epoch=1)
@@ -179,6 +172,13 @@ def embedding_reuse(cfg: dict[str, Any], seed: int, warmup: int = 3) -> dict[str
     The two steps of each batch run one after the other, so a change in the machine's load hits
     both alike; the first ``warmup`` steps are trained but not timed.
     """
+    from siamese.data.omniglot import read_omniglot
+    from siamese.encoders import create_encoder
+    from siamese.model import SiameseModel
+    from siamese.objectives import create_objective
+    from siamese.sampling import PKGenerator
+    from siamese.seed import derived_rng
+
     root = cfg["data"] / "omniglot"
     train = read_omniglot(
         str(root / "images_background.npz"), size=28, limit_classes=cfg["reuse_classes"]
@@ -238,6 +238,8 @@ ENCODERS = {"koch_cnn": ((1, 105, 105), "koch_batch"), "conv4": ((1, 28, 28), "c
 
 def hardware(cfg: dict[str, Any], name: str, layout: str) -> dict[str, Any]:
     """Inference and training GFLOP/s of one encoder in one memory layout (one subprocess)."""
+    from siamese.encoders import create_encoder
+
     shape, batch_key = ENCODERS[name]
     batch = cfg[batch_key]
     torch.manual_seed(0)
@@ -309,6 +311,12 @@ def judge(gflops: float, cpu_per_wall: float, threads: int, peak: float | None) 
 
 # ---------------------------------------------------------------------------- 3. data loading
 def data_loading(cfg: dict[str, Any], train_items_per_s: float, seed: int) -> dict[str, Any]:
+    from siamese.data.lfw_pairs import read_lfw
+    from siamese.encoders import create_encoder
+    from siamese.sampling import PKGenerator
+    from siamese.seed import derived_rng
+    from siamese.training.prefetch import Prefetcher
+
     lfw = read_lfw(str(cfg["data"] / "lfw"), grayscale=True, size=105)
     store = getattr(lfw.items, "cache_bytes", None)
     if store is not None:
@@ -364,6 +372,12 @@ def data_loading(cfg: dict[str, Any], train_items_per_s: float, seed: int) -> di
 
 # ---------------------------------------------------------------------------- 4. latency
 def latency(cfg: dict[str, Any], seed: int) -> dict[str, Any]:
+    from siamese.data.omniglot import read_omniglot
+    from siamese.encoders import create_encoder
+    from siamese.gallery import Gallery
+    from siamese.model import SiameseModel
+    from siamese.objectives import PairHead
+
     torch.manual_seed(seed)
     enc = create_encoder("koch_cnn", input_shape=(1, 105, 105)).to(
         memory_format=torch.channels_last
@@ -468,7 +482,7 @@ def child(task: str, cfg: dict[str, Any], args: argparse.Namespace) -> dict[str,
     """One measurement, in this (pinned) process: threads are set before any work."""
     torch.set_num_threads(args.threads)
     if task == "matmul":
-        return best_matmul(cfg, bool(cpu_bf16_units()))
+        return best_matmul(cfg, physical_peak(cpu_facts(), args.threads)["bf16"] is not None)
     if task.startswith("hardware:"):
         _, name, layout = task.split(":")
         return hardware(cfg, name, layout)
@@ -515,6 +529,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.child:
         print(json.dumps(child(args.child, cfg, args)))
         return {}
+    from siamese.training.optim import cpu_bf16_units
+
     t0 = time.perf_counter()
     facts = cpu_facts()
     peak = physical_peak(facts, args.threads)
