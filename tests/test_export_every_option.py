@@ -146,15 +146,12 @@ def test_every_option_is_on(name):
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.parametrize("format", ["onnx", "torchscript"])
 @pytest.mark.parametrize("name", list_encoders())
-def test_every_encoder_exports_with_every_option(trained, name, format, capsys):
+def test_every_encoder_exports_with_every_option(trained, name, format):
     run = trained(name)
     model = SiameseModel.load(run)
     assert model.head is not None and model.normaliser.mode != "none"
     assert model.test_time_shift == (1 if KIND[name] == "image" else 0)
     report = export_model(run, format)
-    with capsys.disabled():
-        print(f"\n{name} {format}: max abs diff {report['max_abs_diff']:.2g} on "
-              f"{report['checked_on']}; head {report['head_max_abs_diff']:.2g}")  # fmt: skip
     assert report["max_abs_diff"] <= 1e-4 and report["head_max_abs_diff"] <= 1e-4
     assert "items of" in report["checked_on"]  # real items of the run's data, not random ones
     takes_lengths = KIND[name] == "sequence"
