@@ -1,18 +1,22 @@
 """How close to the machine's limit does training run, and what does embedding reuse buy?
 
-One run prints four measurements (every rate measured in this process, the matmul rate interleaved
-with the model measurements so that ratios stay meaningful on a busy machine):
+One run prints four measurements, each in its own subprocess pinned to ``--threads`` cores
+(``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` set, ``torch.set_num_threads`` before any work,
+``taskset`` where available):
 
 1. Embedding reuse (Omniglot 28x28, conv4, contrastive loss): P x K batches (8 x 4 = 32 images)
    with all 48 same-class pairs and 48 random different-class pairs of the batch. "reuse" embeds
    the 32 unique images once per step; "twin" embeds both sides of every pair (192 images), the
    two-tower way. Same initial weights, same pairs, same steps; items/s, pairs/s and the
    verification accuracy on pairs of held-out (evaluation-alphabet) characters.
-2. Close to the hardware: dense float32 matmul GFLOP/s, the encoder's FLOPs per item
-   (``torch.utils.flop_counter``), achieved inference and training GFLOP/s and their fraction of
-   the matmul rate for koch_cnn at 105x105 and conv4 at 28x28 (plain vs channels_last memory
-   layout; inference under ``torch.inference_mode``; training with fused Adam, which matters:
-   koch_cnn's 38M-parameter dense layer makes an unfused Adam step cost as much as a small batch).
+2. Close to the hardware: the physical float32 peak of the pinned cores (cores x FMA units x
+   vector lanes x 2 x clock, from the CPU's own facts: ``_cpu_peak.py`` prints how it was
+   derived; bfloat16 where the CPU has bfloat16 units), the best dense matmul rate measured, the
+   encoder's FLOPs per item (``torch.utils.flop_counter``), and the achieved inference and
+   training GFLOP/s with their share of the peak for koch_cnn at 105x105 and conv4 at 28x28
+   (plain vs channels_last memory layout; inference under ``torch.inference_mode``; training with
+   fused Adam). A share is printed only when the measurement's CPU seconds per wall second agree
+   with its thread count (within 15%) and stay under the peak; otherwise the row says why not.
 3. Data loading (LFW, 105x105 grayscale): decode + resize + normalise + augment items/s beside the
    model's training items/s, and the share of a koch_cnn training loop spent waiting for data with
    the background ``Prefetcher`` (and without it).
@@ -20,8 +24,8 @@ with the model measurements so that ratios stay meaningful on a busy machine):
    identify one query against a 1,000-class gallery (one pass, exact search, head re-scoring);
    p50 and p99 in ms.
 
-On a shared machine pass ``--threads 1``: with more OpenMP threads than free cores, every small
-operation waits for a descheduled thread and the figures measure the neighbours, not the code.
+On a shared machine keep ``--threads 1`` (the default): with more OpenMP threads than free cores,
+every small operation waits for a descheduled thread and the figures measure the neighbours.
 
     python benchmarks/throughput.py            # full sizes (a few minutes)
     python benchmarks/throughput.py --quick    # under a minute (run by the test suite)
@@ -34,6 +38,9 @@ import argparse
 import json
 import os
 import platform
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,16 +52,10 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
-from siamese.data.lfw_pairs import read_lfw
-from siamese.data.omniglot import read_omniglot
-from siamese.encoders import create_encoder
-from siamese.evaluation.verification import VerificationEvaluator, roc_auc
-from siamese.gallery import Gallery
-from siamese.model import SiameseModel
-from siamese.objectives import PairHead, create_objective
-from siamese.sampling import PKGenerator
-from siamese.seed import derived_rng
-from siamese.training.prefetch import Prefetcher
+# The library is imported inside each measurement, only what it needs: every measurement is a
+# fresh process, and on a busy machine each unneeded import costs seconds of its start-up.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cpu_peak import cpu_facts, describe, physical_peak  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FULL = {
@@ -67,46 +68,52 @@ FULL = {
     "loop_steps": 6,
     "latency_reps": 50,
     "gallery_real": True,
+    "conv4_batch": 128,
+    "matmul_sizes": (512, 1024, 2048),
+    "matmul_seconds": 1.0,
 }
 QUICK = {
     "reuse_steps": 25,
     "reuse_classes": 120,
     "eval_classes": 80,
-    "reps": 2,
+    "reps": 1,
     "koch_batch": 8,
     "loader_items": 96,
-    "loop_steps": 3,
-    "latency_reps": 15,
+    "loop_steps": 2,
+    "latency_reps": 8,
     "gallery_real": False,
+    "conv4_batch": 128,
+    "matmul_sizes": (512, 1024),
+    "matmul_seconds": 0.3,
 }
+LAYOUTS = ("contiguous", "channels_last")
+CPU_TOLERANCE = 0.15  # CPU seconds per wall second may differ from the thread count by 15%
 
 
 # ---------------------------------------------------------------------------- measuring
-def matmul_gflops(n: int = 1024, seconds: float = 0.3) -> float:
-    """Dense float32 ``n x n`` matmul rate of this process right now (GFLOP/s)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_gflops(
+    n: int = 1024, seconds: float = 0.3, dtype: torch.dtype = torch.float32
+) -> tuple[float, float]:
+    """Dense ``n x n`` matmul rate of this process right now: (GFLOP/s, CPU-s per wall-s)."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
     a @ b  # warm-up
-    reps, t0 = 0, time.perf_counter()
+    reps, t0, c0 = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - t0 < seconds:
         a @ b
         reps += 1
-    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
+    wall = time.perf_counter() - t0
+    return 2 * n**3 * reps / wall / 1e9, (time.process_time() - c0) / wall
 
 
-def rate_around(fn: Callable[[], float]) -> tuple[float, float]:
-    """Run ``fn`` (returns items/s) between two matmul probes: (items/s, mean matmul GFLOP/s)."""
-    before = matmul_gflops()
-    value = fn()
-    return value, (before + matmul_gflops()) / 2
-
-
-def per_second(step: Callable[[], Any], items: int, reps: int) -> float:
-    """Items per second of ``step`` (one warm-up call, then ``reps`` timed calls)."""
+def per_second(step: Callable[[], Any], items: int, reps: int) -> tuple[float, float]:
+    """Items per second of ``step`` (one warm-up call, then ``reps`` timed calls), and the CPU
+    seconds the process used per wall second meanwhile."""
     step()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(reps):
         step()
-    return items * reps / (time.perf_counter() - t0)
+    wall = time.perf_counter() - t0
+    return items * reps / wall, (time.process_time() - c0) / wall
 
 
 def flops(fn: Callable[[], Any]) -> int:
@@ -120,6 +127,16 @@ def percentiles(times: list[float]) -> dict[str, float]:
     return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99))}
 
 
+def best_matmul(cfg: dict[str, Any], bf16: bool) -> dict[str, Any]:
+    """The best float32 (and bfloat16) matmul rate over a few sizes, with its CPU per wall."""
+    out: dict[str, Any] = {}
+    for name, dtype in [("fp32", torch.float32)] + ([("bf16", torch.bfloat16)] if bf16 else []):
+        rates = {n: matmul_gflops(n, cfg["matmul_seconds"], dtype) for n in cfg["matmul_sizes"]}
+        n = max(rates, key=lambda k: rates[k][0])
+        out[name] = {"gflops": rates[n][0], "cpu_per_wall": rates[n][1], "n": n}
+    return out
+
+
 # ---------------------------------------------------------------------------- 1. embedding reuse
 def batch_pairs(labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
     """Every same-class pair of a P x K batch and as many random different-class pairs."""
@@ -129,8 +146,11 @@ def batch_pairs(labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarra
     return i[same], j[same], i[neg], j[neg]
 
 
-def pair_accuracy(model: SiameseModel, data: Any, pairs: int, seed: int) -> dict[str, float]:
+def pair_accuracy(model: Any, data: Any, pairs: int, seed: int) -> dict[str, float]:
     """Verification on balanced pairs of held-out classes: threshold fitted on half, scored on half."""
+    from siamese.evaluation.verification import VerificationEvaluator, roc_auc
+    from siamese.sampling import PKGenerator
+
     rng = np.random.default_rng(seed)
     emb = torch.as_tensor(model.embed_dataset(data))
     gen = PKGenerator(data.labels, p=2, k=2, steps_per_epoch=1)
@@ -152,6 +172,13 @@ def embedding_reuse(cfg: dict[str, Any], seed: int, warmup: int = 3) -> dict[str
     The two steps of each batch run one after the other, so a change in the machine's load hits
     both alike; the first ``warmup`` steps are trained but not timed.
     """
+    from siamese.data.omniglot import read_omniglot
+    from siamese.encoders import create_encoder
+    from siamese.model import SiameseModel
+    from siamese.objectives import create_objective
+    from siamese.sampling import PKGenerator
+    from siamese.seed import derived_rng
+
     root = cfg["data"] / "omniglot"
     train = read_omniglot(
         str(root / "images_background.npz"), size=28, limit_classes=cfg["reuse_classes"]
@@ -206,63 +233,90 @@ def embedding_reuse(cfg: dict[str, Any], seed: int, warmup: int = 3) -> dict[str
 
 
 # ---------------------------------------------------------------------------- 2. hardware
-def hardware(cfg: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, shape, batch in (
-        ("koch_cnn", (1, 105, 105), cfg["koch_batch"]),
-        ("conv4", (1, 28, 28), 128),
-    ):
-        torch.manual_seed(0)
-        enc = create_encoder(name, input_shape=shape)
-        x = torch.rand(batch, *shape)
-        enc.eval()
-        fwd = flops(lambda: enc(x)) / batch  # noqa: B023
-        enc.train()
-        train = flops(lambda: enc(x).pow(2).mean().backward()) / batch  # noqa: B023
-        row: dict[str, Any] = {
-            "batch": batch,
-            "fwd_gflop_per_item": fwd / 1e9,
-            "train_gflop_per_item": train / 1e9,
-            "variants": {},
+ENCODERS = {"koch_cnn": ((1, 105, 105), "koch_batch"), "conv4": ((1, 28, 28), "conv4_batch")}
+
+
+def hardware(cfg: dict[str, Any], name: str, layout: str) -> dict[str, Any]:
+    """Inference and training GFLOP/s of one encoder in one memory layout (one subprocess)."""
+    from siamese.encoders import create_encoder
+
+    shape, batch_key = ENCODERS[name]
+    batch = cfg[batch_key]
+    torch.manual_seed(0)
+    enc = create_encoder(name, input_shape=shape)
+    x = torch.rand(batch, *shape)
+    enc.eval()  # FLOPs per item, counted on two items (they scale with the batch)
+    fwd = flops(lambda: enc(x[:2])) / 2
+    enc.train()
+    train = flops(lambda: enc(x[:2]).pow(2).mean().backward()) / 2
+    opt = torch.optim.Adam(enc.parameters(), lr=1e-4, fused=True)
+    fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+    enc.to(memory_format=fmt)
+    xi = x.contiguous(memory_format=fmt)
+
+    def infer() -> None:
+        with torch.inference_mode():
+            enc(xi)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        enc(xi).pow(2).mean().backward()
+        opt.step()
+
+    enc.eval()
+    inf, inf_cpu = per_second(infer, batch, cfg["reps"])
+    enc.train()
+    trn, trn_cpu = per_second(step, batch, cfg["reps"])
+    return {
+        "batch": batch,
+        "fwd_gflop_per_item": fwd / 1e9,
+        "train_gflop_per_item": train / 1e9,
+        "infer_items_per_s": inf,
+        "infer_gflops": inf * fwd / 1e9,
+        "infer_cpu_per_wall": inf_cpu,
+        "train_items_per_s": trn,
+        "train_gflops": trn * train / 1e9,
+        "train_cpu_per_wall": trn_cpu,
+    }
+
+
+def judge(gflops: float, cpu_per_wall: float, threads: int, peak: float | None) -> dict[str, Any]:
+    """The share of the physical peak, or why it is not printed.
+
+    A share is printed only when the measurement used its threads and no more (CPU seconds per
+    wall second within 15% of the thread count) and stays under the peak; otherwise the figure
+    would measure the neighbours, or the peak would not be a ceiling.
+    """
+    if peak is None:
+        return {"share": None, "why": "no physical peak (the CPU's clock is not stated)"}
+    if abs(cpu_per_wall - threads) > CPU_TOLERANCE * threads:
+        what = (
+            "did not get its cores (machine busy)"
+            if cpu_per_wall < threads
+            else ("ran more threads than it was pinned to")
+        )
+        return {
+            "share": None,
+            "why": f"{cpu_per_wall:.2f} CPU-s per wall-s on {threads} thread(s): the process {what}",
         }
-        opt = torch.optim.Adam(enc.parameters(), lr=1e-4, fused=True)
-        for layout in ("contiguous", "channels_last"):
-            fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
-            enc.to(memory_format=fmt)
-            xi = x.contiguous(memory_format=fmt)
-
-            def infer(e=enc, xi=xi) -> None:
-                with torch.inference_mode():
-                    e(xi)
-
-            def step(e=enc, xi=xi, opt=opt) -> None:
-                opt.zero_grad(set_to_none=True)
-                e(xi).pow(2).mean().backward()
-                opt.step()
-
-            enc.eval()
-            inf, mm_i = rate_around(lambda: per_second(infer, batch, cfg["reps"]))  # noqa: B023
-            enc.train()
-            trn, mm_t = rate_around(lambda: per_second(step, batch, cfg["reps"]))  # noqa: B023
-            row["variants"][layout] = {
-                "infer_items_per_s": inf,
-                "infer_gflops": inf * fwd / 1e9,
-                "infer_matmul_gflops": mm_i,
-                "infer_fraction": inf * fwd / 1e9 / mm_i,
-                "train_items_per_s": trn,
-                "train_gflops": trn * train / 1e9,
-                "train_matmul_gflops": mm_t,
-                "train_fraction": trn * train / 1e9 / mm_t,
-            }
-        v = row["variants"]
-        row["best_infer"] = max(v, key=lambda k: v[k]["infer_fraction"])
-        row["best_train"] = max(v, key=lambda k: v[k]["train_fraction"])
-        out[name] = row
-    return out
+    share = gflops / peak
+    if share > 1:
+        return {
+            "share": None,
+            "why": f"{share:.0%} of the derived peak: the peak is not a ceiling here "
+            "(a clock above the stated one, or a wrong FMA table entry)",
+        }
+    return {"share": share, "why": None}
 
 
 # ---------------------------------------------------------------------------- 3. data loading
 def data_loading(cfg: dict[str, Any], train_items_per_s: float, seed: int) -> dict[str, Any]:
+    from siamese.data.lfw_pairs import read_lfw
+    from siamese.encoders import create_encoder
+    from siamese.sampling import PKGenerator
+    from siamese.seed import derived_rng
+    from siamese.training.prefetch import Prefetcher
+
     lfw = read_lfw(str(cfg["data"] / "lfw"), grayscale=True, size=105)
     store = getattr(lfw.items, "cache_bytes", None)
     if store is not None:
@@ -318,6 +372,12 @@ def data_loading(cfg: dict[str, Any], train_items_per_s: float, seed: int) -> di
 
 # ---------------------------------------------------------------------------- 4. latency
 def latency(cfg: dict[str, Any], seed: int) -> dict[str, Any]:
+    from siamese.data.omniglot import read_omniglot
+    from siamese.encoders import create_encoder
+    from siamese.gallery import Gallery
+    from siamese.model import SiameseModel
+    from siamese.objectives import PairHead
+
     torch.manual_seed(seed)
     enc = create_encoder("koch_cnn", input_shape=(1, 105, 105)).to(
         memory_format=torch.channels_last
@@ -355,6 +415,12 @@ def latency(cfg: dict[str, Any], seed: int) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- report
+def share_text(gflops: float, verdict: dict[str, Any]) -> str:
+    if verdict["share"] is None:
+        return f"{gflops:.1f} GFLOP/s; share not printed: {verdict['why']}"
+    return f"{gflops:.1f} GFLOP/s = {verdict['share']:.0%} of peak"
+
+
 def table(results: dict[str, Any]) -> Table:
     t = Table(title="siamese throughput")
     for col in ("measure", "value", "target"):
@@ -367,23 +433,29 @@ def table(results: dict[str, Any]) -> Table:
         )
         t.add_row(f"{mode}: val accuracy (AUC)", f"{m['accuracy']:.3f} ({m['auc']:.3f})", "")
     t.add_row("reuse / twin pairs/s", f"{r['pairs_per_s_ratio']:.1f}x", ">= 2x")
+    peak = results["peak"]
+    t.add_row("CPU", results["machine"]["cpu"], "")
+    t.add_row("physical peak fp32", peak["derivation"], "")
+    t.add_row("physical peak bf16", peak["bf16_derivation"] or "", "")
+    for kind, m in results["matmul"].items():
+        t.add_row(f"best matmul {kind} (n={m['n']})", share_text(m["gflops"], m["verdict"]), "")
     for name, row in results["hardware"].items():
-        bi, bt = row["variants"][row["best_infer"]], row["variants"][row["best_train"]]
         t.add_row(
             f"{name} GFLOP/item fwd, train",
             f"{row['fwd_gflop_per_item']:.3f}, {row['train_gflop_per_item']:.3f}",
             "",
         )
-        t.add_row(
-            f"{name} inference ({row['best_infer']})",
-            f"{bi['infer_gflops']:.1f} GFLOP/s = {bi['infer_fraction']:.0%} of {bi['infer_matmul_gflops']:.1f}",
-            ">= 70%" if name == "koch_cnn" else "",
-        )
-        t.add_row(
-            f"{name} training ({row['best_train']})",
-            f"{bt['train_gflops']:.1f} GFLOP/s = {bt['train_fraction']:.0%} of {bt['train_matmul_gflops']:.1f}",
-            ">= 45%" if name == "koch_cnn" else "",
-        )
+        for layout, v in row["variants"].items():
+            t.add_row(
+                f"{name} inference ({layout})",
+                share_text(v["infer_gflops"], v["infer_verdict"]),
+                "",
+            )
+            t.add_row(
+                f"{name} training ({layout})",
+                share_text(v["train_gflops"], v["train_verdict"]),
+                "",
+            )
     d = results["data"]
     t.add_row(
         "LFW loader items/s (vs koch train)",
@@ -405,39 +477,101 @@ def table(results: dict[str, Any]) -> Table:
     return t
 
 
+# ---------------------------------------------------------------------------- processes
+def child(task: str, cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """One measurement, in this (pinned) process: threads are set before any work."""
+    torch.set_num_threads(args.threads)
+    if task == "matmul":
+        return best_matmul(cfg, physical_peak(cpu_facts(), args.threads)["bf16"] is not None)
+    if task.startswith("hardware:"):
+        _, name, layout = task.split(":")
+        return hardware(cfg, name, layout)
+    if task == "reuse":
+        return embedding_reuse(cfg, args.seed)
+    if task.startswith("data:"):
+        return data_loading(cfg, float(task.split(":")[1]), args.seed)
+    return latency(cfg, args.seed)
+
+
+def run_pinned(task: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Run ``task`` in a subprocess with OMP/MKL threads set and, where available, ``taskset``
+    pinning it to ``args.threads`` of this process's CPUs."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", task]
+    cmd += ["--threads", str(args.threads), "--seed", str(args.seed), "--data", str(args.data)]
+    cmd += ["--quick"] if args.quick else []
+    cpus = (
+        sorted(os.sched_getaffinity(0))[: args.threads] if hasattr(os, "sched_getaffinity") else []
+    )
+    pinned = bool(shutil.which("taskset")) and len(cpus) == args.threads
+    if pinned:
+        cmd = ["taskset", "-c", ",".join(map(str, cpus)), *cmd]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"measurement {task!r} failed:\n{proc.stderr[-3000:]}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["pinned_cpus"] = cpus if pinned else None
+    out["process_wall_s"] = time.perf_counter() - t0  # with the process's start-up
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, under a minute")
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--threads", type=int, default=1, help="threads (and cores) per measurement")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", type=Path, default=DATA, help="the shared data folder")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)  # one measurement, as JSON
     args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     cfg = {**(QUICK if args.quick else FULL), "data": args.data}
+    if args.child:
+        print(json.dumps(child(args.child, cfg, args)))
+        return {}
+    from siamese.training.optim import cpu_bf16_units
+
     t0 = time.perf_counter()
+    facts = cpu_facts()
+    peak = physical_peak(facts, args.threads)
+    threads = peak["cores_used"]
     results: dict[str, Any] = {
         "machine": {
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
+            "cpu": describe(facts),
+            "cpu_facts": {k: v for k, v in facts.items() if k != "flags"},
+            "bf16_units": cpu_bf16_units(),
+            "threads": args.threads,
             "torch": torch.__version__,
             "python": platform.python_version(),
             "load_average": list(os.getloadavg()),
             "quick": args.quick,
         },
-        "matmul_gflops_start": matmul_gflops(seconds=1.0 if not args.quick else 0.3),
+        "peak": peak,
     }
-    results["hardware"] = hardware(cfg)
-    koch = results["hardware"]["koch_cnn"]
-    results["reuse"] = embedding_reuse(cfg, args.seed)
-    results["data"] = data_loading(
-        cfg, koch["variants"][koch["best_train"]]["train_items_per_s"], args.seed
-    )
-    results["latency"] = latency(cfg, args.seed)
+    results["matmul"] = run_pinned("matmul", args)
+    results["machine"]["pinned_cpus"] = results["matmul"].pop("pinned_cpus")
+    results["machine"]["matmul_process_wall_s"] = results["matmul"].pop("process_wall_s")
+    for kind, m in results["matmul"].items():
+        m["verdict"] = judge(m["gflops"], m["cpu_per_wall"], threads, peak[kind])
+    results["hardware"] = {}
+    for name in ENCODERS:
+        variants = {layout: run_pinned(f"hardware:{name}:{layout}", args) for layout in LAYOUTS}
+        first = variants[LAYOUTS[0]]
+        row = {k: first[k] for k in ("batch", "fwd_gflop_per_item", "train_gflop_per_item")}
+        for v in variants.values():
+            for mode in ("infer", "train"):
+                v[f"{mode}_verdict"] = judge(
+                    v[f"{mode}_gflops"], v[f"{mode}_cpu_per_wall"], threads, peak["fp32"]
+                )
+        results["hardware"][name] = {**row, "variants": variants}
+    koch = results["hardware"]["koch_cnn"]["variants"]
+    best_train = max(v["train_items_per_s"] for v in koch.values())
+    results["reuse"] = run_pinned("reuse", args)
+    results["data"] = run_pinned(f"data:{best_train}", args)
+    results["latency"] = run_pinned("latency", args)
     results["machine"]["load_average_end"] = list(os.getloadavg())
     results["seconds"] = time.perf_counter() - t0
-    Console().print(table(results))
+    Console(width=160).print(table(results))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))

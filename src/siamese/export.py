@@ -1,18 +1,28 @@
-"""Export a model's embedding tower (normaliser + encoder) to ONNX or TorchScript, checked for parity.
+"""Export a model to ONNX or TorchScript: its embedding and its pair head, checked for parity.
 
-The exported graph maps a float32 batch of raw items ``(batch, *item_shape)`` (images as their
-0-255 values cast to float32) to embeddings ``(batch, D)``, exactly as ``SiameseModel.embed``.
-The batch axis is dynamic (ONNX input ``items`` / output ``embeddings``, axis 0 named ``batch``);
-the item shape is fixed. LSTM encoders are exported on their fixed-length path (no ``lengths``
-input): feed full-length series, as padded sequences would otherwise be read as data. The pair
-head is not exported (compare embeddings with the model's distance, or run the head yourself).
-Test-time shifts are not exported either: the graph embeds one view, and a model saved with
-``test_time_shift`` > 0 averages shifted views in the library (the result names the setting).
+The embedding graph is ``SiameseModel.embed`` as one graph: normaliser + encoder, averaged over
+the model's saved test-time views (``test_time_shift``). It maps a float32 batch of raw items
+``items (batch, *item_shape)`` (images as their 0-255 values cast to float32) to ``embeddings
+(batch, D)``; an encoder that takes the true lengths of padded sequences (LSTM, conv1d) also takes
+``lengths (batch,)`` int64, so series shorter than the item shape are zero-padded to it and read
+as the library reads them. The batch axis is dynamic, the item shape fixed.
+
+A model with Koch's pair head gets a second file beside the first, ``<stem>.head<suffix>``:
+``e1, e2 (batch, D)`` embeddings -> ``probability (batch,)``, as ``SiameseModel.similarity``.
+
+Each file is run (onnxruntime, ``torch.jit.load``) and compared with the library on real items
+of the run's own data when the run folder can read it again, else on random items; the largest
+absolute difference is returned. A part an exporter cannot carry is one ``ModelFileError`` line
+naming the part and the format that does carry it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
+import os
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,24 +32,39 @@ import torch
 from torch import nn
 
 from siamese._io import atomic_write_bytes
-from siamese.errors import ConfigError, ModelFileError
+from siamese.errors import ConfigError, ModelFileError, SiameseError
 from siamese.gallery import find_model_dir
 from siamese.gallery.inputs import ItemSpec
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 TOLERANCE = 1e-4
+CHECK_ITEMS = 16  # real items the check embeds
 
 
 class _EmbeddingTower(nn.Module):
-    """normaliser + encoder on the fixed-length path: ``(B, *item_shape)`` -> ``(B, D)``."""
+    """``SiameseModel.embed`` of one batch: ``(B, *item_shape)`` [+ lengths ``(B,)``] -> ``(B, D)``."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
-        self.normaliser = model.normaliser
-        self.encoder = model.encoder
+        self.model = model
 
-    def forward(self, items: torch.Tensor) -> torch.Tensor:
-        return self.encoder(self.normaliser(items))  # (B, D)
+    def forward(self, items: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.model._embed_views(items, lengths)  # (B, D)
+
+
+class _HeadTower(nn.Module):
+    """The pair head's probability: ``(B, D), (B, D)`` -> ``(B,)``."""
+
+    def __init__(self, head: nn.Module):
+        super().__init__()
+        self.head = head
+
+    def forward(self, e1: torch.Tensor, e2: torch.Tensor) -> torch.Tensor:
+        return self.head.probability(e1, e2)  # (B,)
+
+
+class _Unexportable(Exception):
+    """An exporter failed on a module (the message: its first line)."""
 
 
 def export_model(
@@ -51,34 +76,40 @@ def export_model(
     check: bool = True,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Export the embedding tower of a model and check it embeds as the library does.
+    """Export a model's embedding (and pair head) and check it computes what the library does.
 
     Args:
         source: a run folder or model folder (holding ``model.json`` + ``model.safetensors``), or
             a loaded ``SiameseModel``.
         format: ``"onnx"`` or ``"torchscript"``.
-        out: the file to write; default ``<source>/model.onnx`` or ``<source>/model.pt``.
+        out: the embedding file to write; default ``<source>/model.onnx`` or ``<source>/model.pt``.
+            The pair head, if any, goes to ``<out stem>.head<suffix>`` beside it.
         opset: the ONNX opset.
-        check: run the exported file (onnxruntime / ``torch.jit.load``) on random items and
-            compare with ``SiameseModel.embed``.
-        seed: seed of the random check items.
+        check: run the exported files and compare with ``SiameseModel.embed`` / ``similarity``
+            on real items of the run's data (random items when it has none).
+        seed: seed of the random items (the traced example, and the check without real items).
 
     Returns:
-        ``{"path", "format", "input_shape", "embedding_dim", "max_abs_diff", "test_time_shift"}``
-        (``max_abs_diff`` is None without ``check``).
+        ``{"path", "format", "inputs", "input_shape", "embedding_dim", "test_time_shift",
+        "checked_on", "max_abs_diff", "head_path", "head_max_abs_diff"}`` (diffs None without
+        ``check``; head fields None without a head).
 
     Raises:
         ConfigError: unknown format, or no ``out`` for an in-memory model.
-        ModelFileError: the model folder is broken, or the export does not match within 1e-4.
+        ModelFileError: the model folder is broken, a part of the model cannot be exported to
+            ``format`` (the message names it and the format that works), or an export does not
+            match the library within 1e-4.
     """
     from siamese.model import SiameseModel
 
     if format not in FORMATS:
         raise ConfigError(f"format: expected one of {', '.join(FORMATS)}, got {format!r}")
+    run_dir = None
     if isinstance(source, (str, Path)):
         folder = find_model_dir(source)
         model = SiameseModel.load(folder)
         out = Path(out) if out else folder / f"model{FORMATS[format]}"
+        run_dir = next((p for p in (Path(source), folder) if (p / "config.json").is_file()), None)
     else:
         model = source
         if out is None:
@@ -86,69 +117,219 @@ def export_model(
         out = Path(out)
     model.eval()
     spec = ItemSpec.of(model)
+    takes_lengths = spec.takes_lengths and spec.kind == "sequence"
     tower = _EmbeddingTower(model).eval()
-    example = _check_items(spec, 2, seed)  # (2, *item_shape)
-    data = _to_onnx(tower, example, opset) if format == "onnx" else _to_torchscript(tower, example)
+    example = _random_batch(spec, 2, seed, takes_lengths)  # (2, *item_shape) [, (2,)]
+    names = ["items", "lengths"] if takes_lengths else ["items"]
+    data = _export_or_explain(model, tower, example, names, ["embeddings"], format, opset, source)
+    head_out = None
+    if model.head is not None:
+        head_out = out.with_name(f"{out.stem}.head{out.suffix}")
+        dim = int(model.head.dim)
+        g = torch.Generator().manual_seed(seed)
+        pair = (torch.randn(2, dim, generator=g), torch.randn(2, dim, generator=g))
+        head = _HeadTower(model.head).eval()
+        head_data = _export_or_explain(
+            model, head, pair, ["e1", "e2"], ["probability"], format, opset, source, part="head"
+        )
     atomic_write_bytes(out, data)
-    diff = None
-    if check:
-        items = _check_items(spec, 5, seed + 1)  # a batch size unlike the traced one
-        shift, model.test_time_shift = model.test_time_shift, 0  # the graph embeds one view
-        try:
-            want = model.embed(items).numpy()  # (5, D)
-        finally:
-            model.test_time_shift = shift
-        got = _run_exported(out, format, items)
-        diff = float(np.abs(got - want).max())
-        if not diff <= TOLERANCE:
-            raise ModelFileError(
-                f"{out}: exported embeddings differ from the library's by {diff:.3g} "
-                f"(tolerance {TOLERANCE}); the encoder has an operation the exporter mistranslates"
-            )
-    return {
+    if head_out is not None:
+        atomic_write_bytes(head_out, head_data)
+    report: dict[str, Any] = {
         "path": str(out),
         "format": format,
+        "inputs": names,
         "input_shape": ["batch", *spec.shape],
-        "embedding_dim": int(want.shape[1]) if check else None,
-        "max_abs_diff": diff,
+        "embedding_dim": None,
         "test_time_shift": model.test_time_shift,
+        "checked_on": None,
+        "max_abs_diff": None,
+        "head_path": None if head_out is None else str(head_out),
+        "head_max_abs_diff": None,
     }
+    if not check:
+        return report
+    batches, where = _check_batches(run_dir, spec, takes_lengths, seed)
+    diff, emb = 0.0, None
+    for batch in batches:
+        want = model.embed(*batch).numpy()  # (n, D)
+        got = _run_exported(out, format, dict(zip(names, batch, strict=False)))
+        diff = max(diff, _max_diff(got, want, out))
+        emb = want if emb is None else emb
+    report.update(embedding_dim=int(emb.shape[1]), checked_on=where, max_abs_diff=diff)
+    if head_out is not None:
+        e1, e2 = emb, np.roll(emb, 1, axis=0)  # each item against the next: same and different
+        want = model.similarity(torch.from_numpy(e1), torch.from_numpy(e2)).numpy()  # (n,)
+        got = _run_exported(head_out, format, {"e1": e1, "e2": e2})
+        report["head_max_abs_diff"] = _max_diff(got, want, head_out)
+    return report
 
 
-def _check_items(spec: ItemSpec, n: int, seed: int) -> np.ndarray:
+def _max_diff(got: np.ndarray, want: np.ndarray, path: Path) -> float:
+    diff = float(np.abs(got - want).max()) if want.size else 0.0
+    if not diff <= TOLERANCE:
+        raise ModelFileError(
+            f"{path}: exported output differs from the library's by {diff:.3g} "
+            f"(tolerance {TOLERANCE}); the model has an operation the exporter mistranslates"
+        )
+    return diff
+
+
+def _random_batch(
+    spec: ItemSpec, n: int, seed: int, takes_lengths: bool = False
+) -> tuple[np.ndarray, ...]:
+    """``n`` random items of ``spec`` (and, for lengths, decreasing lengths from the full one)."""
     rng = np.random.default_rng(seed)
     if spec.kind == "image":
-        return rng.integers(0, 256, size=(n, *spec.shape)).astype(np.float32)
-    return rng.normal(size=(n, *spec.shape)).astype(np.float32)
+        items = rng.integers(0, 256, size=(n, *spec.shape)).astype(np.float32)
+    else:
+        items = rng.normal(size=(n, *spec.shape)).astype(np.float32)
+    if not takes_lengths:
+        return (items,)
+    T = spec.shape[0]
+    return items, np.maximum(2, T - np.arange(n) * max(1, T // (2 * n))).astype(np.int64)
 
 
-def _to_onnx(tower: nn.Module, example: np.ndarray, opset: int) -> bytes:
+def _check_batches(
+    run_dir: Path | None, spec: ItemSpec, takes_lengths: bool, seed: int
+) -> tuple[list[tuple[np.ndarray, ...]], str]:
+    """The batches the check embeds, and what they are.
+
+    Real items of the run's test split (else validation, else training) with their true lengths
+    (at least 2); for an encoder that takes lengths, the same items again cut to shorter random lengths, so the
+    padded path is checked even on equal-length data.
+    """
+    real, where = _real_items(run_dir)
+    if real is None:
+        batch = _random_batch(spec, 5, seed + 1)  # a batch size unlike the traced one
+        items, lengths = batch[0], None
+    else:
+        items, lengths = real
+    T = items.shape[1] if items.ndim > 1 else 1
+    if not takes_lengths:
+        return [(items,)], where
+    full = np.full(len(items), T, dtype=np.int64) if lengths is None else lengths.astype(np.int64)
+    full = np.maximum(full, 2)  # a 1-step series has no step statistics (the library gives NaN)
+    cut = np.random.default_rng(seed).integers(2, T + 1, size=len(items))
+    return [(items, full), (items, np.minimum(full, cut))], where + ", full and cut lengths"
+
+
+def _real_items(run_dir: Path | None) -> tuple[tuple[np.ndarray, Any] | None, str]:
+    """Up to ``CHECK_ITEMS`` items spread over one split of the run's data, and their source."""
+    if run_dir is None:
+        return None, "random items (no run config.json beside the model)"
+    from siamese.training.config import from_dict
+    from siamese.training.run import load_splits
+
+    try:
+        cfg = from_dict(json.loads((run_dir / "config.json").read_text()))
+        _, parts, _ = load_splits(cfg)
+    except (SiameseError, OSError, ValueError) as exc:
+        return None, f"random items (the run's data could not be read again: {exc})"
+    name = next((k for k in ("test", "val", "train") if len(parts.get(k) or [])), None)
+    if name is None:
+        return None, "random items (the run's splits are empty)"
+    split = parts[name]
+    idx = np.unique(np.linspace(0, len(split) - 1, min(CHECK_ITEMS, len(split))).astype(int))
+    lengths = None if split.lengths is None else np.asarray(split.lengths)[idx]
+    return (split.load(idx).astype(np.float32), lengths), f"{len(idx)} {name} items of {run_dir}"
+
+
+def _export_or_explain(
+    model: Any,
+    module: nn.Module,
+    example: tuple[Any, ...],
+    input_names: list[str],
+    output_names: list[str],
+    format: str,
+    opset: int,
+    source: Any,
+    part: str = "embedding",
+) -> bytes:
+    """Serialise ``module``; if the exporter fails, one line naming the part and a format that works."""
+    example = tuple(torch.as_tensor(e) for e in example)
+    try:
+        return _serialise(module, example, input_names, output_names, format, opset)
+    except _Unexportable as exc:
+        reason = str(exc)
+    if part == "embedding":
+        part = _failing_part(model, example, format, opset)
+    else:
+        part = "pair head"
+    other = next(f for f in FORMATS if f != format)
+    where = source if isinstance(source, (str, Path)) else "the model"
+    try:
+        _serialise(module, example, input_names, output_names, other, opset)
+        works = f"{other} carries it: siamese export {where} --format {other}"
+    except _Unexportable:
+        works = "neither onnx nor torchscript carries it; use the library (SiameseModel.embed)"
+    raise ModelFileError(f"{where}: {format} cannot carry the {part} ({reason}); {works}")
+
+
+def _failing_part(model: Any, example: tuple[torch.Tensor, ...], format: str, opset: int) -> str:
+    """Which part of the embedding an exporter fails on: the encoder alone, its lengths input,
+    the test-time views, or the normaliser."""
+    name = model.encoder_name or type(model.encoder).__name__
+    with torch.no_grad():
+        x = model.normaliser(example[0])
+    try:
+        _serialise(model.encoder, (x,), ["items"], ["embeddings"], format, opset)
+    except _Unexportable:
+        return f"encoder {name!r} ({type(model.encoder).__name__})"
+    if len(example) > 1:
+        return f"encoder {name!r} on variable-length input (lengths)"
+    if model.test_time_shift:
+        return f"test-time views (test_time_shift = {model.test_time_shift})"
+    return f"normaliser ({model.normaliser.mode})"
+
+
+def _serialise(
+    module: nn.Module,
+    example: tuple[torch.Tensor, ...],
+    input_names: list[str],
+    output_names: list[str],
+    format: str,
+    opset: int,
+) -> bytes:
     buf = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the legacy exporter's deprecation and LSTM batch notes
-        torch.onnx.export(
-            tower,
-            (torch.from_numpy(example),),
-            buf,
-            dynamo=False,
-            input_names=["items"],
-            output_names=["embeddings"],
-            dynamic_axes={"items": {0: "batch"}, "embeddings": {0: "batch"}},
-            opset_version=opset,
-        )
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # the exporters' deprecation and tracer notes
+            if format == "onnx":
+                with _native_stderr_muted():  # the exporter's C++ shape-inference notes
+                    torch.onnx.export(
+                        module,
+                        example,
+                        buf,
+                        dynamo=False,
+                        input_names=input_names,
+                        output_names=output_names,
+                        dynamic_axes={n: {0: "batch"} for n in input_names + output_names},
+                        opset_version=opset,
+                    )
+            else:
+                torch.jit.save(torch.jit.trace(module, example, check_trace=False), buf)
+    except Exception as exc:  # each exporter raises its own types; all mean "cannot carry this"
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        raise _Unexportable(lines[0][:200]) from None
     return buf.getvalue()
 
 
-def _to_torchscript(tower: nn.Module, example: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        traced = torch.jit.trace(tower, (torch.from_numpy(example),), check_trace=False)
-        torch.jit.save(traced, buf)
-    return buf.getvalue()
+@contextlib.contextmanager
+def _native_stderr_muted():
+    """Silence file descriptor 2 (C++ warnings bypass Python's ``warnings``); errors still raise."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
-def _run_exported(path: Path, format: str, items: np.ndarray) -> np.ndarray:
+def _run_exported(path: Path, format: str, inputs: dict[str, np.ndarray]) -> np.ndarray:
     if format == "onnx":
         try:
             import onnxruntime as ort
@@ -157,9 +338,9 @@ def _run_exported(path: Path, format: str, items: np.ndarray) -> np.ndarray:
                 "the ONNX check needs onnxruntime: pip install 'siamese[export]' (or pass check=False)"
             ) from None
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return session.run(["embeddings"], {"items": items})[0]
+        return session.run(None, inputs)[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         module = torch.jit.load(str(path))
     with torch.no_grad():
-        return module(torch.from_numpy(items)).numpy()
+        return module(*(torch.from_numpy(v) for v in inputs.values())).numpy()

@@ -1,4 +1,5 @@
-"""`siamese export`: write the embedding tower as ONNX or TorchScript, checked against the library."""
+"""`siamese export`: write a model's embedding (and pair head) as ONNX or TorchScript, checked
+against the library on the run's own items."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def export(
     ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Export normaliser + encoder (dynamic batch axis) and check its embeddings (tolerance 1e-4)."""
+    """Export normaliser + encoder + test-time views (dynamic batch axis; a lengths input for
+    variable-length encoders) and the pair head, each checked against the library (1e-4)."""
     from siamese.export import export_model
 
     report = export_model(run_dir, format, out)

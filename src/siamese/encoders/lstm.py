@@ -10,7 +10,9 @@ periodicity stay visible to the head through these branches.
 from __future__ import annotations
 
 import contextlib
+import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -36,17 +38,28 @@ def _masked_stats(z: torch.Tensor, m: torch.Tensor, unbiased: bool = False) -> l
 
 
 def _spectrum(z: torch.Tensor, lengths: torch.Tensor | None, bins: int) -> torch.Tensor:
-    """Magnitudes of frequencies 1..bins of each channel over its valid steps, each summing to 1."""
-    B, T, C = z.shape
-    mag = z.new_zeros(B, bins, C)
-    groups = (
-        [(None, slice(None))]
-        if lengths is None
-        else [(int(n), lengths == n) for n in lengths.unique()]
-    )
-    for n, rows in groups:
-        f = torch.fft.rfft(z[rows, : (T if n is None else n)], dim=1).abs()[:, 1 : 1 + bins]
-        mag[rows, : f.shape[1]] = f
+    """Magnitudes of frequencies 1..bins of each channel over its valid steps, each summing to 1.
+
+    The discrete Fourier transform of each series over its own ``n`` valid steps,
+    ``X_k = sum_t z_t exp(-2 pi i k t / n)``, computed as matmuls with cosine and sine bases: the
+    values of ``torch.fft.rfft`` (to float rounding), in operations every exporter carries (ONNX
+    at any opset, TorchScript). Frequencies above ``n // 2`` (past a short series' Nyquist
+    frequency, where ``rfft`` has no output) are 0.
+    """
+    T = int(z.shape[1])  # a Python int also while tracing: the basis is a constant
+    if lengths is None:  # one basis for the batch, a constant of the graph: (bins, T)
+        k = np.arange(1, bins + 1)[:, None]  # (bins, 1)
+        angle = 2 * np.pi * (k * np.arange(T) % T) / T  # (bins, T)
+        cos = torch.from_numpy(np.cos(angle) * (k <= T // 2)).to(z)
+        sin = torch.from_numpy(np.sin(angle) * (k <= T // 2)).to(z)
+    else:  # each series over its own length: (B, bins, T)
+        n = lengths.to(z.device)[:, None, None]  # (B, 1, 1)
+        k = torch.arange(1, bins + 1, device=z.device)[None, :, None]  # (1, bins, 1)
+        t = torch.arange(T, device=z.device)[None, None, :]  # (1, 1, T)
+        valid = ((t < n) & (k <= n // 2)).to(z.dtype)  # (B, bins, T)
+        angle = (k * t % n).to(z.dtype) * (2 * math.pi) / n.to(z.dtype)  # phases kept in [0, 2 pi)
+        cos, sin = torch.cos(angle) * valid, torch.sin(angle) * valid
+    mag = torch.sqrt((cos @ z) ** 2 + (sin @ z) ** 2)  # (B, bins, C)
     mag = mag / (mag.sum(1, keepdim=True) + 1e-6)
     return mag.transpose(1, 2).flatten(1)  # (B, C * bins), channel-major
 
@@ -129,6 +142,16 @@ class LSTMEncoder(nn.Module):
             self.fixed_norm = nn.BatchNorm1d(fixed_width, affine=False)
             self.embedding_dim = embedding_dim + fixed_width
 
+    def _standardise(self, f: torch.Tensor) -> torch.Tensor:
+        """``fixed_norm``: batch statistics in training; in eval its running statistics, written
+        out as batch norm computes them (ONNX's batch norm needs a channel count the exporter
+        cannot see here)."""
+        bn = self.fixed_norm
+        if self.training or bn.running_mean is None:
+            return bn(f)
+        scale = 1.0 / torch.sqrt(bn.running_var + bn.eps)  # (W,)
+        return f * scale - bn.running_mean * scale  # (B, W)
+
     @staticmethod
     def _valid(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
         """``(B, T, 1)``: 1 on the valid time steps, 0 on padding."""
@@ -178,7 +201,7 @@ class LSTMEncoder(nn.Module):
             fixed = self._input_features(x, xn, m, lengths, self.summary_stats, self.spectrum)
             if self.fixed_features:
                 f = self._input_features(x, xn, m, lengths, True, self.fixed_bins)
-                f = self.fixed_norm(torch.cat(f, dim=1).detach())
+                f = self._standardise(torch.cat(f, dim=1).detach())
                 appended = F.normalize(f, dim=1, eps=1e-8) * self.fixed_features
             if self.instance_norm:
                 x = torch.cat([x, xn], dim=2)  # (B, T, 2F)
