@@ -195,11 +195,11 @@ def cases(f: dict[str, Path], work: Path) -> list[tuple[str, str, list[str], lis
         ("files", "enroll from a folder with a bomb", ["enroll", str(f["run"]), "--folder", str(f["faces"]), "--out", str(work / "g2")], [work / "g2"]),
         ("outputs", "report -o an existing folder", ["report", str(f["run"]), "-o", str(f["taken"])], []),
         ("outputs", "export --out an existing folder", ["export", str(f["run"]), "--format", "onnx", "--out", str(f["taken"])], []),
-        ("outputs", "enroll --out an existing file", ["enroll", str(f["run"]), "--source", "traffic", "--out", str(f["a_file"])], []),
+        ("outputs", "enroll --out an existing file", ["enroll", str(f["run"]), *TRAFFIC_SRC, "--out", str(f["a_file"])], []),
         ("options", "evaluate --n-way 0", ["evaluate", str(f["run"]), "--n-way", "0"], []),
         ("options", "evaluate --episodes -5", ["evaluate", str(f["run"]), "--episodes", "-5"], []),
-        ("options", "enroll --threshold nan", ["enroll", str(f["run"]), "--source", "traffic", "--threshold", "nan", "--out", str(work / "g3")], [work / "g3"]),
-        ("options", "enroll --crowding -1", ["enroll", str(f["run"]), "--source", "traffic", "--crowding", "-1", "--out", str(work / "g4")], [work / "g4"]),
+        ("options", "enroll --threshold nan", ["enroll", str(f["run"]), *TRAFFIC_SRC, "--threshold", "nan", "--out", str(work / "g3")], [work / "g3"]),
+        ("options", "enroll --crowding -1", ["enroll", str(f["run"]), *TRAFFIC_SRC, "--crowding", "-1", "--out", str(work / "g4")], [work / "g4"]),
         ("options", "identify -k 0", ["identify", str(f["gallery"]), str(f["query"]), "-k", "0"], []),
         ("options", "identify -k -3", ["identify", str(f["gallery"]), str(f["query"]), "-k", "-3"], []),
         ("options", "serve --port 99999", ["serve", str(f["gallery"]), "--port", "99999"], []),
@@ -215,6 +215,7 @@ def cases(f: dict[str, Path], work: Path) -> list[tuple[str, str, list[str], lis
     return out
 
 
+TRAFFIC_SRC = ["--source", "traffic", "--option", "n_per_pattern=3", "--option", "length=24"]
 QUICK = {"training.learning_rate=-1", "model.hidden_size=\"big\"", "bomb PNG in a training folder",
          "identify an .npy claiming 10^12 values", "report -o an existing folder",
          "identify -k 0", "train --bogus", "train without arguments"}  # fmt: skip
