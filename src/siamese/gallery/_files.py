@@ -73,6 +73,7 @@ def save_gallery(
     else:
         gallery.generation_ = store.replace(gallery.snapshot())
     gallery.store_ = store
+    gallery.index_ = store.vector_index(gallery) or gallery.index_  # search on the server
     if isinstance(store, SQLiteStore):
         _write_index_cache(gallery, directory)
     atomic_write_json(

@@ -76,6 +76,9 @@ class GalleryStore:
     def _database_errors(self) -> tuple[type[BaseException], ...]:
         raise NotImplementedError
 
+    def _lock_rows(self, cur: Any) -> None:
+        """Keep other writers out until the transaction ends (SQLite's BEGIN IMMEDIATE does)."""
+
     def manifest(self) -> dict[str, Any]:
         """What ``gallery.json`` records to find this store again (never a password)."""
         raise NotImplementedError

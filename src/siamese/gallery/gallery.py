@@ -112,6 +112,7 @@ class Gallery:
             except BaseException:
                 _files.restore(self, store)
                 raise
+            self.index_ = store.vector_index(self) or self.index_
         return self
 
     def add(
