@@ -112,3 +112,30 @@ def test_a_missing_dsn_or_server_is_a_clear_error(
         PgVectorStore("postgresql://nobody@127.0.0.1:1/none", "g")
     with pytest.raises(ConfigError, match="expected lowercase letters"):
         PgVectorStore(DSN, "Robert'); DROP TABLE x;--")
+
+
+def test_enroll_and_identify_commands_on_pgvector(saved_model, tmp_path, capsys, monkeypatch):
+    from siamese.cli.app import main
+    from siamese.gallery._store_pgvector import PgVectorStore
+
+    rng = np.random.default_rng(0)
+    for c in range(3):
+        (tmp_path / "data" / f"p{c}").mkdir(parents=True)
+        np.save(tmp_path / "data" / f"p{c}" / "0.npy", rng.normal(size=8) + 5 * c)
+    table = f"t{uuid.uuid4().hex[:12]}"
+    argv = ["enroll", str(saved_model), "--folder", str(tmp_path / "data")]
+    argv += ["--out", str(tmp_path / "g"), "--pgvector-table", table, "--json"]
+    monkeypatch.delenv("SIAMESE_GALLERY_DSN", raising=False)
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2 and "set $SIAMESE_GALLERY_DSN" in capsys.readouterr().err
+    monkeypatch.setenv("SIAMESE_GALLERY_DSN", DSN)
+    try:
+        main(argv)
+        assert json.loads(capsys.readouterr().out)["examples"] == 3
+        main(["identify", str(tmp_path / "g"), str(tmp_path / "data" / "p1" / "0.npy"), "--json"])
+        assert "p1" in capsys.readouterr().out
+    finally:
+        store = PgVectorStore(DSN, table)
+        store.drop()
+        store.close()
