@@ -177,3 +177,15 @@ def test_concurrent_enroll_and_identify(client):
         t.join()
     assert errors == []
     assert client.get("/health").json()["examples"] == 6 + 16
+
+
+def test_an_old_layout_gallery_is_migrated_and_enrolments_are_stored(gallery_dir, tmp_path):
+    from siamese.gallery._files_v1 import save_v1
+
+    old = tmp_path / "old"
+    save_v1(Gallery.load(gallery_dir), old)
+    client = TestClient(create_app(old, api_key="s3cret"))
+    assert (old / "gallery.db").is_file() and not (old / "embeddings.npy").exists()
+    r = client.post("/enroll", json={"items": [b64(5)], "labels": ["new"]}, headers=KEY)
+    assert r.status_code == 200
+    assert Gallery.load(old).class_names_ == ["a", "b", "c", "new"]
