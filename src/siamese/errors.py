@@ -22,3 +22,14 @@ class DataError(SiameseError):
 
 class ModelFileError(SiameseError):
     """A saved model folder is missing a file or holds a corrupt one."""
+
+
+class TrainingFailed(SiameseError):
+    """A run that trained but did not work (e.g. an unrecovered collapse): the run folder holds
+    what it made, and the message says why and what to try. The CLI exits with code 1."""
+
+    exit_code = 1
+
+
+class TooLargeError(DataError):
+    """A file asks for more than a reader allows: pixels of an image, bytes of an array."""

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 from torch import nn
 
 import siamese
 from siamese._io import atomic_write_bytes, atomic_write_json
+from siamese._read import read_json
+from siamese.data.array_files import memory_bytes
 from siamese.data.normaliser import Normaliser
 from siamese.encoders import create_encoder
 from siamese.errors import ConfigError, ModelFileError
@@ -191,12 +193,18 @@ class SiameseModel(nn.Module):
     def load(cls, directory: str | Path, *, encoder: nn.Module | None = None) -> SiameseModel:
         """Rebuild a saved model. Nothing is unpickled: weights come from safetensors.
 
+        Nothing is allocated before the files agree: the encoder (and pair head) that
+        ``model.json`` describes is first built on PyTorch's ``meta`` device (shapes, no memory),
+        and its tensor names and shapes must match those in the ``model.safetensors`` header, so a
+        tampered ``model.json`` asking for huge layers is refused without building them.
+
         Args:
             directory: a folder holding ``model.json`` and ``model.safetensors``.
             encoder: the module to load weights into, for models built on a custom encoder.
 
         Raises:
-            ModelFileError: a file is missing, corrupt or does not match the other.
+            ModelFileError: a file is missing, corrupt, does not match the other, or describes
+                a model larger than this machine's memory.
         """
         directory = Path(directory)
         cfg_path, w_path = directory / CONFIG, directory / WEIGHTS
@@ -206,34 +214,34 @@ class SiameseModel(nn.Module):
                     f"{p}: missing; a model folder holds {CONFIG} and {WEIGHTS} "
                     "(written by SiameseModel.save or `siamese train`)"
                 )
+        cfg, enc, norm, head_dim = _read_config(cfg_path)
+        if encoder is None and not enc.get("name"):
+            raise ModelFileError(
+                f"{cfg_path}: the model was built on a custom encoder; pass encoder= to load it"
+            )
+        meta = torch.device("meta")
+        probe = _build(cfg_path, enc if encoder is None else None, head_dim, meta)
+        wanted = {**_shapes_of(probe), **_shapes_of(norm, "normaliser.")}
+        if encoder is not None:
+            wanted.update(_shapes_of(encoder, "encoder."))
+        _check_shapes(cfg_path, w_path, wanted, _weight_shapes(w_path))
+        built, head = _build(cfg_path, enc if encoder is None else None, head_dim, None)
+        encoder = encoder if built is None else built
         try:
-            cfg = json.loads(cfg_path.read_text())
-            enc = cfg["encoder"]
-            norm = Normaliser.from_json(cfg["normaliser"])
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+            model = cls(
+                encoder,
+                norm,
+                head,
+                encoder_name=enc.get("name"),
+                encoder_args=enc.get("args", {}),
+                distance=cfg.get("distance", "euclidean"),
+                info=cfg.get("info", {}),
+                test_time_shift=cfg.get("test_time_shift", 0),
+            )
+        except (ConfigError, TypeError, ValueError) as exc:
             raise ModelFileError(
                 f"{cfg_path}: corrupt model config ({exc}); re-save the model"
             ) from None
-        if encoder is None:
-            if not enc.get("name"):
-                raise ModelFileError(
-                    f"{cfg_path}: the model was built on a custom encoder; pass encoder= to load it"
-                )
-            try:
-                encoder = create_encoder(enc["name"], **enc.get("args", {}))
-            except ConfigError as exc:
-                raise ModelFileError(f"{cfg_path}: {exc}") from None
-        head = PairHead(cfg["head"]["dim"]) if cfg.get("head") else None
-        model = cls(
-            encoder,
-            norm,
-            head,
-            encoder_name=enc.get("name"),
-            encoder_args=enc.get("args", {}),
-            distance=cfg.get("distance", "euclidean"),
-            info=cfg.get("info", {}),
-            test_time_shift=cfg.get("test_time_shift", 0),
-        )
         try:
             state = load_file(str(w_path))
         except (SafetensorError, OSError, ValueError) as exc:
@@ -247,3 +255,109 @@ class SiameseModel(nn.Module):
             raise ModelFileError(f"{w_path}: weights do not match {CONFIG} ({first})") from None
         model.eval()
         return model
+
+
+#: The largest ``model.json`` read (bytes); normaliser statistics make it at most a few MB.
+MAX_CONFIG_BYTES = 256 * 2**20
+
+
+def _read_config(path: Path) -> tuple[dict[str, Any], dict[str, Any], Normaliser, int | None]:
+    """``(config, encoder section, normaliser, pair head dim or None)`` of a ``model.json``."""
+    try:
+        cfg = read_json(path, "model config", max_bytes=MAX_CONFIG_BYTES, error=ModelFileError)
+    except ModelFileError as exc:
+        raise ModelFileError(f"corrupt model config: {exc}") from None
+    try:
+        enc = cfg["encoder"]
+        if not isinstance(enc, dict) or not isinstance(enc.get("args", {}), dict):
+            raise TypeError("encoder: expected {'name': ..., 'args': {...}}")
+        norm = Normaliser.from_json(cfg["normaliser"])
+        head = cfg.get("head")
+        head_dim = None if not head else head["dim"]
+        if head_dim is not None and (isinstance(head_dim, bool) or not isinstance(head_dim, int)):
+            raise TypeError(f"head.dim: expected an integer, got {head_dim!r}")
+    except (KeyError, TypeError, ValueError, AttributeError, ConfigError) as exc:
+        raise ModelFileError(f"{path}: corrupt model config ({exc}); re-save the model") from None
+    return cfg, enc, norm, head_dim
+
+
+def _build(
+    cfg_path: Path, enc: dict[str, Any] | None, head_dim: int | None, device: torch.device | None
+) -> Any:
+    """The encoder (``enc``: None for none) and pair head ``model.json`` describes.
+
+    Returns:
+        ``(encoder, head)`` (either may be None), or on a ``device`` (``meta``: shapes, no
+        memory) one module holding both, to read their state-dict shapes.
+    """
+    try:
+        with torch.device(device) if device is not None else nullcontext():
+            encoder = None if enc is None else create_encoder(enc["name"], **enc.get("args", {}))
+            head = None if head_dim is None else PairHead(head_dim)
+    except ConfigError as exc:
+        raise ModelFileError(f"{cfg_path}: {exc}") from None
+    except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelFileError(
+            f"{cfg_path}: the model cannot be built from its encoder and head arguments "
+            f"({first}); re-save the model"
+        ) from None
+    if device is None:
+        return encoder, head
+    probe = nn.Module()
+    for name, part in (("encoder", encoder), ("head", head)):
+        if part is not None:
+            probe.add_module(name, part)
+    return probe
+
+
+def _shapes_of(module: nn.Module, prefix: str = "") -> dict[str, tuple[int, ...]]:
+    return {prefix + k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+def _weight_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor names and shapes from a safetensors file's header (no tensor is read)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFileError(f"{path}: corrupt weights file ({exc}); re-save the model") from None
+
+
+def _check_shapes(
+    cfg_path: Path,
+    w_path: Path,
+    wanted: dict[str, tuple[int, ...]],
+    found: dict[str, tuple[int, ...]],
+) -> None:
+    """The tensors ``model.json`` describes must be those of the weights file, shape for shape.
+
+    Raises:
+        ModelFileError: missing, unexpected or differently shaped tensors (the first few named),
+            or a model too large for this machine's memory.
+    """
+    missing = [k for k in wanted if k not in found]
+    extra = [k for k in found if k not in wanted]
+    differ = [k for k in wanted if k in found and wanted[k] != found[k]]
+    if missing or extra or differ:
+        parts = []
+        if differ:
+            parts.append(
+                "shapes differ: "
+                + ", ".join(f"{k} {found[k]} in the file vs {wanted[k]}" for k in differ[:3])
+            )
+        if missing:
+            parts.append("missing: " + ", ".join(missing[:3]))
+        if extra:
+            parts.append("unexpected: " + ", ".join(extra[:3]))
+        raise ModelFileError(
+            f"{w_path}: weights do not match {cfg_path.name} ({'; '.join(parts)}); the two "
+            "files come from different models or one was edited: re-save the model"
+        )
+    numel = sum(int(np.prod(s, dtype=object)) for s in wanted.values())
+    ram = memory_bytes()
+    if ram is not None and numel * 4 > ram:
+        raise ModelFileError(
+            f"{cfg_path}: a model of {numel:,} parameters needs {numel * 4 / 2**30:.1f} GiB, more "
+            f"than this machine's {ram / 2**30:.1f} GiB of memory"
+        )

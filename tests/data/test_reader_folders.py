@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siamese.data import load_source
+from siamese.data import load_source, read_class_folders
 from siamese.errors import DataError
 
 
@@ -36,12 +36,18 @@ def _folders(tmp_path: Path) -> Path:
 
 def test_mixed_sizes_need_size_option(tmp_path: Path) -> None:
     root = _folders(tmp_path)
-    ds = load_source("folders", path=str(root))
+    ds = read_class_folders(str(root))  # the reader alone does not decode
     assert ds.meta["ignored_files"] == [str(root / "dog" / "notes.txt")]
     with pytest.raises(
         DataError, match=r"1.png: image of size 13x16 .*expected 12x16.*set the size option"
     ):
         ds.load(np.arange(len(ds)))
+    with pytest.raises(  # loading through the registry finds every odd size at once
+        DataError,
+        match=r"^3 of 5 file\(s\) cannot be used: .*cat/1.png: image of size 13x16 \(HxW\), not "
+        r"12x16 .*dog/1.png.*dog/2.png: image of size 14x16.*; set the size option \(e.g. size = 12\)",
+    ):
+        load_source("folders", path=str(root))
     resized = load_source("folders", path=str(root), size=[8, 10], grayscale=False)
     assert resized.load(np.arange(5)).shape == (5, 3, 8, 10)
 
@@ -49,12 +55,15 @@ def test_mixed_sizes_need_size_option(tmp_path: Path) -> None:
 def test_corrupt_image_and_verify(tmp_path: Path) -> None:
     root = _folders(tmp_path)
     (root / "cat" / "1.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
-    ds = load_source("folders", path=str(root), size=12)
+    ds = read_class_folders(str(root), size=12)
     with pytest.raises(
         DataError, match=r"cat/1.png: cannot decode the image .*corrupt or truncated"
     ):
         ds.load(np.array([1]))
     assert [Path(p["file"]).name for p in ds.items.verify()] == ["1.png"]
+    assert [Path(p["file"]).name for p in ds.items.check()] == ["1.png"]
+    with pytest.raises(DataError, match=r"^1 of 5 file\(s\) cannot be used: .*cat/1.png: cannot"):
+        load_source("folders", path=str(root), size=12)
 
 
 def test_class_below_min_per_class_and_missing_root(tmp_path: Path) -> None:

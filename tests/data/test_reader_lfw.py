@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siamese.data import load_source
+from siamese.data import load_source, read_lfw
 from siamese.errors import DataError
 
 
@@ -88,12 +88,14 @@ def test_corrupt_image_named_at_load(tmp_path: Path) -> None:
     root = _tiny_lfw(tmp_path, ["1", "Ann_A\t1\t2", "Ann_A\t1\tBob_B\t1"])
     bad = root / "images" / "Bob_B" / "Bob_B_0001.jpg"
     bad.write_bytes(bad.read_bytes()[:40])  # truncated JPEG
-    ds = load_source("lfw", path=str(root))
+    ds = read_lfw(str(root))  # the reader alone decodes nothing
     ds.load(np.array([0]))  # the good images decode
     with pytest.raises(DataError, match=r"Bob_B_0001.jpg: cannot decode the image"):
         ds.load(np.arange(len(ds)))
     problems = ds.items.verify()
     assert [Path(p["file"]).name for p in problems] == ["Bob_B_0001.jpg"]
+    with pytest.raises(DataError, match=r"^1 of 3 file\(s\) cannot be used: .*Bob_B_0001.jpg"):
+        load_source("lfw", path=str(root))  # found when the data are loaded
 
 
 def test_nonexistent_path() -> None:

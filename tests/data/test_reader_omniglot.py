@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from siamese.data import load_omniglot_runs, load_source
+from siamese.data import load_omniglot_runs, load_source, read_omniglot
 from siamese.errors import ConfigError, DataError
 
 
@@ -87,6 +87,8 @@ def test_truncated_png_in_zip_is_named(tmp_path: Path, shared_data: Path) -> Non
         for k, m in enumerate(members):
             data = zin.read(m)
             zout.writestr(m, data[: len(data) // 3] if k == 1 else data)
-    ds = load_source("omniglot", path=str(path))
+    ds = read_omniglot(str(path))
     with pytest.raises(DataError, match=r"broken.zip/.*0108_02.png: cannot decode the image"):
         ds.load(np.arange(3))
+    with pytest.raises(DataError, match=r"^1 of 3 file\(s\) .*broken.zip/.*0108_02.png: cannot"):
+        load_source("omniglot", path=str(path))

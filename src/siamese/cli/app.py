@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=False)
     except SiameseError as exc:
-        fail(str(exc))
+        fail(str(exc), code=getattr(exc, "exit_code", 2))
     except click.exceptions.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

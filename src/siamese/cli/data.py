@@ -83,7 +83,7 @@ def inspect(
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Read a dataset with a reader and print its analysis."""
-    from siamese.data import list_sources, load_source
+    from siamese.data import list_sources, load_source, read_source
     from siamese.data.analysis import analyse_dataset, verify_error
 
     options: dict[str, Any] = {}
@@ -104,7 +104,8 @@ def inspect(
     ):
         if value is not None:
             split[key] = value
-    dataset = load_source(source, **options)
+    # --verify decodes every file and reports what fails; otherwise loading checks the files
+    dataset = (read_source if verify else load_source)(source, **options)
     report = {
         "source": source,
         "options": options,

@@ -43,6 +43,10 @@ def train(
     t = result.evaluation.get("training", {})
     table.add_row("epochs run", str(t.get("epochs_run")))
     table.add_row("stopped by", str(t.get("stopped_reason")))
+    collapse = t.get("collapse") or {}
+    if collapse.get("state", "healthy") != "healthy":
+        epochs = ", ".join(map(str, collapse["epochs"]))
+        table.add_row("collapse", f"{collapse['state']} (flagged at epochs {epochs})")
     table.add_row("training seconds", str(t.get("seconds")))
     console.print(table)
     console.print(f"run folder: [bold]{result.run_dir}[/]")

@@ -1,6 +1,12 @@
 """Where examples come from: readers that all return one ``LabeledDataset``."""
 
-from siamese.data._sources import list_sources, load_source, register_source, source_options
+from siamese.data._sources import (
+    list_sources,
+    load_source,
+    read_source,
+    register_source,
+    source_options,
+)
 from siamese.data.arrays import read_arrays
 from siamese.data.class_folders import read_class_folders
 from siamese.data.csv_catalog import read_csv_catalog
@@ -29,6 +35,7 @@ __all__ = [
     "list_sources",
     "load_omniglot_runs",
     "load_source",
+    "read_source",
     "protocol_split",
     "read_arrays",
     "read_class_folders",

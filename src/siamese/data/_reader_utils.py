@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from siamese._read import decode_utf8
 from siamese.errors import ConfigError, DataError
 
 #: How many offending entries an error message lists before "...".
@@ -75,8 +76,8 @@ def read_csv_lines(
         ``(line, fields)`` per row: its 1-based line number and its stripped fields.
 
     Raises:
-        DataError: a row with another number of columns (file, line, expected vs got), or a
-            file that is not UTF-8 text.
+        DataError: a row with another number of columns (file, line, expected vs got), a file
+            that is not UTF-8 text (line), a folder, or an unreadable file.
     """
     out: list[tuple[int, list[str]]] = []
     try:
@@ -98,9 +99,14 @@ def read_csv_lines(
                 if limit is not None and len(out) >= limit:
                     break
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not a UTF-8 text file ({exc}); is it really a CSV?") from exc
+        decode_utf8(Path(path).read_bytes(), str(path))  # raises, naming the line
+        raise DataError(f"{path}: not a UTF-8 text file ({exc}); is it really a CSV?") from None
     except csv.Error as exc:
-        raise DataError(f"{path}: malformed CSV ({exc})") from exc
+        raise DataError(f"{path}: malformed CSV ({exc})") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder; expected a CSV file: give the file's path") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the CSV file ({exc.strerror or exc})") from None
     return out
 
 

@@ -16,13 +16,13 @@ with values in [0, 1] are scaled by 255, in [0, 255] rounded. Sequences and vect
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from siamese.data._reader_utils import existing_path
+from siamese._read import existing_file
 from siamese.data._sources import register_source
+from siamese.data.array_files import load_npy, load_npz
 from siamese.data.labeled_dataset import LabeledDataset
 from siamese.errors import ConfigError, DataError
 
@@ -32,17 +32,10 @@ KINDS = ("image", "sequence", "vector")
 
 
 def _load(path: Path) -> dict[str, np.ndarray]:
-    try:
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
-        return {"": np.load(path, allow_pickle=False)}
-    except ValueError as exc:
-        raise DataError(
-            f"{path}: holds Python objects (pickled); save plain arrays ({exc})"
-        ) from exc
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"{path}: cannot read as a .npy/.npz file ({exc})") from exc
+    """The arrays of a ``.npz`` by name, or ``{"": array}`` for a ``.npy`` (headers checked)."""
+    if path.suffix == ".npz":
+        return load_npz(path)
+    return {"": load_npy(path)}
 
 
 def _pick(
@@ -89,11 +82,13 @@ def read_arrays(
         A ``LabeledDataset`` held in memory (images stay uint8), sources ``file[index]``.
 
     Raises:
-        DataError: missing or unreadable file, missing key (lists the keys there are), labels
+        DataError: missing, folder or unreadable file, a header claiming more data than the
+            file holds, object (pickled) arrays, missing key (lists the keys there are), labels
             that do not match the items, NaN or infinite values.
+        TooLargeError: arrays that would not fit in this machine's memory.
         ConfigError: unknown ``kind``.
     """
-    file = existing_path(path, "array file")
+    file = existing_file(path, "array file")
     arrays = _load(file)
     if file.suffix == ".npz":
         x = _pick(arrays, items_key, ITEM_KEYS, "items", file)
@@ -104,7 +99,7 @@ def read_arrays(
                 f"{file}: an .npy file holds only items; set labels = <labels .npy file>"
             )
         x = arrays[""]
-        y = _load(existing_path(labels, "labels file")).get("", np.empty(0))
+        y = _load(existing_file(labels, "labels file")).get("", np.empty(0))
     if y.ndim >= 1 and x.shape[: y.ndim] == y.shape and y.ndim > 1:
         x = x.reshape(-1, *x.shape[y.ndim :])
         y = y.reshape(-1)

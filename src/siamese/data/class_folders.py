@@ -64,9 +64,13 @@ def read_class_folders(
     classes: list[str] = []
     ignored: list[str] = []
     empty: list[str] = []
-    for folder in sorted(
-        (d for d in root.iterdir() if d.is_dir()), key=lambda d: natural_key(d.name)
-    ):
+    try:
+        folders = sorted(
+            (d for d in root.iterdir() if d.is_dir()), key=lambda d: natural_key(d.name)
+        )
+    except OSError as exc:
+        raise DataError(f"{root}: cannot list the folder ({exc.strerror or exc})") from None
+    for folder in folders:
         found = sorted(
             (f for f in folder.rglob("*") if f.is_file() and not f.name.startswith(".")),
             key=lambda f: natural_key(str(f.relative_to(folder))),

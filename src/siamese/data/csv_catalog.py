@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from siamese._read import existing_file
 from siamese.data._reader_utils import (
     column_index,
-    existing_path,
     handle_missing,
     image_size,
     read_csv_lines,
@@ -92,9 +92,10 @@ def read_csv_catalog(
         ``meta["duplicate_rows"]`` (rows naming a file listed before: merged into one item).
 
     Raises:
-        DataError: missing CSV, missing column (lists the columns), ragged row, missing images.
+        DataError: missing CSV or a folder, text that is not UTF-8 (line), missing column (lists
+            the columns), ragged row, missing images or a folder named as an image.
     """
-    csv_path = existing_path(path, "CSV catalog")
+    csv_path = existing_file(path, "CSV catalog")
     rows = [
         (c, f, s, f"{csv_path}:{n}", False)
         for c, f, s, n in _read_catalog(
@@ -103,7 +104,7 @@ def read_csv_catalog(
     ]
     listed_in, ref_path = str(csv_path), None
     if references is not None:
-        ref_path = existing_path(references, "reference catalog")
+        ref_path = existing_file(references, "reference catalog")
         refs = _read_catalog(ref_path, class_column, file_column, None, delimiter)
         # A reference takes the split of its class's first catalog row (train if none).
         split_of = {}
@@ -112,7 +113,11 @@ def read_csv_catalog(
         default = None if split_column is None else "train"
         rows += [(c, f, split_of.get(c, default), f"{ref_path}:{n}", True) for c, f, _, n in refs]
         listed_in += f" and {ref_path}"
-    missing = [(str(f), where) for _, f, _, where, _ in rows if not f.is_file()]
+    missing = [
+        (str(f), f"{where}, a folder" if f.is_dir() else where)
+        for _, f, _, where, _ in rows
+        if not f.is_file()
+    ]
     skipped = handle_missing(missing, listed_in, skip_missing)
     rows = [r for r in rows if r[1].is_file()]
     if not rows:

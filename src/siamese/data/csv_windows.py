@@ -16,7 +16,8 @@ from collections import Counter
 
 import numpy as np
 
-from siamese.data._reader_utils import column_index, existing_path, numeric_matrix, read_csv_lines
+from siamese._read import existing_file
+from siamese.data._reader_utils import column_index, numeric_matrix, read_csv_lines
 from siamese.data._sources import register_source
 from siamese.data.labeled_dataset import LabeledDataset
 from siamese.errors import ConfigError, DataError
@@ -78,7 +79,7 @@ def read_csv_windows(
         raise ConfigError(
             f"label_rule: expected one of {', '.join(WINDOW_LABELS)}, got {label_rule!r}"
         )
-    file = existing_path(path, "recording CSV")
+    file = existing_file(path, "recording CSV")
     rows = read_csv_lines(file, delimiter=delimiter)
     if len(rows) < 2:
         raise DataError(f"{file}: expected a header row and data rows, got {len(rows)} row(s)")

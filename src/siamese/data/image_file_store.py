@@ -7,7 +7,6 @@ recently decoded images, which helps when a sampler draws the same items again s
 
 from __future__ import annotations
 
-import io
 import os
 import zipfile
 from collections import OrderedDict
@@ -16,14 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from siamese.data.image_open import MAX_FILE_BYTES, check_image, open_image
 from siamese.data.image_prep import check_margin, fit_image
 from siamese.errors import DataError
 
 #: Pillow modes that hold one channel (decoded as grayscale when ``grayscale`` is ``None``).
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F", "P;1"}
-_DECODE_ERRORS = (OSError, UnidentifiedImageError, SyntaxError, ValueError, zipfile.BadZipFile)
+
+
+_REPLACE = "replace or remove the unreadable files"
 
 
 class ImageFileStore:
@@ -156,6 +158,38 @@ class ImageFileStore:
                 problems.append({"file": self.describe_file(i), "error": str(exc)})
         return problems
 
+    def check(self) -> list[dict[str, str]]:
+        """Decode every file cheaply (``image_open.check_image``) and report the ones that fail.
+
+        The check a dataset gets when it is loaded: every unreadable, truncated or oversized file
+        is found before training starts, and all of them are listed at once. Without ``size``
+        the sizes the files declare must agree, as ``load`` requires.
+
+        Returns:
+            One ``{"file", "error", "fix"}`` record per bad file; an empty list when all are
+            readable.
+        """
+        problems = []
+        first: tuple[int, int] | None = None
+        for i in range(len(self.files)):
+            where = self.describe_file(i)
+            try:
+                w, h = check_image(self._source(i), where)
+            except DataError as exc:
+                problems.append({"file": where, "error": str(exc), "fix": _REPLACE})
+                continue
+            first = first or (w, h)
+            if self.size is None and (w, h) != first:
+                problems.append(
+                    {
+                        "file": where,
+                        "error": f"{where}: image of size {h}x{w} (HxW), not {first[1]}x{first[0]} "
+                        "like the first image",
+                        "fix": f"set the size option (e.g. size = {first[1]}) to resize every image",
+                    }
+                )
+        return problems
+
     def describe_file(self, i: int) -> str:
         """Where item ``i`` lives: its path, or ``archive.zip/member``."""
         archive = self.archives[i]
@@ -165,25 +199,31 @@ class ImageFileStore:
     def _decode(self, i: int) -> np.ndarray:
         """Read and decode file ``i`` into ``(C, H, W)`` uint8."""
         where = self.describe_file(i)
+        with open_image(self._source(i), where) as im:
+            return self._convert(im)
+
+    def _source(self, i: int) -> str | bytes:
+        """File ``i``'s path, or its bytes read from the archive."""
+        archive = self.archives[i]
+        if archive is None:
+            return self.files[i]
+        where = self.describe_file(i)
+        zf = self._archive(archive)
         try:
-            archive = self.archives[i]
-            if archive is None:
-                with Image.open(self.files[i]) as im:
-                    arr = self._convert(im)
-            else:
-                data = self._archive(archive).read(self.files[i])
-                with Image.open(io.BytesIO(data)) as im:
-                    arr = self._convert(im)
-        except FileNotFoundError as exc:
-            raise DataError(f"{where}: image file does not exist") from exc
-        except KeyError as exc:
-            raise DataError(f"{where}: no such member in the zip archive") from exc
-        except _DECODE_ERRORS as exc:
+            info = zf.getinfo(self.files[i])
+        except KeyError:
+            raise DataError(f"{where}: no such member in the zip archive") from None
+        if info.file_size > MAX_FILE_BYTES:
             raise DataError(
-                f"{where}: cannot decode the image ({exc}); the file is corrupt or truncated: "
-                "replace or remove it (`siamese data inspect --verify` lists every such file)"
-            ) from exc
-        return arr
+                f"{where}: {info.file_size:,} bytes, more than the {MAX_FILE_BYTES:,} an image "
+                "file may have; is it the right file?"
+            )
+        try:
+            return zf.read(info)
+        except (OSError, EOFError, zipfile.BadZipFile, ValueError) as exc:  # e.g. a bad CRC
+            raise DataError(
+                f"{where}: cannot read the zip member ({exc}); the archive is corrupt"
+            ) from None
 
     def _convert(self, im: Image.Image) -> np.ndarray:
         if self.grayscale is None:

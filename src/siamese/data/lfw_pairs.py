@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from siamese._read import existing_file, read_text
 from siamese.data._reader_utils import existing_path, handle_missing, image_size
 from siamese.data._sources import register_source
 from siamese.data.image_file_store import ImageFileStore
@@ -43,10 +44,11 @@ def parse_pairs_file(path: Path) -> tuple[list[_Pair], str]:
         ``"lfw-view2-10fold"`` style (``lfw-view2-<k>fold``) or ``"lfw-dev"``.
 
     Raises:
-        DataError: a malformed header, a line with the wrong number of fields, a non-integer
-            image number, or fewer/more lines than the header announces.
+        DataError: a missing file or a folder, text that is not UTF-8 (line), a malformed
+            header, a line with the wrong number of fields, a non-integer image number, or
+            fewer/more lines than the header announces.
     """
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_text(path, "LFW pairs file").splitlines()
     body = [(k + 1, line.split()) for k, line in enumerate(lines) if line.strip()]
     if not body:
         raise DataError(f"{path}: empty pairs file; expected a first line 'folds n' or 'n'")
@@ -131,11 +133,13 @@ def read_lfw(
         root = root.parent
     elif pairs == "dev":
         files = {
-            split: existing_path(root / name, "LFW pairs file") for split, name in DEV_FILES.items()
+            split: existing_file(root / name, "LFW pairs file") for split, name in DEV_FILES.items()
         }
     else:
-        files = {"all": existing_path(root / pairs, "LFW pairs file")}
+        files = {"all": existing_file(root / pairs, "LFW pairs file")}
     image_root = existing_path(images, "LFW image folder") if images else root / "images"
+    if images and not image_root.is_dir():
+        raise DataError(f"images: {image_root} is a file; expected the folder of <Name>/ folders")
     if not images and not image_root.is_dir():
         image_root = root
     rows: list[_Pair] = []

@@ -18,8 +18,10 @@ from typing import Any, NamedTuple
 import numpy as np
 from PIL import Image
 
+from siamese._read import decode_utf8, read_text
 from siamese.data._reader_utils import existing_path, image_size, natural_key
-from siamese.data._sources import register_source
+from siamese.data._sources import check_files, register_source
+from siamese.data.array_files import load_npz
 from siamese.data.image_file_store import ImageFileStore
 from siamese.data.image_prep import check_margin, crop_to_ink
 from siamese.data.item_store import ArrayStore
@@ -199,13 +201,13 @@ def _class_of(file: str) -> str:
 
 
 def _read_npz(path: Path, part: str | None, prep: _Prep, limit: int | None) -> LabeledDataset:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            images, labels = z["images"], z["labels"]
-    except KeyError as exc:
-        raise DataError(f"{path}: expected arrays 'images' and 'labels' in the .npz") from exc
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path}: cannot read the .npz file ({exc})") from exc
+    arrays = load_npz(path)
+    if "images" not in arrays or "labels" not in arrays:
+        raise DataError(
+            f"{path}: expected arrays 'images' and 'labels' in the .npz, found "
+            f"{', '.join(arrays) or 'none'}"
+        )
+    images, labels = arrays.pop("images"), arrays.pop("labels")
     if images.ndim != 4 or labels.shape != images.shape[:2]:
         raise DataError(
             f"{path}: expected images (classes, drawings, H, W) and labels (classes, drawings), "
@@ -311,14 +313,16 @@ def load_omniglot_runs(
             with zipfile.ZipFile(root) as z:
                 names = z.namelist()
                 labels = {
-                    n: z.read(n).decode("utf-8") for n in names if n.endswith("class_labels.txt")
+                    n: decode_utf8(z.read(n), f"{root}/{n}")
+                    for n in names
+                    if n.endswith("class_labels.txt")
                 }
-        except (OSError, zipfile.BadZipFile) as exc:
-            raise DataError(f"{root}: cannot open as a zip archive ({exc})") from exc
+        except (OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise DataError(f"{root}: cannot open as a zip archive ({exc})") from None
     else:
         names = [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()]
         labels = {
-            n: (root / n).read_text(encoding="utf-8")
+            n: read_text(root / n, "Omniglot class_labels.txt")
             for n in names
             if n.endswith("class_labels.txt")
         }
@@ -353,6 +357,7 @@ def load_omniglot_runs(
             ink_crop=check_margin(ink_crop),
             archive=archive,
         )
+        check_files(store)
         x = store.load(np.arange(len(files)))  # (N + Q, 1, H, W)
         runs.append(
             OneShotRun(

@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from siamese.data._reader_utils import column_index, existing_path, numeric_matrix, read_csv_lines
+from siamese._read import existing_file
+from siamese.data._reader_utils import column_index, numeric_matrix, read_csv_lines
 from siamese.data._sources import register_source
 from siamese.data.labeled_dataset import LabeledDataset
 from siamese.errors import ConfigError, DataError
@@ -150,8 +151,8 @@ def read_tabular(
         header = p["header"] if header is None else header
         column_names = column_names or list(p["column_names"])
         drop_columns = p["drop_columns"] if drop_columns is None else drop_columns
-    train_file = existing_path(path, "tabular CSV")
-    test_file = None if test_path is None else existing_path(test_path, "tabular test CSV")
+    train_file = existing_file(path, "tabular CSV")
+    test_file = None if test_path is None else existing_file(test_path, "tabular test CSV")
     train_rows = read_csv_lines(
         train_file, delimiter=delimiter, limit=None if limit is None else limit + 1
     )

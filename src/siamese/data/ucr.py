@@ -15,12 +15,15 @@ from typing import Any
 
 import numpy as np
 
+from siamese._read import existing_file, read_text
 from siamese.data._reader_utils import existing_path
 from siamese.data._sources import register_source
 from siamese.data.labeled_dataset import LabeledDataset
 from siamese.errors import DataError
 
 _SUFFIX_SPLIT = {"_TRAIN": "train", "_TEST": "test"}
+_COUNTS = ("dimensions", "serieslength")  # header values that must be positive integers
+_FLAGS = ("univariate", "equallength", "timestamps", "missing")  # header values true/false
 
 
 def parse_ts_file(path: Path) -> dict[str, Any]:
@@ -31,7 +34,9 @@ def parse_ts_file(path: Path) -> dict[str, Any]:
         "class_labels": declared labels in order, "header": dict of @ lines}``.
 
     Raises:
-        DataError: no ``@data`` section, unlabelled or timestamped data, a series whose
+        DataError: a missing file or a folder, text that is not UTF-8 (line), a malformed
+            ``@dimensions``/``@seriesLength`` (not a positive integer) or true/false flag, no
+            ``@data`` section, unlabelled or timestamped data, a series whose
             dimensions or length disagree with the header, a non-numeric, missing, NaN or
             infinite value (file, line, dimension), or a label the header does not declare.
     """
@@ -40,21 +45,20 @@ def parse_ts_file(path: Path) -> dict[str, Any]:
     labels: list[str] = []
     lines: list[int] = []
     in_data = False
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for number, raw in enumerate(f, start=1):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            if not in_data:
-                if line.startswith("@"):
-                    key, _, value = line[1:].partition(" ")
-                    header[key.lower()] = value.strip()
-                    in_data = key.lower() == "data"
-                continue
-            x, label = _parse_series(path, number, line, header)
-            series.append(x)
-            labels.append(label)
-            lines.append(number)
+    for number, raw in enumerate(read_text(path, "UCR .ts file").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if not in_data:
+            if line.startswith("@"):
+                key, _, value = line[1:].partition(" ")
+                header[key.lower()] = _header_value(path, number, key, value.strip())
+                in_data = key.lower() == "data"
+            continue
+        x, label = _parse_series(path, number, line, header)
+        series.append(x)
+        labels.append(label)
+        lines.append(number)
     if not in_data:
         raise DataError(f"{path}: no @data line; is this a .ts file (sktime/aeon format)?")
     declared = header.get("classlabel", "false").split()
@@ -82,6 +86,17 @@ def parse_ts_file(path: Path) -> dict[str, Any]:
     }
 
 
+def _header_value(path: Path, number: int, key: str, value: str) -> str:
+    """A header line's value, checked where the reader depends on it (counts, flags)."""
+    if key.lower() in _COUNTS and not (value.isdigit() and int(value) > 0):
+        raise DataError(
+            f"{path}, line {number}: @{key} {value!r}: expected a positive whole number"
+        )
+    if key.lower() in _FLAGS and value.lower() not in ("true", "false"):
+        raise DataError(f"{path}, line {number}: @{key} {value!r}: expected true or false")
+    return value
+
+
 def _parse_series(
     path: Path, number: int, line: str, header: dict[str, str]
 ) -> tuple[np.ndarray, str]:
@@ -90,7 +105,7 @@ def _parse_series(
         raise DataError(f"{path}, line {number}: timestamped .ts series are not supported")
     *dims, label = line.split(":")
     expected = int(
-        header.get("dimensions", 1 if header.get("univariate", "true") == "true" else 0) or 0
+        header.get("dimensions", 1 if header.get("univariate", "true").lower() == "true" else 0)
     )
     if not dims or (expected and len(dims) != expected):
         raise DataError(
@@ -156,7 +171,7 @@ def read_ucr(
         problem = problem or root.name
         wanted = parts or ["train", "test"]
         files = [
-            (split, existing_path(root / f"{problem}_{split.upper()}.ts", f"UCR {split} file"))
+            (split, existing_file(root / f"{problem}_{split.upper()}.ts", f"UCR {split} file"))
             for split in wanted
         ]
     parsed = [(split, file, parse_ts_file(file)) for split, file in files]

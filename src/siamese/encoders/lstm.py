@@ -9,6 +9,8 @@ periodicity stay visible to the head through these branches.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -180,15 +182,21 @@ class LSTMEncoder(nn.Module):
                 appended = F.normalize(f, dim=1, eps=1e-8) * self.fixed_features
             if self.instance_norm:
                 x = torch.cat([x, xn], dim=2)  # (B, T, 2F)
-        if lengths is not None:
-            lengths = lengths.clamp(min=1, max=T).cpu()
-            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-            out, (h, _) = self.lstm(packed)
-            out, _ = pad_packed_sequence(out, batch_first=True, total_length=T)  # (B, T, H)
-            mask = (torch.arange(T)[None, :] < lengths[:, None]).to(x.device)  # (B, T)
-        else:
-            out, (h, _) = self.lstm(x)  # out (B, T, H)
-            mask = torch.ones(B, T, dtype=torch.bool, device=x.device)
+        # The recurrence runs in float32 under CPU autocast: oneDNN has no bfloat16 LSTM kernel on
+        # CPUs without bfloat16 units (it fails to build one), and the head still runs in bfloat16.
+        cpu = x.device.type == "cpu"
+        with torch.autocast("cpu", enabled=False) if cpu else contextlib.nullcontext():
+            if cpu:
+                x = x.float()
+            if lengths is not None:
+                lengths = lengths.clamp(min=1, max=T).cpu()
+                packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+                out, (h, _) = self.lstm(packed)
+                out, _ = pad_packed_sequence(out, batch_first=True, total_length=T)  # (B, T, H)
+                mask = (torch.arange(T)[None, :] < lengths[:, None]).to(x.device)  # (B, T)
+            else:
+                out, (h, _) = self.lstm(x)  # out (B, T, H)
+                mask = torch.ones(B, T, dtype=torch.bool, device=x.device)
         if self.lstm.bidirectional:
             last = torch.cat([h[-2], h[-1]], dim=1)  # (B, 2H)
         else:

@@ -14,7 +14,6 @@ vectors), falling back to the encoder's ``input_shape``. Accepted forms:
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from siamese._read import decode_utf8, read_bytes
+from siamese.data._sources import LISTED
+from siamese.data.array_files import load_npy
+from siamese.data.image_open import MAX_FILE_BYTES, MAX_PIXELS, open_image
 from siamese.errors import ConfigError, DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm", ".ppm", ".tif", ".tiff", ".webp")
@@ -76,68 +79,73 @@ class ItemSpec:
         return f"{article} {self.kind} item of shape {self.shape}"
 
 
-def load_file(path: str | Path, spec: ItemSpec) -> tuple[np.ndarray, int | None]:
+def load_file(
+    path: str | Path, spec: ItemSpec, *, max_pixels: int = MAX_PIXELS
+) -> tuple[np.ndarray, int | None]:
     """Read one item from a file (``.npy``, ``.csv`` or an image).
 
     Returns:
         ``(item, length)``: the item in ``spec.shape`` and its true length (sequences) or None.
 
     Raises:
-        DataError: missing or unreadable file, or contents that do not fit ``spec``.
+        DataError: missing file or a folder, a file over ``MAX_FILE_BYTES``, unreadable or
+            corrupt contents, or contents that do not fit ``spec``.
+        TooLargeError: an image over ``max_pixels`` or an array too large for memory.
     """
-    path = Path(path)
-    if not path.is_file():
+    if not Path(path).exists():
         raise DataError(f"{path}: no such file")
-    return from_bytes(path.read_bytes(), path.name, spec, where=str(path))
+    data = read_bytes(path, "item file", max_bytes=MAX_FILE_BYTES)
+    return from_bytes(data, Path(path).name, spec, where=str(path), max_pixels=max_pixels)
 
 
 def from_bytes(
-    data: bytes, filename: str, spec: ItemSpec, *, where: str | None = None
+    data: bytes,
+    filename: str,
+    spec: ItemSpec,
+    *,
+    where: str | None = None,
+    max_pixels: int = MAX_PIXELS,
 ) -> tuple[np.ndarray, int | None]:
     """One item from a file's bytes; the suffix of ``filename`` picks the format (as ``load_file``).
 
     Raises:
-        DataError: unreadable contents, or contents that do not fit ``spec``.
+        DataError: unreadable contents (a ``.npy`` header claiming more data than there are,
+            a ``.csv`` that is not UTF-8), or contents that do not fit ``spec``.
+        TooLargeError: an image over ``max_pixels``.
     """
     where = where or filename
     suffix = Path(filename).suffix.lower()
     if suffix == ".npy":
-        try:
-            arr = np.load(io.BytesIO(data), allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise DataError(f"{where}: not a readable .npy array ({exc})") from None
-        return from_values(arr, spec, where=where)
+        return from_values(load_npy(data, where), spec, where=where)
     if suffix == ".csv":
-        return from_values(
-            _read_csv(data.decode("utf-8", errors="replace"), where), spec, where=where
-        )
+        return from_values(_read_csv(decode_utf8(data, where), where), spec, where=where)
     if spec.kind == "image":
-        return from_image_bytes(data, spec, where=where), None
+        return from_image_bytes(data, spec, where=where, max_pixels=max_pixels), None
     raise DataError(f"{where}: expected a .npy or .csv file for {spec.describe()}")
 
 
-def from_image_bytes(data: bytes, spec: ItemSpec, *, where: str = "image") -> np.ndarray:
+def from_image_bytes(
+    data: bytes, spec: ItemSpec, *, where: str = "image", max_pixels: int = MAX_PIXELS
+) -> np.ndarray:
     """Decode an encoded image (PNG, JPEG, ...) and fit it to ``spec`` (mode and size).
 
     The image is prepared as the model's training images were (``spec.image``: central crop,
     ink crop, inversion; ``siamese.data.image_prep``).
 
     Raises:
-        DataError: the bytes are not an image, or the model does not take images.
+        DataError: the bytes are not an image (empty, truncated, corrupt), or the model does
+            not take images.
+        TooLargeError: the image declares more than ``max_pixels`` pixels (checked from its
+            header, before decoding).
     """
-    from PIL import Image, UnidentifiedImageError
-
     from siamese.data.image_prep import prepare_image
 
     if spec.kind != "image":
         raise DataError(f"{where}: got an image but the model takes {spec.describe()}")
     channels, height, width = _image_dims(spec.shape)
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            img = img.convert("L" if channels == 1 else "RGB")
-            arr = np.asarray(prepare_image(img, spec.image, (height, width), where))  # (H, W[, 3])
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DataError(f"{where}: not a readable image ({exc})") from None
+    with open_image(data, where, max_pixels=max_pixels) as img:
+        img = img.convert("L" if channels == 1 else "RGB")
+        arr = np.asarray(prepare_image(img, spec.image, (height, width), where))  # (H, W[, 3])
     arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)  # (C, H, W)
     arr = arr.reshape(spec.shape)
     if spec.dtype == "bool":
@@ -211,17 +219,32 @@ def load_folder(
         ``(items, lengths, labels)``: the stacked batch, lengths or None, and one class name per item.
 
     Raises:
-        DataError: the folder is missing, has no class subfolders or holds an unreadable file.
+        DataError: the folder is missing, has no class subfolders, or holds unreadable files
+            (all of them counted, the first ``LISTED`` named).
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise DataError(f"{folder}: no such folder (expected one subfolder per class)")
+        what = "a file" if folder.exists() else "no such folder"
+        raise DataError(f"{folder}: {what} (expected a folder with one subfolder per class)")
     loaded: list[tuple[np.ndarray, int | None]] = []
     labels: list[str] = []
+    bad: list[str] = []
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for f in sorted(p for p in sub.iterdir() if p.is_file() and not p.name.startswith(".")):
-            loaded.append(load_file(f, spec))
+            try:
+                loaded.append(load_file(f, spec))
+            except DataError as exc:  # every bad file is listed at once
+                bad.append(str(exc))
+                continue
             labels.append(sub.name)
+    if bad:
+        shown = "; ".join(bad[:LISTED]) + (
+            f"; and {len(bad) - LISTED} more" if len(bad) > LISTED else ""
+        )
+        raise DataError(
+            f"{len(bad)} of {len(bad) + len(loaded)} file(s) in {folder} cannot be used: {shown}; "
+            "replace or remove them"
+        )
     if not loaded:
         raise DataError(f"{folder}: expected class subfolders holding item files, found none")
     items, lengths = stack(loaded, spec)

@@ -6,6 +6,7 @@
 * ``HardnessSequencer``: a schedule -> ordered (anchor, positive, negative) triplets.
 * ``OfflineMiner``: random, easiest, hardest, semi-hard triplets in the same format.
 * ``create_online_miner``: in-batch batch-hard, batch-all, semi-hard (pytorch-metric-learning).
+* ``ScheduledMiner``: in-batch, one triplet per anchor, its negative at the scheduled hardness.
 * ``create_sequenced_generator``: any of the offline strategies as a training ``BatchGenerator``.
 """
 
@@ -19,6 +20,7 @@ from siamese.mining.mined_triplets import MinedTriplets
 from siamese.mining.negative_search import NegativeSearch, SearchOptions
 from siamese.mining.offline_miner import OFFLINE_RULES, OfflineMiner
 from siamese.mining.online_miner import ONLINE_STRATEGIES, OnlineMiner, create_online_miner
+from siamese.mining.scheduled_miner import ScheduledMiner
 from siamese.mining.schedules import (
     Schedule,
     create_schedule,
@@ -147,6 +149,7 @@ __all__ = [
     "OfflineMiner",
     "OnlineMiner",
     "Schedule",
+    "ScheduledMiner",
     "SearchOptions",
     "SequencedTripletGenerator",
     "create_miner",

@@ -15,6 +15,7 @@ from siamese.reporting import html as h
 from siamese.reporting.model_summary import prediction_times
 from siamese.reporting.run_data import RunData, load_run_data
 from siamese.reporting.run_folder import RunFolder
+from siamese.reporting.sections_health import health_section
 from siamese.reporting.sections_results import (
     curves_section,
     embedding_section,
@@ -51,6 +52,7 @@ def build_report(run_dir: str | Path, *, output: str | Path | None = None) -> Pa
     times = _timings(run, model, data)
     cfg = run.config
     sections = [
+        ("health", "Training health", health_section(run)),
         ("dataset", "Dataset analysis", dataset_section(run, data)),
         ("setup", "Experimental setup", setup_section(run, model, times)),
         ("curves", "Curves", curves_section(run)),

@@ -100,10 +100,24 @@ def hardness_figure(metrics: list[dict[str, Any]]) -> str | None:
 
 
 def spread_figure(metrics: list[dict[str, Any]]) -> str | None:
-    """Embedding spread on validation items (what the collapse detector watches)."""
+    """Embedding spread and class separation: what the collapse detector watches.
+
+    The training-batch figures (every run) are the medians of the detector's window of steps;
+    the validation spread is drawn when the run has a validation split.
+    """
     return _plot_lines(
         metrics,
-        [("spread", "embedding spread (validation)", SERIES["train"], "o")],
-        "Embedding spread per epoch (near 0 = collapse)",
-        "spread (embedding units)",
+        [
+            ("batch_spread", "spread (training batches)", SERIES["target"], "o"),
+            ("batch_d_pos", "same-class distance (training batches)", SERIES["same"], "v"),
+            (
+                "batch_d_neg",
+                "different-class distance (training batches)",
+                SERIES["different"],
+                "^",
+            ),
+            ("spread", "spread (validation)", SERIES["val"], "s"),
+        ],
+        "Spread and class distances per epoch (all near 0, or same = different: collapse)",
+        "embedding units",
     )

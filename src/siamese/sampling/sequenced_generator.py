@@ -61,7 +61,8 @@ class SequencedTripletGenerator(BatchGenerator):
         plan, target = miner.plan(self.labels, self.total)
         self.anchor, self.positive = plan.anchor, plan.positive
         self.base_target = np.asarray(target, dtype=np.float64)
-        self.lowered: list[tuple[int, float]] = []  # (position, factor) of each lower_hardness
+        # (position, factor) of each lower_hardness, in order; factor None marks a restart
+        self.lowered: list[tuple[int, float | None]] = []
         self.target = self.base_target.copy()
         self.negative = np.full(self.total, -1, dtype=np.int64)
         self.achieved = np.full(self.total, np.nan)
@@ -93,8 +94,25 @@ class SequencedTripletGenerator(BatchGenerator):
         if not 0.0 < factor <= 1.0:
             raise ConfigError(f"lower_hardness: factor must be in (0, 1], got {factor}")
         self.lowered.append((self.position, float(factor)))
-        self.target[self.position :] *= factor
+        self._apply(self.lowered[-1])
         self.negative[self.position :] = -1
+
+    def restart(self) -> None:
+        """Restart the hardness easy: the triplets not yet served follow the whole schedule again,
+        from its start, compressed into what is left of the sequence (collapse recovery)."""
+        self.lowered.append((self.position, None))
+        self._apply(self.lowered[-1])
+        self.negative[self.position :] = -1
+
+    def _apply(self, change: tuple[int, float | None]) -> None:
+        pos, factor = change
+        if factor is not None:
+            self.target[pos:] *= factor
+            return
+        left = self.total - pos
+        if left > 0:
+            idx = (np.arange(left) * (self.total / left)).astype(np.int64)  # 0 .. total-1
+            self.target[pos:] = self.base_target[idx]
 
     def epoch(self, rng: np.random.Generator) -> Iterator[Batch]:
         """The next ``steps_per_epoch`` batches of the sequence (``rng`` is not needed: the
@@ -138,7 +156,9 @@ class SequencedTripletGenerator(BatchGenerator):
         """Resume: the next batch is the one after the checkpoint's last."""
         self.cursor = int(state.get("cursor", 0))
         self.target = self.base_target.copy()
-        self.lowered = [(int(p), float(f)) for p, f in state.get("lowered", [])]
-        for pos, factor in self.lowered:
-            self.target[pos:] *= factor
+        self.lowered = [
+            (int(p), None if f is None else float(f)) for p, f in state.get("lowered", [])
+        ]
+        for change in self.lowered:
+            self._apply(change)
         self.negative[:] = -1

@@ -19,6 +19,7 @@ import tomllib
 import yaml
 
 from siamese.errors import ConfigError
+from siamese.mining.schedules import list_schedules
 
 
 def _f(default: Any, help: str) -> Any:
@@ -78,8 +79,11 @@ class ObjectiveConfig:
     name: str = _f(
         "triplet", "koch_bce, contrastive, triplet, lossless_triplet or multi_similarity"
     )
-    margin: float | None = _f(
-        None, "margin of contrastive/triplet losses (None: the loss's default)"
+    margin: float | str | None = _f(
+        None,
+        'margin of contrastive/triplet losses: a number, "auto" (measured on the untrained '
+        "model: 0.2 x (triplet) or 1 x (contrastive) its median distance), or None (the loss's "
+        "default)",
     )
     distance: str | None = _f(
         None, "euclidean, squared_euclidean or cosine (None: the loss's default)"
@@ -114,7 +118,11 @@ class MiningConfig:
 
     strategy: str = _f(
         "none",
-        "none; online: batch_hard, batch_all, semi_hard; offline/scheduled: random, easiest, hardest, semi_hard_offline, linear, sine, tanh, logarithmic, sigmoid, cyclic_sigmoid, constant",
+        "none; online: batch_hard, batch_all, semi_hard, scheduled (in-batch negatives at the hardness `schedule` gives); offline/sequenced: random, easiest, hardest, semi_hard_offline, linear, sine, tanh, logarithmic, sigmoid, cyclic_sigmoid, constant",
+    )
+    schedule: str = _f(
+        "sigmoid",
+        "strategy = scheduled: the hardness curve (linear, sine, tanh, logarithmic, sigmoid, constant, cyclic_<curve>)",
     )
     threshold: float = _f(0.5, "hardness the schedule rises to (sigmoid carrying capacity)")
     growth: float = _f(10.0, "sigmoid growth rate")
@@ -144,7 +152,12 @@ class TrainingConfig:
     patience: int = _f(5, "epochs without improvement before stopping")
     restore_best: bool = _f(True, "end with the weights of the best epoch")
     val_batches: int = _f(10, "validation batches per epoch (fixed, the same every epoch)")
-    on_collapse: str = _f("warn", "when embeddings collapse: warn, stop or lower_hardness")
+    on_collapse: str = _f(
+        "recover",
+        "when the embedding collapses (checked on the training batches every epoch): recover "
+        "(roll back to the last healthy epoch, lower the learning rate, restart the hardness "
+        "easy), warn, or stop",
+    )
     snapshot_items: int = _f(
         300, "validation items whose embeddings are saved each epoch (0: none)"
     )
@@ -205,9 +218,15 @@ CHOICES = {
     "sampling.kind": ("pairs", "triplets", "pk"),
     "training.optimizer": ("adam", "adamw", "sgd"),
     "training.lr_schedule": ("none", "cosine"),
-    "training.on_collapse": ("warn", "stop", "lower_hardness"),
+    "training.on_collapse": ("recover", "warn", "stop"),
     "training.monitor": ("val_loss", "val_accuracy", "val_auc"),
     "training.precision": ("float32", "bfloat16"),  # training.optim.check_precision reads it
+    "mining.strategy": (
+        "none",
+        *("batch_hard", "batch_all", "semi_hard", "scheduled"),  # online (in-batch)
+        *("random", "easiest", "hardest", "semi_hard_offline", *list_schedules()),  # sequenced
+    ),
+    "mining.schedule": tuple(list_schedules()),
 }
 
 
@@ -274,6 +293,12 @@ def _coerce(value: Any, typ: Any, path: str) -> Any:
         options = typing.get_args(typ)
         if value is None and type(None) in options:
             return None
+        if str in options and isinstance(value, str):
+            if path == "objective.margin" and value != "auto":
+                raise ConfigError(
+                    f'config key {path!r}: expected a number or "auto", got {value!r}'
+                )
+            return value
         typ = next(t for t in options if t is not type(None))
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)

@@ -26,19 +26,22 @@ from siamese.data.augment import ImageAugment, center_crop, rotated_classes
 from siamese.data.augment_series import SeriesAugment
 from siamese.data.image_prep import preparation_record
 from siamese.encoders import create_encoder
-from siamese.errors import ConfigError, DataError, SiameseError
+from siamese.errors import ConfigError, DataError, SiameseError, TrainingFailed
 from siamese.evaluation.model_evaluation import evaluate_model
 from siamese.model import SiameseModel
 from siamese.objectives import PairHead, create_objective
 from siamese.sampling import BatchGenerator, PairGenerator, PKGenerator, TripletGenerator
 from siamese.sampling.neighbour_pk import NeighbourPKGenerator
 from siamese.seed import seed_everything
+from siamese.training.collapse import collapse_advice, collapse_summary
 from siamese.training.config import RunConfig, to_dict
 from siamese.training.distributed import DistributedContext
 from siamese.training.early_stopping import EarlyStopping
+from siamese.training.margin import distance_bound, fit_margin, histogram, sample_distances
+from siamese.training.recovery import CollapseRecovery
 from siamese.training.trainer import Trainer
 
-ONLINE_MINERS = ("batch_hard", "batch_all", "semi_hard")
+ONLINE_MINERS = ("batch_hard", "batch_all", "semi_hard", "scheduled")
 
 
 @dataclass
@@ -144,7 +147,7 @@ def build_model(
     objective = create_objective(
         cfg.objective.name,
         embedding_dim=dim,
-        margin=cfg.objective.margin,
+        margin=None if cfg.objective.margin == "auto" else cfg.objective.margin,
         distance=cfg.objective.distance,
         alpha=cfg.objective.alpha,
         beta=cfg.objective.beta,
@@ -166,9 +169,15 @@ def build_model(
 
 
 def build_generator(
-    cfg: RunConfig, data: LabeledDataset, *, epochs: int, steps: int
+    cfg: RunConfig,
+    data: LabeledDataset,
+    *,
+    epochs: int,
+    steps: int,
+    objective_margin: float | None = None,
 ) -> BatchGenerator:
-    """The batch generator the sampling and mining sections ask for."""
+    """The batch generator the sampling and mining sections ask for (``objective_margin``: the
+    objective's margin as set, the semi-hard margin of offline mining by default)."""
     strategy = cfg.mining.strategy
     if strategy not in ("none", *ONLINE_MINERS):
         try:
@@ -191,7 +200,7 @@ def build_generator(
             cycles=cfg.mining.cycles,
             margin=cfg.mining.margin
             if cfg.mining.margin is not None
-            else (cfg.objective.margin or 0.2),
+            else (objective_margin or 0.2),
         )
     if cfg.sampling.kind == "pairs":
         return PairGenerator(data.labels, cfg.sampling.batch_size, steps)
@@ -212,14 +221,33 @@ def build_generator(
 
 
 def build_miner(cfg: RunConfig, objective: Any) -> Any:
+    """The in-batch miner ``[mining] strategy`` names (``None`` for none or a sequenced one)."""
     if cfg.mining.strategy not in ONLINE_MINERS:
         return None
     from siamese.mining import create_online_miner
+
+    if cfg.mining.strategy == "scheduled":
+        return scheduled_miner(cfg, objective)
 
     margin = (
         cfg.mining.margin if cfg.mining.margin is not None else getattr(objective, "margin", 0.2)
     )
     return create_online_miner(cfg.mining.strategy, margin=margin, distance=objective.distance)
+
+
+def scheduled_miner(cfg: RunConfig, objective: Any) -> Any:
+    """The online scheduled-hardness miner of ``[mining] schedule`` and its curve's keys (the
+    run's miner for strategy = "scheduled", and the gentler one a collapse recovery switches to)."""
+    from siamese.mining import ScheduledMiner, schedule_from_settings
+
+    schedule = schedule_from_settings(
+        cfg.mining.schedule,
+        threshold=cfg.mining.threshold,
+        growth=cfg.mining.growth,
+        midpoint=cfg.mining.midpoint,
+        cycles=cfg.mining.cycles,
+    )
+    return ScheduledMiner(schedule, distance=objective.distance)
 
 
 def prepare_run_dir(cfg: RunConfig, *, resume: bool, overwrite: bool) -> Path:
@@ -278,9 +306,26 @@ def train_from_config(
     }
     seed_everything(cfg.seed)
     model, objective = build_model(cfg, train, info)
+    margin_record = None
+    if hasattr(objective, "margin"):  # measured on the untrained model; "auto" sets it
+        untrained = sample_distances(model, train, objective.distance, cfg.seed)
+        bound = distance_bound(
+            objective.distance.name,
+            cfg.model.args.get("output_activation"),
+            int(getattr(model.encoder, "embedding_dim", 0) or 0),
+        )
+        margin_record = fit_margin(
+            cfg.objective.name, cfg.objective.margin, objective, untrained, bound
+        )
     model.info["objective"] = objective.config()
     steps = cfg.training.steps_per_epoch
-    generator = build_generator(cfg, train, epochs=cfg.training.epochs, steps=steps)
+    generator = build_generator(
+        cfg,
+        train,
+        epochs=cfg.training.epochs,
+        steps=steps,
+        objective_margin=getattr(objective, "margin", None),
+    )
     val_generator = None
     if val is not None and len(val):
         try:
@@ -331,6 +376,11 @@ def train_from_config(
         early_stopping=es,
         restore_best=cfg.training.restore_best,
         on_collapse=cfg.training.on_collapse,
+        recovery=CollapseRecovery(
+            gentle_miner=scheduled_miner(cfg, objective)
+            if objective.tuple_kind == "triplets"
+            else None
+        ),
         n_way=cfg.evaluation.n_way,
         k_shot=cfg.evaluation.k_shot,
         val_episodes=cfg.evaluation.val_episodes,
@@ -354,10 +404,14 @@ def train_from_config(
         "stopped_reason": trainer.stopped_reason,
         "seconds": round(train_seconds, 2),
         "seconds_this_process": round(time.perf_counter() - t0, 2),
+        "collapse": collapse_summary(history, trainer.stopped_reason),
     }
     ctx.close()  # the process group is not needed after training
     if not ctx.is_main:
         return RunResult(run_dir, model, history, {}, parts)
+    if margin_record is not None:
+        trained = sample_distances(model, train, objective.distance, cfg.seed)
+        atomic_write_json(run_dir / "margin.json", {**margin_record, "trained": histogram(trained)})
     model.test_time_shift = cfg.evaluation.test_time_shift  # after training: evaluation, use
     model.save(run_dir)
     evaluation: dict[str, Any] = {}
@@ -378,6 +432,16 @@ def train_from_config(
     atomic_write_json(run_dir / "evaluation.json", evaluation)
     if report:
         _write_report(run_dir, console)
+    collapse = model.info["training"]["collapse"]
+    if collapse["state"] == "collapsed":
+        last = collapse["reasons"][str(collapse["epochs"][-1])]
+        raise TrainingFailed(
+            f"run {run_dir}: the embedding collapsed at epoch {collapse['epochs'][-1]} "
+            f"({'; '.join(last)})"
+            + (f" after {len(collapse['recoveries'])} recoveries" if collapse["recoveries"] else "")
+            + f"; the model in the run folder does not work. Try: "
+            f"{collapse_advice(cfg.objective.name, cfg.mining.strategy)}"
+        )
     return RunResult(run_dir, model, history, evaluation, parts)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,12 @@ from siamese.objectives._base import Objective
 from siamese.sampling._batch import Batch, BatchGenerator
 from siamese.seed import derived_rng, epoch_torch_seeds
 from siamese.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
-from siamese.training.collapse import CollapseDetector
+from siamese.training.collapse import WINDOW, CollapseDetector, batch_stats
 from siamese.training.distributed import DistributedContext, distributed_embed
 from siamese.training.early_stopping import EarlyStopping
 from siamese.training.optim import build_optimizer, build_scheduler, check_precision
 from siamese.training.prefetch import Prefetcher
+from siamese.training.recovery import CollapseRecovery
 from siamese.training.snapshots import save_snapshot, snapshot_positions
 
 VAL_SEED_KEY = 999_983  # derived_rng(seed, VAL_SEED_KEY): the same validation batches every epoch
@@ -68,7 +70,8 @@ class Trainer:
         epochs: int = 10,
         early_stopping: EarlyStopping | None = None,
         restore_best: bool = True,
-        on_collapse: str = "warn",
+        on_collapse: str = "recover",
+        recovery: CollapseRecovery | None = None,
         n_way: int = 5,
         k_shot: int = 1,
         val_episodes: int = 100,
@@ -120,7 +123,14 @@ class Trainer:
         self.scheduler = build_scheduler(
             self.optimizer, lr_schedule, epochs=epochs, learning_rate=learning_rate
         )
-        self.collapse = CollapseDetector()
+        total_steps = self.epochs * generator.steps_per_epoch
+        self.collapse = CollapseDetector(
+            getattr(objective, "margin", None), warmup=max(WINDOW, total_steps // 10)
+        )
+        # on_collapse = "recover": roll back to the last healthy epoch and continue more gently
+        self.recovery = recovery or CollapseRecovery()
+        self._distance = getattr(objective, "distance", None) or model.distance
+        self._online = False  # the last training batch had no tuples of its own (miner or all)
         self.history: list[dict[str, Any]] = []
         self.val_idx = None if val is None else fixed_subset(len(val), 2000, seed)
         self.global_step = 0
@@ -161,8 +171,18 @@ class Trainer:
             else tuple(torch.as_tensor(t, device=emb.device) for t in batch.tuples)
         )
         if tuples is None and self.miner is not None:
+            if hasattr(self.miner, "set_progress"):  # scheduled hardness: where training is
+                self.miner.set_progress(
+                    self.global_step, self.epochs * self.generator.steps_per_epoch
+                )
             tuples = self.miner.mine(emb.detach(), labels)
-        return self.objective(emb, labels, tuples, head=self.model.head)
+            if hasattr(self.miner, "last_hardness"):  # per-triplet target / achieved hardness
+                batch.hardness, batch.achieved = self.miner.last_hardness
+        loss = self.objective(emb, labels, tuples, head=self.model.head)
+        if self.model.training and data is self.train:
+            self._online = batch.tuples is None
+            self._step_inputs = (emb, labels, tuples)  # for the collapse monitor
+        return loss
 
     def _augment(self, x: torch.Tensor, lens: torch.Tensor | None) -> torch.Tensor:
         """Training-batch augmentation, drawn from a generator seeded per epoch (resumable)."""
@@ -229,6 +249,13 @@ class Trainer:
             if self.early_stopping is not None and loop.get("early_stopping"):
                 self.early_stopping.load_state_dict(loop["early_stopping"])
             self.collapse.load_state_dict(loop.get("collapse", {}))
+            self.recovery.load_state_dict(loop.get("recovery") or {})
+            if self.recovery.switched:
+                self.miner = self.recovery.gentle_miner
+            if loop.get("miner") and hasattr(self.miner, "load_state_dict"):
+                self.miner.load_state_dict(loop["miner"])
+            # the checkpoint is healthy, or the roll-back target itself (weights and moments)
+            self.recovery.remember(self.recovery.healthy_epoch, self.model, self.optimizer)
             if loop.get("generator") and hasattr(self.generator, "load_state_dict"):
                 self.generator.load_state_dict(loop["generator"])
             start_epoch = loop["epoch"] + 1
@@ -238,6 +265,7 @@ class Trainer:
             metrics, emb = self._validate()
             self.collapse.check(emb, {})
             self.history = [{"epoch": 0, "step": 0, **metrics, "seconds": 0.0}]
+            self.recovery.remember(0, self.model, self.optimizer)  # the untrained model
             self._snapshot(0, emb)
             if self.early_stopping is not None:
                 self.early_stopping.update(0, metrics)
@@ -313,6 +341,12 @@ class Trainer:
             self.optimizer.step()
             self.global_step += 1
             losses.append(float(loss.detach()))
+            emb, labels, tuples = self._step_inputs  # embedded before this step's update
+            self.collapse.observe(
+                batch_stats(
+                    emb, labels, self._distance, self.objective, tuples, self.model.head, losses[-1]
+                )
+            )
             for k, v in self.objective.last_stats.items():
                 stats.setdefault(k, []).append(v)
             if batch.hardness is not None:
@@ -351,6 +385,8 @@ class Trainer:
         if emb is not None:
             record["spread"] = CollapseDetector.spread(emb)
         reasons = self.collapse.check(emb, {k: np.mean(v) for k, v in stats.items()})
+        # the training-batch figures the detector decided on (medians of its window)
+        record.update({f"batch_{k}": v for k, v in self.collapse.window_figures().items()})
         record["collapse"] = bool(reasons)
         if reasons:
             record["warnings"] = reasons
@@ -365,6 +401,44 @@ class Trainer:
         self._snapshot(epoch, emb)
         return record
 
+    def _on_collapse(self, epoch: int, record: dict[str, Any]) -> bool:
+        """Warn, stop, or roll back and continue gently; True when the run must stop."""
+        why = "; ".join(record.get("warnings", []))
+        if self.on_collapse == "recover" and not self.recovery.exhausted:
+            self.miner, change = self.recovery.roll_back(
+                self.model,
+                self.optimizer,
+                self.scheduler,
+                miner=self.miner,
+                generator=self.generator,
+                step=self.global_step,
+                online=self._online,
+            )
+            self.collapse.reset_window()
+            record["recovery"] = {"epoch": epoch, "reasons": record.get("warnings", []), **change}
+            self._say(
+                f"COLLAPSE at epoch {epoch}: {why}. Recovering ({change['recovery']} of "
+                f"{self.recovery.max_recoveries}): rolled back to epoch "
+                f"{change['rolled_back_to_epoch']}, learning rate x{change['lr_factor']:g} -> "
+                f"{change['lr']:.3g}"
+                + (f", hardness {change['hardness']}" if "hardness" in change else "")
+            )
+            return False
+        if self.on_collapse == "warn":
+            self._say(f"COLLAPSE at epoch {epoch}: {why} (on_collapse = warn: training goes on)")
+            return False
+        self.stopped_reason = "collapse"
+        self._say(f"COLLAPSE at epoch {epoch}: {why}. Training stops.")
+        return True
+
+    def _say(self, message: str) -> None:
+        if not self.dist.is_main:
+            return
+        if self.console is not None:
+            self.console.print(message, style="bold red", markup=False, highlight=False)
+        else:
+            warnings.warn(message, stacklevel=3)
+
     def _end_of_epoch(self, epoch: int, record: dict[str, Any]) -> bool:
         stop = False
         if self.early_stopping is not None:
@@ -374,10 +448,9 @@ class Trainer:
             if self.early_stopping.should_stop:
                 stop, self.stopped_reason = True, "early_stopping"
         if record.get("collapse"):
-            if self.on_collapse == "stop":
-                stop, self.stopped_reason = True, "collapse"
-            elif self.on_collapse == "lower_hardness" and hasattr(self.generator, "lower_hardness"):
-                self.generator.lower_hardness(0.5)
+            stop = self._on_collapse(epoch, record) or stop
+        elif self.on_collapse == "recover" and self.collapse.clearly_healthy():
+            self.recovery.remember(epoch, self.model, self.optimizer)
         if math.isnan(record.get("train_loss") or 0.0):
             stop, self.stopped_reason = True, "nan_loss"
         ckpt = self._path("checkpoints", "last")
@@ -390,6 +463,8 @@ class Trainer:
                 if self.early_stopping is None
                 else self.early_stopping.state_dict(),
                 "collapse": self.collapse.state_dict(),
+                "recovery": self.recovery.state_dict(),
+                "miner": self.miner.state_dict() if hasattr(self.miner, "state_dict") else None,
                 "generator": self.generator.state_dict()
                 if hasattr(self.generator, "state_dict")
                 else None,
