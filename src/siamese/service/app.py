@@ -37,10 +37,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 import siamese
-from siamese.errors import ConfigError, DataError, ModelFileError, SiameseError
+from siamese.errors import ConfigError, DataError, ModelFileError, SiameseError, TooLargeError
 from siamese.gallery import Gallery
 from siamese.gallery.inputs import stack
-from siamese.service._decode import TooLarge, decode_json_items, decode_uploads
+from siamese.service._decode import decode_json_items, decode_uploads
 from siamese.service._middleware import BodySizeLimit, check_api_key
 from siamese.service._schemas import (
     REQUESTS,
@@ -110,7 +110,7 @@ def create_app(
     @app.exception_handler(SiameseError)
     async def _user_error(_: Request, exc: SiameseError) -> JSONResponse:
         return JSONResponse(
-            {"detail": str(exc)}, status_code=413 if isinstance(exc, TooLarge) else 422
+            {"detail": str(exc)}, status_code=413 if isinstance(exc, TooLargeError) else 422
         )
 
     @app.exception_handler(ValidationError)
