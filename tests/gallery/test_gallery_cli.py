@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from siamese.cli.app import main
+from siamese.gallery import Gallery
 
 
 @pytest.fixture
@@ -148,5 +149,5 @@ def test_enroll_with_crowding_uses_the_runs_training_data(tmp_path, make_mlp, ca
     (tmp_path / "run" / "config.json").write_text(json.dumps(cfg))
     out = run_json(capsys, argv)
     assert out["crowding"] == 0.5 and out["examples"] == 60
-    saved = json.loads((tmp_path / "g" / "gallery.json").read_text())["crowding"]
-    assert saved["beta"] == 0.5 and 0 < saved["background"] < 60  # the training split only
+    saved = Gallery.load(tmp_path / "g").crowding_
+    assert saved.beta == 0.5 and 0 < len(saved.background) < 60  # the training split only

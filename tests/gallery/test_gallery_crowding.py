@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import numpy as np
 import pytest
 import torch
@@ -71,8 +73,10 @@ def test_save_and_load_keep_the_correction(tmp_path, make_identity):
     assert back.crowding_.beta == 1.0 and back.crowding_.k == 10
     assert np.array_equal(back.crowding_.radius, g.crowding_.radius)
     assert back.predict(query).tolist() == ["new"]
-    (tmp_path / "g" / "radius.npy").unlink()
-    with pytest.raises(ModelFileError, match="radius.npy: missing"):
+    back.store_.close()
+    with sqlite3.connect(tmp_path / "g" / "gallery.db") as db:  # a tampered store
+        db.execute("DELETE FROM background")
+    with pytest.raises(ModelFileError, match="crowding is on but the store holds no background"):
         Gallery.load(tmp_path / "g", model=make_identity(2))
 
 

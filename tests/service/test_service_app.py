@@ -8,16 +8,12 @@ import threading
 
 import numpy as np
 import pytest
-import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from siamese.encoders import create_encoder
 from siamese.gallery import Gallery
-from siamese.model import SiameseModel
 from siamese.service import create_app
 
-ARGS = {"input_shape": [1, 16, 16], "channels": 4, "embedding_dim": 8}
 KEY = {"X-API-Key": "s3cret"}
 
 
@@ -33,17 +29,8 @@ def b64(seed: int) -> dict[str, str]:
 
 
 @pytest.fixture
-def gallery_dir(tmp_path):
-    torch.manual_seed(0)
-    model = SiameseModel(
-        create_encoder("conv4", **ARGS),
-        encoder_name="conv4",
-        encoder_args=ARGS,
-        info={"kind": "image", "item_shape": [1, 16, 16], "item_dtype": "uint8"},
-    )
-    x = np.random.default_rng(0).integers(0, 256, (6, 1, 16, 16), dtype=np.uint8)
-    Gallery(model, threshold=1e6).fit(x, ["a", "a", "b", "b", "c", "c"]).save(tmp_path / "g")
-    return tmp_path / "g"
+def gallery_dir(tmp_path, make_image_gallery):
+    return make_image_gallery(tmp_path / "g", ["a", "a", "b", "b", "c", "c"])
 
 
 @pytest.fixture
@@ -190,3 +177,15 @@ def test_concurrent_enroll_and_identify(client):
         t.join()
     assert errors == []
     assert client.get("/health").json()["examples"] == 6 + 16
+
+
+def test_an_old_layout_gallery_is_migrated_and_enrolments_are_stored(gallery_dir, tmp_path):
+    from siamese.gallery._files_v1 import save_v1
+
+    old = tmp_path / "old"
+    save_v1(Gallery.load(gallery_dir), old)
+    client = TestClient(create_app(old, api_key="s3cret"))
+    assert (old / "gallery.db").is_file() and not (old / "embeddings.npy").exists()
+    r = client.post("/enroll", json={"items": [b64(5)], "labels": ["new"]}, headers=KEY)
+    assert r.status_code == 200
+    assert Gallery.load(old).class_names_ == ["a", "b", "c", "new"]

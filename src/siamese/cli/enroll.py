@@ -41,6 +41,12 @@ def enroll(
         help="Correct distances for crowding with this beta (0.5 = CSLS) against the run's "
         "training data (needs a run folder).",
     ),
+    pgvector_table: str = typer.Option(
+        None,
+        "--pgvector-table",
+        help="Keep the rows in PostgreSQL + pgvector under this table name (DSN from "
+        "$SIAMESE_GALLERY_DSN) instead of the folder's gallery.db.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Enroll every class of a dataset into a gallery (optionally calibrating 'unknown')."""
@@ -59,6 +65,7 @@ def enroll(
         threshold=threshold,
         seed=seed,
         crowding=crowding,
+        pgvector_table=pgvector_table,
     )
     summary = {
         "gallery": str(out),

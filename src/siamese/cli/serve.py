@@ -20,6 +20,11 @@ def serve(
         help="Environment variable holding the API key (if set).",
     ),
     max_request_mb: float = typer.Option(16.0, "--max-request-mb", help="Largest request body."),
+    max_pixels: int = typer.Option(
+        4096 * 4096,
+        "--max-pixels",
+        help="Most pixels (width x height, from the image header) per uploaded image.",
+    ),
 ) -> None:
     """Serve /identify, /verify, /enroll and /health (OpenAPI at /docs); enrolments are saved."""
     import uvicorn
@@ -27,7 +32,12 @@ def serve(
     from siamese.service import create_app
 
     key = os.environ.get(api_key_env) or None
-    app = create_app(gallery_dir, api_key=key, max_request_bytes=int(max_request_mb * 2**20))
+    app = create_app(
+        gallery_dir,
+        api_key=key,
+        max_request_bytes=int(max_request_mb * 2**20),
+        max_pixels=max_pixels,
+    )
     console.print(
         f"serving {gallery_dir} on http://{host}:{port} (API key {'required' if key else 'off'})"
     )

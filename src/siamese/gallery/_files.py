@@ -1,44 +1,42 @@
-"""A gallery as a folder of inspectable files (JSON, .npy without pickle, a faiss index, the model).
+"""A gallery folder: a manifest, a transactional store, the model, and a rebuildable index cache.
 
 ```
 gallery/
-  gallery.json      format, class names, threshold and calibration, index kind and metric
-  embeddings.npy    (N, D) float32 enrolled embeddings
-  labels.npy        (N,) int64 class ids into gallery.json's class_names
-  index.faiss       the vector index (faiss.write_index)
-  background.npy    (M, D) crowding background embeddings (only with a crowding correction)
-  radius.npy        (N,) each enrolled example's neighbourhood radius in the background (same)
-  model/            model.json + model.safetensors (a copy: the folder is self-contained)
+  gallery.json            the manifest: format, where the store is, the model folder
+  gallery.db              the SQLite store (WAL mode; -wal/-shm files beside it while open)
+  index-<generation>.faiss  the faiss index: a cache, rebuilt or extended from the store on load
+  model/                  model.json + model.safetensors (a copy: the folder is self-contained)
 ```
+
+A PostgreSQL store (``_store_pgvector``) keeps the rows on the server; the folder then holds the
+manifest (naming the table and the environment variable with the DSN, never the DSN itself) and
+the model. Folders of the first layout (``siamese-gallery/1``, ``_files_v1``) still load; saving
+into one migrates it: the store is written, then the manifest is replaced (one rename), then the
+old files are removed, so a kill at any moment leaves a folder that loads.
 """
 
 from __future__ import annotations
 
-import io
+import contextlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 import siamese
-from siamese._io import atomic_write_bytes, atomic_write_json
+from siamese._io import atomic_write_json
 from siamese.errors import ModelFileError, SiameseError
+from siamese.gallery import _files_v1
 from siamese.gallery._crowding import Crowding
+from siamese.gallery._store import GalleryStore, StoredGallery
+from siamese.gallery._store_sqlite import SQLiteStore
 from siamese.gallery.vector_index import VectorIndex
 
 if TYPE_CHECKING:
     from siamese.gallery.gallery import Gallery
 
-FORMAT = "siamese-gallery/1"
-CONFIG, EMBEDDINGS, LABELS, INDEX, MODEL = (
-    "gallery.json",
-    "embeddings.npy",
-    "labels.npy",
-    "index.faiss",
-    "model",
-)
-BACKGROUND, RADIUS = "background.npy", "radius.npy"
+FORMAT = "siamese-gallery/2"
+CONFIG, DATABASE, MODEL = "gallery.json", "gallery.db", "model"
+OLD_FILES = ("embeddings.npy", "labels.npy", "index.faiss", "background.npy", "radius.npy")
 
 
 def find_model_dir(path: str | Path) -> Path:
@@ -58,48 +56,41 @@ def find_model_dir(path: str | Path) -> Path:
     )
 
 
-def save_gallery(gallery: Gallery, directory: Path, *, with_model: bool = True) -> Path:
-    """Write every file of ``gallery`` into ``directory``; ``gallery.json`` last."""
-    assert gallery.index_ is not None
+def save_gallery(
+    gallery: Gallery, directory: Path, *, with_model: bool, store: GalleryStore | None
+) -> Path:
+    """Write ``gallery`` into ``directory`` (its own store unless ``store`` is given) and attach
+    the gallery to that store: later enrolments commit there."""
     directory.mkdir(parents=True, exist_ok=True)
-    if with_model or not (directory / MODEL).is_dir():
+    if with_model or not (directory / MODEL / "model.json").is_file():
         gallery.model.save(directory / MODEL)
-    _write_npy(directory / EMBEDDINGS, gallery.embeddings_.astype(np.float32))
-    _write_npy(directory / LABELS, gallery.labels_.astype(np.int64))
-    gallery.index_.save(directory / INDEX)
-    crowding = gallery.crowding_
-    if crowding is not None:
-        _write_npy(directory / BACKGROUND, crowding.background)
-        _write_npy(directory / RADIUS, crowding.radius.astype(np.float32))
+    attached = gallery.store_
+    if store is None:
+        same = isinstance(attached, SQLiteStore) and _same_file(attached.path, directory / DATABASE)
+        store = attached if same else SQLiteStore(directory / DATABASE)
+    if store is attached and gallery.generation_ is not None:
+        store.update_settings(gallery.settings())  # the rows are there already
+    else:
+        gallery.generation_ = store.replace(gallery.snapshot())
+    gallery.store_ = store
+    gallery.index_ = store.vector_index(gallery) or gallery.index_  # search on the server
+    if isinstance(store, SQLiteStore):
+        _write_index_cache(gallery, directory)
     atomic_write_json(
         directory / CONFIG,
         {
             "format": FORMAT,
             "library_version": siamese.__version__,
-            "class_names": gallery.class_names_,
-            "examples": len(gallery.labels_),
-            "embedding_dim": int(gallery.embeddings_.shape[1]),
-            "distance": "pair_head"
-            if gallery.model.head is not None
-            else gallery.model.distance_name,
-            "index": {
-                "kind": gallery.index,
-                "structure": gallery.index_.structure,
-                "metric": gallery._metric,
-            },
-            "threshold": gallery.threshold,
-            "threshold_": gallery.threshold_,
-            "calibration": gallery.calibration_,
-            "crowding": None
-            if crowding is None
-            else {"beta": crowding.beta, "k": crowding.k, "background": len(crowding.background)},
+            "store": store.manifest(),
             "model": MODEL,
         },
     )
+    for name in OLD_FILES:  # a migrated first-layout folder: its files are no longer read
+        (directory / name).unlink(missing_ok=True)
     return directory
 
 
-def load_gallery(cls: type[Gallery], directory: Path, model: Any) -> Gallery:
+def load_gallery(cls: type[Gallery], directory: Path, model: Any, dsn: str | None) -> Gallery:
     """Rebuild a ``Gallery`` from ``directory`` (see the module docstring for the layout).
 
     Raises:
@@ -112,11 +103,12 @@ def load_gallery(cls: type[Gallery], directory: Path, model: Any) -> Gallery:
             "`siamese enroll`)"
         )
     try:
-        cfg = json.loads(cfg_path.read_text())
-        if cfg.get("format") != FORMAT:
-            raise KeyError(f"format {cfg.get('format')!r}, expected {FORMAT!r}")
-        names = [str(n) for n in cfg["class_names"]]
-        index_cfg = cfg["index"]
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        fmt = cfg.get("format")
+        if fmt not in (FORMAT, _files_v1.FORMAT):
+            raise KeyError(f"format {fmt!r}, expected {FORMAT!r}")
+        store_cfg = cfg["store"] if fmt == FORMAT else None
+        model_path = _inside(directory, str(cfg.get("model", MODEL)), cfg_path)
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise ModelFileError(
             f"{cfg_path}: corrupt gallery config ({exc}); re-save the gallery"
@@ -124,77 +116,130 @@ def load_gallery(cls: type[Gallery], directory: Path, model: Any) -> Gallery:
     if model is None:
         from siamese.model import SiameseModel
 
-        model = SiameseModel.load(directory / cfg.get("model", MODEL))
+        model = SiameseModel.load(model_path)
+    if store_cfg is None:
+        return _files_v1.load_v1(cls, directory, cfg, model)
+    store = open_store(directory, store_cfg, dsn)
     try:
-        gallery = cls(model, index=index_cfg.get("kind", "auto"), threshold=cfg.get("threshold"))
-    except SiameseError as exc:
-        raise ModelFileError(f"{cfg_path}: {exc}") from None
-    if gallery._metric != index_cfg.get("metric"):
-        raise ModelFileError(
-            f"{cfg_path}: the gallery was built with metric {index_cfg.get('metric')!r} but the model "
-            f"searches with {gallery._metric!r}; load it with the model it was enrolled with"
-        )
-    emb = _read_npy(directory / EMBEDDINGS, np.float32, 2)
-    labels = _read_npy(directory / LABELS, np.int64, 1)
-    if len(emb) != len(labels) or (
-        len(labels) and not 0 <= labels.min() <= labels.max() < len(names)
-    ):
-        raise ModelFileError(
-            f"{directory}: {EMBEDDINGS} ({len(emb)} rows), {LABELS} ({len(labels)}) and the "
-            f"{len(names)} class names of {CONFIG} do not match; re-save the gallery"
-        )
-    index = VectorIndex.load(directory / INDEX, metric=gallery._metric, kind=gallery.index)
-    if index.ntotal != len(emb) or index.dim != emb.shape[1]:
-        raise ModelFileError(
-            f"{directory / INDEX}: holds {index.ntotal} vectors of dim {index.dim}, expected "
-            f"{len(emb)} of dim {emb.shape[1]}; re-save the gallery"
-        )
-    gallery.embeddings_, gallery.labels_, gallery.index_ = emb, labels, index
-    gallery.class_names_ = names
-    gallery._class_ids = {n: i for i, n in enumerate(names)}
-    gallery.threshold_ = cfg.get("threshold_")
-    gallery.calibration_ = cfg.get("calibration")
-    if cfg.get("crowding"):
-        _load_crowding(gallery, directory, cfg["crowding"])
+        if not store.exists():
+            raise ModelFileError(
+                f"{store.where}: holds no gallery (no settings table); re-save the gallery"
+            )
+        stored = store.read()
+        gallery = _build(cls, model, stored, cfg_path)
+        gallery.index_ = store.vector_index(gallery) or _index(gallery, directory, stored)
+    except BaseException:
+        store.close()
+        raise
+    gallery.store_, gallery.generation_ = store, stored.generation
     return gallery
 
 
-def _load_crowding(gallery: Gallery, directory: Path, spec: dict[str, Any]) -> None:
-    """Restore the crowding correction: background, settings and the saved radii."""
-    background = _read_npy(directory / BACKGROUND, np.float32, 2)
-    radius = _read_npy(directory / RADIUS, np.float32, 1)
-    if len(radius) != len(gallery.labels_) or background.shape[1:] != (
-        gallery.embeddings_.shape[1],
-    ):
+def open_store(directory: Path, spec: Any, dsn: str | None) -> GalleryStore:
+    """The store a manifest's ``store`` entry names.
+
+    Raises:
+        ModelFileError: an unknown kind, or a store that cannot be opened.
+    """
+    kind = spec.get("kind") if isinstance(spec, dict) else None
+    if kind == SQLiteStore.kind:
+        path = _inside(directory, str(spec.get("file", DATABASE)), directory / CONFIG)
+        if not path.is_file():
+            raise ModelFileError(f"{path}: missing gallery database; re-save the gallery")
+        return SQLiteStore(path, str(spec.get("synchronous", "FULL")))
+    if kind == "pgvector":
+        from siamese.gallery._store_pgvector import PgVectorStore
+
+        return PgVectorStore.from_manifest(spec, dsn, where=str(directory / CONFIG))
+    raise ModelFileError(
+        f"{directory / CONFIG}: store {spec!r}: expected kind 'sqlite' or 'pgvector'; re-save"
+    )
+
+
+def restore(gallery: Gallery, store: GalleryStore) -> None:
+    """Put ``gallery`` back to what ``store`` holds (after a change that failed to commit)."""
+    stored = store.read()
+    fresh = _build(type(gallery), gallery.model, stored, Path(store.where))
+    fresh.index_ = store.vector_index(fresh) or _index(fresh, None, stored)
+    fresh.store_, fresh.generation_ = store, stored.generation
+    vars(gallery).update(vars(fresh))
+
+
+def _build(cls: type[Gallery], model: Any, stored: StoredGallery, cfg_path: Path) -> Gallery:
+    s = stored.settings
+    gallery = _files_v1.new_gallery(
+        cls, model, s.get("index", "auto"), s.get("threshold"), s.get("metric"), cfg_path
+    )
+    gallery.embeddings_, gallery.labels_ = stored.embeddings, stored.labels
+    gallery.class_names_ = stored.class_names
+    gallery._class_ids = {n: i for i, n in enumerate(stored.class_names)}
+    gallery.threshold_ = s.get("threshold_")
+    gallery.calibration_ = s.get("calibration")
+    crowding = s.get("crowding")
+    if crowding:
+        if stored.background is None or stored.radius is None:
+            raise ModelFileError(f"{cfg_path}: crowding is on but the store holds no background")
+        try:
+            c = Crowding(
+                stored.background, model.distance_name, float(crowding["beta"]), int(crowding["k"])
+            )
+        except (KeyError, TypeError, ValueError, SiameseError) as exc:
+            raise ModelFileError(f"{cfg_path}: bad crowding settings ({exc})") from None
+        c.radius = stored.radius
+        gallery.crowding_ = c
+    return gallery
+
+
+def _index(gallery: Gallery, directory: Path | None, stored: StoredGallery) -> VectorIndex:
+    """The faiss index: the cache when it is of this generation (extended by rows appended since),
+    else rebuilt from the stored embeddings; a rebuilt or extended cache is written back."""
+    emb = gallery.embeddings_
+    dim = emb.shape[1] if emb.ndim == 2 and emb.shape[1] else int(stored.settings.get("dim", 0))
+    cache = None if directory is None else directory / f"index-{stored.generation}.faiss"
+    index = None
+    if cache is not None and cache.is_file():
+        try:
+            index = VectorIndex.load(cache, metric=gallery._metric, kind=gallery.index)
+        except (ModelFileError, SiameseError):
+            index = None
+        if index is not None and (index.dim != emb.shape[1] or index.ntotal > len(emb)):
+            index = None
+    fresh = index is None or index.ntotal < len(emb)
+    if index is None:
+        index = VectorIndex(max(dim, 1), gallery._metric, gallery.index)
+    if index.ntotal < len(emb):
+        index.add(gallery._for_index(emb[index.ntotal :]))
+    gallery.index_ = index
+    if fresh and directory is not None:
+        gallery.generation_ = stored.generation
+        with contextlib.suppress(OSError):  # a read-only folder: the cache is only a speed-up
+            _write_index_cache(gallery, directory)
+    return index
+
+
+def _write_index_cache(gallery: Gallery, directory: Path) -> None:
+    if gallery.index_ is None or not isinstance(gallery.index_, VectorIndex):
+        return
+    keep = f"index-{gallery.generation_}.faiss"
+    gallery.index_.save(directory / keep)
+    for old in directory.glob("index-*.faiss"):
+        if old.name != keep:
+            old.unlink(missing_ok=True)
+
+
+def _inside(directory: Path, relative: str, cfg_path: Path) -> Path:
+    """``directory / relative``, refused when it resolves outside ``directory``."""
+    path = (directory / relative).resolve()
+    if not path.is_relative_to(directory.resolve()):
         raise ModelFileError(
-            f"{directory}: {RADIUS} ({len(radius)} rows) or {BACKGROUND} {background.shape} does "
-            f"not match the {len(gallery.labels_)} enrolled examples; re-save the gallery"
+            f"{cfg_path}: path {relative!r} points outside the gallery folder; a gallery names "
+            "only files inside its own folder (re-save it)"
         )
+    return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
     try:
-        crowding = Crowding(
-            background, gallery.model.distance_name, float(spec["beta"]), int(spec["k"])
-        )
-    except (KeyError, TypeError, ValueError, SiameseError) as exc:
-        raise ModelFileError(f"{directory / CONFIG}: bad crowding settings ({exc})") from None
-    crowding.radius = radius
-    gallery.crowding_ = crowding
-
-
-def _write_npy(path: Path, array: np.ndarray) -> None:
-    buf = io.BytesIO()
-    np.save(buf, array, allow_pickle=False)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def _read_npy(path: Path, dtype: type, ndim: int) -> np.ndarray:
-    if not path.is_file():
-        raise ModelFileError(f"{path}: missing; re-save the gallery")
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise ModelFileError(f"{path}: corrupt array file ({exc}); re-save the gallery") from None
-    if arr.ndim != ndim or not np.can_cast(arr.dtype, dtype, casting="same_kind"):
-        raise ModelFileError(
-            f"{path}: expected a {ndim}-d {np.dtype(dtype)} array, got {arr.ndim}-d {arr.dtype}"
-        )
-    return arr.astype(dtype)
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False

@@ -29,6 +29,7 @@ def build_gallery(
     threshold: float | None = None,
     seed: int = 0,
     crowding: float = 0.0,
+    pgvector_table: str | None = None,
 ) -> Gallery:
     """Enroll a dataset's classes with a trained model, optionally calibrate, and save.
 
@@ -52,6 +53,8 @@ def build_gallery(
         crowding: above 0, correct distances for crowding with this beta, against (up to 20,000
             of) the training items of the run in ``model_dir`` (read again with the run's own
             ``config.json``); see ``Gallery.set_background``.
+        pgvector_table: keep the rows in PostgreSQL + pgvector under this table prefix (the
+            DSN from ``$SIAMESE_GALLERY_DSN``) instead of the folder's SQLite database.
 
     Returns:
         The fitted (and calibrated) ``Gallery``.
@@ -88,8 +91,22 @@ def build_gallery(
         assert gallery.calibration_ is not None
         gallery.calibration_["holdout_classes"] = [data.class_names[c] for c in holdout]
     if out is not None:
-        gallery.save(out)
+        gallery.save(out, store=None if pgvector_table is None else _pgvector(pgvector_table))
     return gallery
+
+
+def _pgvector(table: str) -> Any:
+    import os
+
+    from siamese.gallery._store_pgvector import DSN_ENV, PgVectorStore
+
+    dsn = os.environ.get(DSN_ENV)
+    if not dsn:
+        raise ConfigError(
+            f"--pgvector-table {table}: set ${DSN_ENV} to the PostgreSQL server's DSN "
+            "(postgresql://user@host:port/db)"
+        )
+    return PgVectorStore(dsn, table)
 
 
 def run_background(model: Any, run_dir: str | Path, seed: int, limit: int = 20_000) -> np.ndarray:

@@ -9,11 +9,13 @@ from typing import Any
 import numpy as np
 import torch
 
+import siamese
 from siamese.errors import ConfigError, DataError
 from siamese.gallery import _files
 from siamese.gallery._calibration import calibration
 from siamese.gallery._crowding import Crowding
 from siamese.gallery._results import UNKNOWN, Identification, Match, Verification
+from siamese.gallery._store import GalleryStore, StoredGallery
 from siamese.gallery.inputs import ItemSpec, check_batch, label_names
 from siamese.gallery.vector_index import VectorIndex
 
@@ -45,6 +47,11 @@ class Gallery:
         embeddings_: ``(N, D)`` float32 enrolled embeddings. labels_: ``(N,)`` class ids.
         class_names_: the name of each class id. index_: the ``VectorIndex``.
         threshold_: the distance threshold in use. calibration_: what ``calibrate`` measured.
+        store_: the transactional store the gallery is attached to (after ``save`` or
+            ``load``), or None. While attached, every change (``add``, ``fit``, ``calibrate``,
+            ``set_background``) is one committed transaction before the call returns.
+
+    The class name ``"unknown"`` is reserved: it is the answer for a query beyond the threshold.
     """
 
     def __init__(
@@ -64,6 +71,8 @@ class Gallery:
             raise ConfigError(f"model distance {name!r}: a gallery supports {', '.join(_METRICS)}")
         self._metric, self._to_distance = _METRICS[name]
         self.crowding_: Crowding | None = None
+        self.store_: GalleryStore | None = None
+        self.generation_: str | None = None
         self._reset()
 
     # ---------------------------------------------------------------- enrolment
@@ -91,8 +100,20 @@ class Gallery:
         """
         emb = self.embed(items, lengths)
         names = label_names(labels, class_names, len(emb))
-        self._reset()
-        return self.add_embeddings(emb, names)
+        store, self.store_ = self.store_, None
+        try:
+            self._reset()
+            self.add_embeddings(emb, names)
+        finally:
+            self.store_ = store
+        if store is not None:  # the stored rows are replaced in one transaction
+            try:
+                self.generation_ = store.replace(self.snapshot())
+            except BaseException:
+                _files.restore(self, store)
+                raise
+            self.index_ = store.vector_index(self) or self.index_
+        return self
 
     def add(
         self,
@@ -108,8 +129,13 @@ class Gallery:
     def add_embeddings(self, embeddings: np.ndarray, names: Sequence[str]) -> Gallery:
         """Enroll precomputed embeddings ``(N, D)`` under class ``names``; all or nothing.
 
+        With an attached store, the rows are committed (one transaction) before the gallery in
+        memory changes: when this returns, the enrolment is durable.
+
         Raises:
-            DataError: the embeddings are not ``(N, D)`` or ``names`` has another length.
+            DataError: the embeddings are not ``(N, D)``, ``names`` has another length, or a
+                name is the reserved ``"unknown"``.
+            ModelFileError: the store could not commit (nothing changed).
         """
         emb = np.asarray(embeddings, dtype=np.float32)
         dim = self.embeddings_.shape[1] if len(self.embeddings_) else emb.shape[-1]
@@ -118,13 +144,30 @@ class Gallery:
                 f"enroll: expected (N, {dim}) embeddings and N labels, got {tuple(emb.shape)} "
                 f"embeddings and {len(names)} labels"
             )
+        reserved = sorted({str(n) for n in names if str(n).strip().lower() == UNKNOWN})
+        if reserved:
+            raise DataError(
+                f"labels: {reserved[0]!r} is reserved (the answer for a query beyond the "
+                f"threshold); rename that class"
+            )
+        if not np.isfinite(emb).all():
+            raise DataError("enroll: the embeddings hold NaN or infinity")
         if self.index_ is None:
             self.index_ = VectorIndex(dim, self._metric, self.index)
         new = [n for n in dict.fromkeys(map(str, names)) if n not in self._class_ids]
         ids = {**self._class_ids, **{n: len(self._class_ids) + i for i, n in enumerate(new)}}
         labels = np.array([ids[str(n)] for n in names], dtype=np.int64)
         radius = None if self.crowding_ is None else self.crowding_.radii(emb)  # checks dims
-        self.index_.add(self._for_index(emb))  # the only step that can fail after checks
+        if self.store_ is not None:  # durable first: acknowledged only once committed
+            self.store_.append(
+                items=len(self.labels_),
+                classes=len(self.class_names_),
+                new_classes=new,
+                embeddings=emb,
+                labels=labels,
+                radius=radius,
+            )
+        self.index_.add(self._for_index(emb))
         self.class_names_ += new
         self._class_ids = ids
         self.embeddings_ = np.concatenate([self.embeddings_.reshape(-1, dim), emb])
@@ -145,12 +188,23 @@ class Gallery:
             ConfigError: a pair-head model (its scores are not distances) or bad settings.
         """
         if embeddings is None:
-            self.crowding_ = None
-            return self
-        if self.model.head is not None:
+            crowding = None
+        elif self.model.head is not None:
             raise ConfigError("crowding correction: needs a distance model, not a pair head")
-        crowding = Crowding(embeddings, self.model.distance_name, beta, k)
-        crowding.extend(self.embeddings_)
+        else:
+            crowding = Crowding(embeddings, self.model.distance_name, beta, k)
+            crowding.extend(self.embeddings_)
+        if self.store_ is not None:
+            old, self.crowding_ = self.crowding_, crowding
+            try:
+                self.store_.set_crowding(
+                    self.settings(),
+                    None if crowding is None else crowding.background,
+                    None if crowding is None else crowding.radius,
+                )
+            except BaseException:
+                self.crowding_ = old
+                raise
         self.crowding_ = crowding
         return self
 
@@ -278,34 +332,82 @@ class Gallery:
             raise DataError(f"labels: expected {len(emb)} labels (one per item), got {len(names)}")
         own = np.array([self._class_ids.get(str(n), -1) for n in names])
         top, dist = self._nearest_classes(emb, 2)  # (Q, <=2) class ids and distances
-        self.calibration_ = calibration(own, top, dist, far)
-        self.threshold_ = self.calibration_["threshold"]
+        result = calibration(own, top, dist, far)
+        if self.store_ is not None:
+            self.store_.update_settings({"threshold_": result["threshold"], "calibration": result})
+        self.calibration_ = result
+        self.threshold_ = result["threshold"]
         return self
 
     # ---------------------------------------------------------------- files
-    def save(self, directory: str | Path, *, with_model: bool = True) -> Path:
-        """Write the gallery as files: ``gallery.json``, ``embeddings.npy``, ``labels.npy``,
-        ``index.faiss`` and the model in ``model/`` (so the folder is self-contained).
+    def save(
+        self,
+        directory: str | Path,
+        *,
+        with_model: bool = True,
+        store: GalleryStore | None = None,
+    ) -> Path:
+        """Write the gallery into a folder and attach it there: later changes commit to it.
+
+        The folder holds ``gallery.json`` (the manifest), the store (``gallery.db``, an SQLite
+        database, unless ``store`` is given: e.g. a ``PgVectorStore``), a faiss index cache and
+        the model in ``model/`` (so the folder is self-contained). Saving into a folder of the
+        first layout migrates it.
 
         Args:
             directory: the gallery folder (created if needed).
             with_model: also write ``model/`` (skip it when only enrolments changed).
+            store: where the rows go (default: ``directory/gallery.db``).
+
+        Raises:
+            ConfigError: the gallery is empty. ModelFileError: the store cannot be written.
         """
         self._check_fitted()
-        return _files.save_gallery(self, Path(directory), with_model=with_model)
+        return _files.save_gallery(self, Path(directory), with_model=with_model, store=store)
 
     @classmethod
-    def load(cls, directory: str | Path, model: Any = None) -> Gallery:
-        """Read a gallery written by ``save`` (nothing is unpickled).
+    def load(cls, directory: str | Path, model: Any = None, *, dsn: str | None = None) -> Gallery:
+        """Read a gallery written by ``save`` (nothing is unpickled), attached to its store.
+
+        The faiss index is rebuilt from the stored embeddings when its cache is missing or stale.
 
         Args:
             directory: the gallery folder.
             model: the model to use instead of the copy in ``directory/model``.
+            dsn: the PostgreSQL connection string of a ``pgvector`` gallery (default: the
+                environment variable its manifest names).
 
         Raises:
             ModelFileError: a file is missing, corrupt or inconsistent with the others.
         """
-        return _files.load_gallery(cls, Path(directory), model)
+        return _files.load_gallery(cls, Path(directory), model, dsn)
+
+    def settings(self) -> dict[str, Any]:
+        """What a store keeps beside the rows: index kind, metric, threshold, calibration."""
+        crowding = self.crowding_
+        return {
+            "library_version": siamese.__version__,
+            "index": self.index,
+            "metric": self._metric,
+            "distance": "pair_head" if self.model.head is not None else self.model.distance_name,
+            "threshold": self.threshold,
+            "threshold_": self.threshold_,
+            "calibration": self.calibration_,
+            "crowding": None if crowding is None else {"beta": crowding.beta, "k": crowding.k},
+        }
+
+    def snapshot(self) -> StoredGallery:
+        """Every row and setting, as a store writes them."""
+        c = self.crowding_
+        return StoredGallery(
+            self.settings(),
+            list(self.class_names_),
+            self.embeddings_.astype(np.float32),
+            self.labels_.astype(np.int64),
+            None if c is None else c.radius.astype(np.float32),
+            None if c is None else c.background,
+            self.generation_ or "",
+        )
 
     @property
     def num_classes(self) -> int:

@@ -8,20 +8,21 @@ Every POST endpoint takes either JSON or ``multipart/form-data``:
 * ``POST /enroll``: JSON ``{"items": [ITEM, ...], "labels": ["name", ...]}``; multipart: files
   ``files`` and one ``labels`` field per file. All items are added or none: every item is read,
   checked and embedded before the gallery changes (under a lock); with a gallery folder the
-  files are then rewritten (each atomically) — a failed disk write answers 500.
-* ``GET /health``: status, counts and what an item looks like (no API key needed).
+  enrolment is one committed database transaction before the answer is sent (a store that
+  cannot commit answers 503 and nothing is enrolled). ``"unknown"`` is a reserved class name.
+* ``GET /health``: status, counts and what an item looks like (no API key needed). It is
+  answered on the event loop while reading, decoding and embedding run in worker threads.
 
 An ``ITEM`` is ``{"image_base64": "<base64 PNG/JPEG...>"}`` or ``{"values": [...]}`` (a vector of
 D numbers, a series as T rows of F numbers). Uploaded files are read by suffix: ``.npy``,
-``.csv``, else as an image. Errors are JSON ``{"detail": "..."}``: 400 malformed JSON, 401 API key,
-413 body too large, 415 content type, 422 invalid or wrong-shape items.
+``.csv``, else as an image. Errors are JSON ``{"detail": "..."}``: 400 malformed JSON (including
+JSON nested too deep), 401 API key, 409 the gallery was changed by another process, 413 body too
+large or an image over the pixel limit (read from its header), 415 content type, 422 invalid or
+wrong-shape items. No client input answers 500.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -30,15 +31,16 @@ from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from pydantic.json_schema import models_json_schema
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 import siamese
-from siamese.errors import ConfigError, DataError, SiameseError
+from siamese.errors import ConfigError, DataError, ModelFileError, SiameseError, TooLargeError
 from siamese.gallery import Gallery
-from siamese.gallery.inputs import ItemSpec, from_bytes, from_image_bytes, from_values, stack
+from siamese.gallery.inputs import stack
+from siamese.service._decode import decode_json_items, decode_uploads
 from siamese.service._middleware import BodySizeLimit, check_api_key
 from siamese.service._schemas import (
     REQUESTS,
@@ -48,15 +50,14 @@ from siamese.service._schemas import (
     HealthResponse,
     IdentifyRequest,
     IdentifyResponse,
-    ItemIn,
     VerifyRequest,
     VerifyResponse,
 )
 
-Loaded = list[tuple[Any, int | None]]
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    c: {"model": ErrorResponse} for c in (400, 401, 413, 415, 422)
+    c: {"model": ErrorResponse} for c in (400, 401, 409, 413, 415, 422, 503)
 }
+MAX_LABEL = 200  # characters in a class name
 
 
 def create_app(
@@ -65,6 +66,7 @@ def create_app(
     api_key: str | None = None,
     max_request_bytes: int = 16 * 2**20,
     max_items: int = 256,
+    max_pixels: int = 4096 * 4096,
 ) -> FastAPI:
     """Build the FastAPI app serving ``gallery``.
 
@@ -74,13 +76,22 @@ def create_app(
             constant time).
         max_request_bytes: larger request bodies get 413 without being read.
         max_items: most items per request.
+        max_pixels: most pixels per image (width x height, read from the image header before
+            decoding; larger images get 413).
 
     Raises:
         ModelFileError: the gallery folder is broken. ConfigError: the model does not record
             what an item looks like.
     """
+    if max_pixels < 1 or max_items < 1 or max_request_bytes < 1:
+        raise ConfigError(
+            f"service limits: expected positive max_pixels, max_items and max_request_bytes, got "
+            f"{max_pixels}, {max_items} and {max_request_bytes}"
+        )
     directory = Path(gallery) if isinstance(gallery, (str, Path)) else None
     g = Gallery.load(directory) if directory is not None else gallery
+    if directory is not None and g.store_ is None:  # a first-layout folder: migrate it now
+        g.save(directory, with_model=False)
     spec = g.item_spec()
     if spec is None:
         raise ConfigError(
@@ -98,28 +109,33 @@ def create_app(
 
     @app.exception_handler(SiameseError)
     async def _user_error(_: Request, exc: SiameseError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+        return JSONResponse(
+            {"detail": str(exc)}, status_code=413 if isinstance(exc, TooLargeError) else 422
+        )
 
     @app.exception_handler(ValidationError)
     async def _invalid(_: Request, exc: ValidationError) -> JSONResponse:
-        msgs = [f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()]
-        return JSONResponse({"detail": "; ".join(msgs[:5])}, status_code=422)
+        errors = exc.errors(include_url=False, include_input=False)
+        if any(e["type"] == "json_invalid" for e in errors):
+            detail = "; ".join(str(e.get("ctx", {}).get("error", e["msg"])) for e in errors[:1])
+            return JSONResponse({"detail": f"malformed JSON body ({detail})"}, status_code=400)
+        msgs = [f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in errors]
+        return JSONResponse({"detail": "; ".join(msgs[:5])[:2000]}, status_code=422)
 
     def authorise(key: str | None) -> None:
         check_api_key(api_key, key)
 
     @app.get("/health", response_model=HealthResponse)
-    def health() -> dict[str, Any]:
-        with lock:
-            return {
-                "status": "ok",
-                "classes": g.num_classes,
-                "examples": len(g),
-                "kind": spec.kind,
-                "item_shape": list(spec.shape),
-                "threshold": g.threshold_,
-                "index": None if g.index_ is None else g.index_.structure,
-            }
+    async def health() -> dict[str, Any]:  # on the event loop, never waiting for a worker
+        return {
+            "status": "ok",
+            "classes": g.num_classes,
+            "examples": len(g),
+            "kind": spec.kind,
+            "item_shape": list(spec.shape),
+            "threshold": g.threshold_,
+            "index": None if g.index_ is None else g.index_.structure,
+        }
 
     @app.post(
         "/identify",
@@ -128,20 +144,26 @@ def create_app(
     )
     async def identify(request: Request, x_api_key: str | None = Header(None)) -> dict[str, Any]:
         authorise(x_api_key)
+        uploads, raw = None, b""
         if _is_multipart(request):
             form = await request.form()
-            loaded = await _files(form, "files", spec)
+            uploads = await _uploads(form, "files", max_items)
             k = _int_field(form.get("k"), "k", 5)
         else:
-            body = await _json(request, IdentifyRequest)
-            loaded, k = _items(body.items, spec), body.k
-        _count(loaded, max_items)
+            raw = await _raw_json(request)
 
         def run() -> dict[str, Any]:
+            if uploads is not None:
+                loaded = decode_uploads(uploads, "files", spec, max_pixels)
+                kk = k
+            else:
+                body = IdentifyRequest.model_validate_json(raw)  # ValidationError -> 400 / 422
+                _count(body.items, max_items)
+                loaded, kk = decode_json_items(body.items, spec, max_pixels), body.k
             items, lengths = stack(loaded, spec)
             emb = g.embed(items, lengths)  # (Q, D), outside the lock
             with lock:
-                results = g.identify_embeddings(emb, k)
+                results = g.identify_embeddings(emb, kk)
                 return {"results": [r.to_dict() for r in results], "threshold": g.threshold_}
 
         return await run_in_threadpool(run)
@@ -153,16 +175,21 @@ def create_app(
     )
     async def verify(request: Request, x_api_key: str | None = Header(None)) -> dict[str, Any]:
         authorise(x_api_key)
+        up_a, up_b, raw = None, None, b""
         if _is_multipart(request):
             form = await request.form()
-            a, b = await _files(form, "a", spec), await _files(form, "b", spec)
-            if len(a) != 1 or len(b) != 1:
-                raise DataError("verify: expected exactly one file 'a' and one file 'b'")
+            up_a, up_b = await _uploads(form, "a", 1), await _uploads(form, "b", 1)
         else:
-            body = await _json(request, VerifyRequest)
-            a, b = _items([body.a], spec), _items([body.b], spec)
+            raw = await _raw_json(request)
 
         def run() -> dict[str, Any]:
+            if up_a is not None and up_b is not None:
+                a = decode_uploads(up_a, "a", spec, max_pixels)
+                b = decode_uploads(up_b, "b", spec, max_pixels)
+            else:
+                body = VerifyRequest.model_validate_json(raw)
+                a = decode_json_items([body.a], spec, max_pixels)
+                b = decode_json_items([body.b], spec, max_pixels)
             (xa, la), (xb, lb) = stack(a, spec), stack(b, spec)
             return g.verify(xa, xb, la, lb)[0].to_dict()
 
@@ -175,27 +202,32 @@ def create_app(
     )
     async def enroll(request: Request, x_api_key: str | None = Header(None)) -> dict[str, Any]:
         authorise(x_api_key)
+        uploads, raw = None, b""
         if _is_multipart(request):
             form = await request.form()
-            loaded = await _files(form, "files", spec)
-            labels = [str(v) for v in form.getlist("labels")]
+            uploads = await _uploads(form, "files", max_items)
+            form_labels = [str(v) for v in form.getlist("labels")]
         else:
-            body = await _json(request, EnrollRequest)
-            loaded, labels = _items(body.items, spec), body.labels
-        _count(loaded, max_items)
-        if len(labels) != len(loaded) or any(not n.strip() for n in labels):
-            raise DataError(
-                f"enroll: expected one non-empty label per item ({len(loaded)}), got {len(labels)}"
-            )
+            raw = await _raw_json(request)
 
         def run() -> dict[str, Any]:
+            if uploads is not None:
+                loaded, labels = decode_uploads(uploads, "files", spec, max_pixels), form_labels
+            else:
+                body = EnrollRequest.model_validate_json(raw)
+                _count(body.items, max_items)
+                loaded, labels = decode_json_items(body.items, spec, max_pixels), body.labels
+            _check_labels(labels, len(loaded))
             items, lengths = stack(loaded, spec)
             emb = g.embed(items, lengths)  # every item checked and embedded before any change
             with lock:
                 before = set(g.class_names_)
-                g.add_embeddings(emb, labels)
-                if directory is not None:
-                    g.save(directory, with_model=False)
+                try:
+                    g.add_embeddings(emb, labels)  # committed to the store before it returns
+                except ConfigError as exc:  # another process wrote to the store
+                    raise HTTPException(409, str(exc)) from None
+                except ModelFileError as exc:
+                    raise HTTPException(503, f"nothing was enrolled: {exc}") from None
                 new = [n for n in dict.fromkeys(labels) if n not in before]
                 return {
                     "added": len(emb),
@@ -226,49 +258,38 @@ def _is_multipart(request: Request) -> bool:
     return request.headers.get("content-type", "").startswith("multipart/form-data")
 
 
-async def _json(request: Request, model: type[BaseModel]) -> Any:
+async def _raw_json(request: Request) -> bytes:
     ctype = request.headers.get("content-type", "application/json")
     if not ctype.startswith("application/json"):
         raise HTTPException(
             415, f"content type {ctype!r}: expected application/json or multipart/form-data"
         )
-    raw = await request.body()
-    try:
-        json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HTTPException(400, f"malformed JSON body ({exc})") from None
-    return model.model_validate_json(raw)  # ValidationError -> 422
+    return await request.body()  # parsed in a worker thread by the endpoint
 
 
-def _items(items: list[ItemIn], spec: ItemSpec) -> Loaded:
-    out: Loaded = []
-    for i, item in enumerate(items):
-        where = f"items[{i}]"
-        if item.image_base64 is not None:
-            try:
-                data = base64.b64decode(item.image_base64, validate=True)
-            except (binascii.Error, ValueError):
-                raise DataError(f"{where}.image_base64: not valid base64") from None
-            out.append((from_image_bytes(data, spec, where=where), None))
-        else:
-            out.append(from_values(item.values, spec, where=f"{where}.values"))
-    return out
-
-
-async def _files(form: Any, field: str, spec: ItemSpec) -> Loaded:
+async def _uploads(form: Any, field: str, most: int) -> list[tuple[str, bytes]]:
     uploads = [f for f in form.getlist(field) if isinstance(f, UploadFile)]
     if not uploads:
         raise DataError(f"multipart: expected one or more files in field {field!r}")
-    return [
-        from_bytes(await f.read(), f.filename or "upload", spec, where=f"{field}:{f.filename}")
-        for f in uploads
-    ]
-
-
-def _count(loaded: Loaded, max_items: int) -> None:
-    if len(loaded) > max_items:
+    if len(uploads) > most:
         raise DataError(
-            f"items: at most {max_items} per request, got {len(loaded)}; split the request"
+            f"multipart field {field!r}: at most {most} file(s) per request, got {len(uploads)}"
+        )
+    return [(f.filename or "upload", await f.read()) for f in uploads]
+
+
+def _check_labels(labels: list[str], n: int) -> None:
+    if len(labels) != n or any(not name.strip() for name in labels):
+        raise DataError(f"enroll: expected one non-empty label per item ({n}), got {len(labels)}")
+    long = [name for name in labels if len(name) > MAX_LABEL]
+    if long:
+        raise DataError(f"enroll: a label of {len(long[0])} characters; at most {MAX_LABEL}")
+
+
+def _count(items: list[Any], max_items: int) -> None:
+    if len(items) > max_items:
+        raise DataError(
+            f"items: at most {max_items} per request, got {len(items)}; split the request"
         )
 
 
