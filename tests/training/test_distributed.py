@@ -118,7 +118,8 @@ def _tiny(batch_norm: bool = True) -> tuple[SiameseModel, LabeledDataset]:
     return model, data
 
 
-def _embed_worker(rank: int, port: int, out: str) -> None:
+def _join(rank: int, port: int) -> DistributedContext:
+    """Join a 2-process gloo job on 127.0.0.1:``port`` as ``rank`` (the variables torchrun sets)."""
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -126,7 +127,11 @@ def _embed_worker(rank: int, port: int, out: str) -> None:
         WORLD_SIZE="2",
         LOCAL_RANK=str(rank),
     )
-    ctx = DistributedContext.from_env()
+    return DistributedContext.from_env()
+
+
+def _embed_worker(rank: int, port: int, out: str) -> None:
+    ctx = _join(rank, port)
     model, data = _tiny()
     np.save(f"{out}_{rank}.npy", distributed_embed(model, data, ctx, batch_size=4))
     ctx.close()
@@ -154,14 +159,7 @@ def _gloo_threads() -> list[str]:
 
 
 def _close_worker(rank: int, port: int, out: str) -> None:
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        RANK=str(rank),
-        WORLD_SIZE="2",
-        LOCAL_RANK=str(rank),
-    )
-    ctx = DistributedContext.from_env()
+    ctx = _join(rank, port)
     model, data = _tiny(batch_norm=False)  # batch-norm statistics would be per shard
     net = ctx.wrap(model)  # kept alive past close(), as the trainer keeps it
     part = ctx.shard(len(data))
