@@ -1,9 +1,10 @@
-"""Command-line usage errors (unknown option or command, missing argument, bad value) as one line.
+"""Command-line usage errors (unknown option or command, missing argument, bad value) in two lines.
 
+The error (with the closest valid option or command for a typo) and where the help is.
 typer raises the exceptions of whichever click it runs on: the ``click`` package (older typer) or
-its own vendored copy, ``typer._click`` (typer 0.29). ``typer.BadParameter`` is
-that click's class, so its module is where every other usage exception lives; catching the
-classes found there holds for either.
+its own vendored copy, ``typer._click`` (typer 0.29). ``typer.BadParameter`` is that click's
+class, so its module is where every other usage exception lives; catching the classes found there
+holds for either.
 """
 
 from __future__ import annotations
