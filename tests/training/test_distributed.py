@@ -107,16 +107,19 @@ def test_two_processes_equal_one_process_and_resume(tmp_path):
     assert (two / "evaluation.json").exists() and not list(two.glob("*.tmp*"))
 
 
-def _tiny() -> tuple[SiameseModel, LabeledDataset]:
+def _tiny(batch_norm: bool = True) -> tuple[SiameseModel, LabeledDataset]:
     torch.manual_seed(0)
-    model = SiameseModel(create_encoder("mlp", input_shape=(6,), hidden=[8], embedding_dim=3))
+    model = SiameseModel(
+        create_encoder("mlp", input_shape=(6,), hidden=[8], embedding_dim=3, batch_norm=batch_norm)
+    )
     items = np.random.default_rng(0).normal(size=(11, 6)).astype(np.float32)
     labels = np.arange(11) % 3
     data = LabeledDataset(items, labels, ["a", "b", "c"], [f"row {i}" for i in range(11)])
     return model, data
 
 
-def _embed_worker(rank: int, port: int, out: str) -> None:
+def _join(rank: int, port: int) -> DistributedContext:
+    """Join a 2-process gloo job on 127.0.0.1:``port`` as ``rank`` (the variables torchrun sets)."""
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -124,7 +127,11 @@ def _embed_worker(rank: int, port: int, out: str) -> None:
         WORLD_SIZE="2",
         LOCAL_RANK=str(rank),
     )
-    ctx = DistributedContext.from_env()
+    return DistributedContext.from_env()
+
+
+def _embed_worker(rank: int, port: int, out: str) -> None:
+    ctx = _join(rank, port)
     model, data = _tiny()
     np.save(f"{out}_{rank}.npy", distributed_embed(model, data, ctx, batch_size=4))
     ctx.close()
@@ -138,6 +145,53 @@ def test_distributed_embed_shards_and_gathers(tmp_path):
     for rank in (0, 1):
         got = np.load(tmp_path / f"emb_{rank}.npy")
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def _gloo_threads() -> list[str]:
+    """Names of this process's native threads that belong to gloo (Linux: /proc/self/task)."""
+    names = []
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            names.append((task / "comm").read_text().strip())
+        except OSError:  # the thread ended meanwhile
+            continue
+    return sorted(n for n in names if "gloo" in n)
+
+
+def _close_worker(rank: int, port: int, out: str) -> None:
+    ctx = _join(rank, port)
+    model, data = _tiny(batch_norm=False)  # batch-norm statistics would be per shard
+    net = ctx.wrap(model)  # kept alive past close(), as the trainer keeps it
+    part = ctx.shard(len(data))
+    x = torch.as_tensor(data.load(np.arange(part.start, part.stop)))  # this rank's rows
+    emb = ctx.gather(net(x), len(data))  # (11, 3)
+    emb.pow(2).sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    before = _gloo_threads()
+    ctx.close()
+    after = _gloo_threads()
+    torch.save(
+        {"before": before, "after": after, "grads": grads, "net": type(net).__name__},
+        out + f"_{rank}.pt",
+    )
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads threads from Linux /proc")
+def test_close_ends_the_gloo_threads_and_gradients_are_averaged(tmp_path):
+    """After close() no gloo thread is left to be torn down at interpreter exit (issue 25: rank 1
+    aborted with `terminate called without an active exception`); the replica's gradients are the
+    single process's gradients of the whole batch."""
+    out = str(tmp_path / "close")
+    mp.spawn(_close_worker, args=(_free_port(), out), nprocs=2, join=True)
+    model, data = _tiny(batch_norm=False)
+    emb = model(torch.as_tensor(data.load(np.arange(len(data)))))  # the workers' weights (seed 0)
+    emb.pow(2).sum().backward()
+    for rank in (0, 1):
+        got = torch.load(out + f"_{rank}.pt")
+        assert got["before"], "the job had gloo threads"
+        assert got["after"] == [], got["after"]
+        for g, p in zip(got["grads"], model.parameters(), strict=True):
+            torch.testing.assert_close(g, p.grad, rtol=1e-5, atol=1e-6)
 
 
 def test_single_process_context_is_identity():

@@ -13,9 +13,14 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    """Print ``error: message`` on stderr and exit with ``code`` (2: the user's input was wrong)."""
+def fail(message: str, code: int = 2, hint: str | None = None) -> NoReturn:
+    """Print ``error: message`` (and a ``hint`` line) on stderr and exit with ``code``.
+
+    Code 2 means the user's input was wrong.
+    """
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    if hint:
+        err_console.print(escape(hint), highlight=False, soft_wrap=True)
     sys.exit(code)
 
 

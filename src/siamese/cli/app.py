@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from siamese.cli import encoders as _encoders
 from siamese.cli._common import fail
+from siamese.cli._usage import usage_exception_types, usage_message
 from siamese.errors import SiameseError
 
 app = typer.Typer(
@@ -58,15 +58,25 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the console script: user errors become one line and exit code 2."""
+    """Entry point of the console script: user errors become one line and exit code 2.
+
+    Usage errors (unknown option or command, missing argument, a value of the wrong type) are
+    caught whichever click typer raises them from (``siamese.cli._usage``).
+    """
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=args, prog_name="siamese", standalone_mode=False)
     except SiameseError as exc:
         fail(str(exc), code=getattr(exc, "exit_code", 2))
-    except click.exceptions.ClickException as exc:
-        exc.show()
+    except usage_exception_types("NoArgsIsHelpError") as exc:
+        message = exc.format_message()  # the help (rich help is printed while it is built)
+        if message.strip():
+            sys.stderr.write(message.rstrip() + "\n")
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except usage_exception_types("ClickException") as exc:
+        message, hint = usage_message(exc, args, root=typer.main.get_command(app))
+        fail(message, hint=hint)
+    except (typer.Abort, *usage_exception_types("Abort")):
         fail("aborted", code=130)
     except KeyboardInterrupt:
         fail("interrupted", code=130)

@@ -4,17 +4,27 @@ Every rank draws the same global batch from the same derived generator, embeds o
 slice of the batch's unique items, and all-gathers the embeddings *with gradient* (an autograd
 all-gather whose backward all-reduces), so the objective (and any in-batch miner) sees the
 whole global batch on every rank. Each rank computes the same loss; the all-gather's backward
-sums ``world_size`` identical gradients into each slice, and ``DistributedDataParallel`` averages over
-``world_size`` ranks, so every parameter receives exactly the single-process gradient of the global
-batch. A 2-process run with global batch B therefore follows a 1-process run with batch B (up to
-floating-point summation order). Dropout masks and augmentation are drawn per rank (each rank's
-slice gets its own draws, ``siamese.seed.epoch_torch_seeds``), so with them the two runs agree in
-distribution, not draw for draw. Batch-norm statistics are per shard on CPU (as with any DDP run);
-on GPU (nccl) they are synchronised over ranks with ``SyncBatchNorm``.
+sums ``world_size`` identical gradients into each slice, and the replica wrapper averages every
+parameter's gradient over ``world_size`` ranks, so every parameter receives exactly the
+single-process gradient of the global batch. A 2-process run with global batch B therefore follows
+a 1-process run with batch B (up to floating-point summation order). Dropout masks and
+augmentation are drawn per rank (each rank's slice gets its own draws,
+``siamese.seed.epoch_torch_seeds``), so with them the two runs agree in distribution, not draw for
+draw. Batch-norm statistics are per shard on CPU; on GPU (nccl) they are synchronised over ranks
+with ``SyncBatchNorm``.
+
+The replica wrapper is ``DistributedDataParallel`` under nccl. Under gloo it is
+``_GradientAverage`` (rank 0's weights at the start, buffers before each forward, gradients
+averaged as they are accumulated), because ``DistributedDataParallel`` keeps the default gloo
+group alive after ``destroy_process_group``: the group's threads then outlive
+``DistributedContext.close`` and are torn down while the interpreter exits, which aborts a rank
+now and then (``terminate called without an active exception``). The group is also destroyed when
+the process exits through an exception (an ``atexit`` hook), never left to interpreter teardown.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,7 +87,9 @@ class DistributedContext:
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend=backend)
-        return cls._from_group(owns=True)
+        ctx = cls._from_group(owns=True)
+        atexit.register(ctx.close)  # every path destroys the group while Python is fully alive
+        return ctx
 
     @classmethod
     def _from_group(cls, owns: bool) -> DistributedContext:
@@ -87,7 +99,10 @@ class DistributedContext:
         return cls(dist.get_rank(), dist.get_world_size(), local, backend, device, owns)
 
     def close(self) -> None:
-        """Destroy the process group if this context created it."""
+        """Destroy the process group if this context created it (its threads end here).
+
+        Idempotent: ``train_from_config`` calls it after training and the ``atexit`` hook again.
+        """
         if self.owns_group and dist.is_initialized():
             dist.destroy_process_group()
             self.owns_group = False
@@ -116,14 +131,19 @@ class DistributedContext:
 
     # ---------------------------------------------------------------- model
     def wrap(self, model: nn.Module) -> nn.Module:
-        """``model`` in DistributedDataParallel (SyncBatchNorm under nccl); itself when single."""
+        """``model`` as a replica whose gradients are averaged over ranks; itself when single.
+
+        Under nccl: ``DistributedDataParallel`` (with ``SyncBatchNorm``). Under gloo:
+        ``_GradientAverage``, which holds no reference to the process group (see the module
+        docstring), so ``close`` ends the group's threads.
+        """
         if not self.enabled:
             return model
         model.to(self.device)
-        if self.backend == "nccl":
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        if self.backend != "nccl":
+            return _GradientAverage(model, self.world_size)
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        return nn.parallel.DistributedDataParallel(model, device_ids=[self.device.index])
 
     def gather(self, local: torch.Tensor, total: int) -> torch.Tensor:
         """All-gather each rank's ``(n_r, ...)`` rows into ``(total, ...)``, keeping the gradient.
@@ -187,6 +207,42 @@ class DistributedContext:
             dist.all_reduce(t, op=dist.ReduceOp.MAX)
             out.update(dict(zip(max_keys, t.tolist(), strict=True)))
         return out
+
+
+class _GradientAverage(nn.Module):
+    """A replica of ``module`` in a gloo job: what ``DistributedDataParallel`` does, without it.
+
+    At construction every parameter and buffer is broadcast from rank 0; before each forward the
+    buffers are (``DistributedDataParallel``'s ``broadcast_buffers=True``); as each parameter's
+    gradient is accumulated in backward it is divided by ``world_size`` and all-reduced (summed),
+    i.e. averaged over ranks as ``DistributedDataParallel`` does. Every rank runs the same graph
+    (the same loss on the gathered global batch), so the hooks fire in the same order on every
+    rank; the trainer runs one backward per optimizer step (``.grad`` is reset in between). The
+    default process group is looked up at each collective, never stored.
+    """
+
+    def __init__(self, module: nn.Module, world_size: int):
+        super().__init__()
+        self.module = module
+        self.world_size = int(world_size)
+        with torch.no_grad():
+            for tensor in [*module.parameters(), *module.buffers()]:
+                dist.broadcast(tensor.data, src=0)
+        for param in module.parameters():
+            if param.requires_grad:
+                param.register_post_accumulate_grad_hook(self._average)
+
+    def _average(self, param: torch.Tensor) -> None:
+        if not dist.is_initialized():  # the job has ended: the model is a single process's again
+            return
+        grad = param.grad
+        grad.div_(self.world_size)
+        dist.all_reduce(grad)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        for buf in self.module.buffers():
+            dist.broadcast(buf.data, src=0)
+        return self.module(*args, **kwargs)
 
 
 class _AllGather(torch.autograd.Function):
