@@ -51,7 +51,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from siamese._io import atomic_write_json
+from siamese._io import atomic_write_json, atomic_write_text
 from siamese.data import LabeledDataset, load_source, register_source
 from siamese.objectives._base import Objective
 from siamese.seed import seed_everything
@@ -339,7 +339,29 @@ def merge(path: Path, runs: list[dict[str, Any]], quick: bool) -> dict[str, Any]
         }
         out["summary"] = summary(out["runs"])
         atomic_write_json(path, out)
+        atomic_write_text(path.with_suffix(".md"), markdown(out["runs"]))
     return out
+
+
+def markdown(runs: list[dict[str, Any]]) -> str:
+    """Every run as one row of a Markdown table (the file beside the JSON)."""
+    head = (
+        "| setting | strategy | seed | items / triplets per step | train triplet acc | top-1 "
+        "| top-50 | 1-NN vs TRAIN | collapsed | spread ratio | d(a,n)/d(a,p) | final loss "
+        "| trainer flag | wall (s) |"
+    )
+    lines = [head, "|" + "---|" * 14]
+    for r in runs:
+        nn1 = r.get("nn1_train_gallery")
+        lines.append(
+            f"| {r['setting']} | {r['strategy']} | {r['seed']} | {r['items_per_step']:.0f} / "
+            f"{r['triplets_per_step']:.0f} | {r['train_triplet_accuracy']:.3f} | {r['top1']:.3f} "
+            f"| {r['top50']:.3f} | {'—' if nn1 is None else f'{nn1:.3f}'} "
+            f"| {'**yes**' if r['collapsed'] else 'no'} | {r['spread_ratio']:.3g} "
+            f"| {r['d_an_over_d_ap']:.3g} | {r['final_train_loss']:.4f} "
+            f"| {'yes' if r['detector_flagged'] else 'no'} | {r['wall_seconds']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
