@@ -32,7 +32,7 @@ mean ``d(a, n)`` over the 2,000 training triplets less than 1.1 x the mean ``d(a
 Usage::
 
     python benchmarks/mining_comparison.py --data ../shared/data/omniglot --seeds 0 1 2
-    python benchmarks/mining_comparison.py --data ../shared/data/omniglot --quick --out /tmp/q.json
+    python benchmarks/mining_comparison.py --data ../shared/data/omniglot --quick   # minutes
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -51,7 +52,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from siamese._io import atomic_write_json
+from siamese._io import atomic_write_json, atomic_write_text
 from siamese.data import LabeledDataset, load_source, register_source
 from siamese.objectives._base import Objective
 from siamese.seed import seed_everything
@@ -321,11 +322,15 @@ def run_one(strategy: str, setting: str, args: argparse.Namespace, seed: int) ->
 def merge(path: Path, runs: list[dict[str, Any]], quick: bool) -> dict[str, Any]:
     """Merge ``runs`` into the results file (by setting, strategy, seed), locked, atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    folder = os.open(path.parent, os.O_RDONLY)  # runs in parallel take turns (a folder lock)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
         old = json.loads(path.read_text()) if path.exists() else {}
         if old.get("quick", quick) != quick:
-            old = {}  # quick and full runs never mix
+            raise SystemExit(
+                f"error: {path} holds {'quick' if old['quick'] else 'full'} runs; quick and "
+                "full runs never mix: pass --out with another file"
+            )
         key = lambda r: (r["setting"], r["strategy"], r["seed"])  # noqa: E731
         merged = {key(r): r for r in old.get("runs", [])}
         merged.update({key(r): r for r in runs})
@@ -339,7 +344,31 @@ def merge(path: Path, runs: list[dict[str, Any]], quick: bool) -> dict[str, Any]
         }
         out["summary"] = summary(out["runs"])
         atomic_write_json(path, out)
+        atomic_write_text(path.with_suffix(".md"), markdown(out["runs"]))
+    finally:
+        os.close(folder)  # releases the lock
     return out
+
+
+def markdown(runs: list[dict[str, Any]]) -> str:
+    """Every run as one row of a Markdown table (the file beside the JSON)."""
+    head = (
+        "| setting | strategy | seed | items / triplets per step | train triplet acc | top-1 "
+        "| top-50 | 1-NN vs TRAIN | collapsed | spread ratio | d(a,n)/d(a,p) | final loss "
+        "| trainer flag | wall (s) |"
+    )
+    lines = [head, "|" + "---|" * 14]
+    for r in runs:
+        nn1 = r.get("nn1_train_gallery")
+        lines.append(
+            f"| {r['setting']} | {r['strategy']} | {r['seed']} | {r['items_per_step']:.0f} / "
+            f"{r['triplets_per_step']:.0f} | {r['train_triplet_accuracy']:.3f} | {r['top1']:.3f} "
+            f"| {r['top50']:.3f} | {'—' if nn1 is None else f'{nn1:.3f}'} "
+            f"| {'**yes**' if r['collapsed'] else 'no'} | {r['spread_ratio']:.3g} "
+            f"| {r['d_an_over_d_ap']:.3g} | {r['final_train_loss']:.4f} "
+            f"| {'yes' if r['detector_flagged'] else 'no'} | {r['wall_seconds']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -375,8 +404,17 @@ def main() -> None:
     parser.add_argument("--strategies", nargs="*", default=list(STRATEGIES), choices=STRATEGIES)
     parser.add_argument("--settings", nargs="*", default=list(SETTINGS), choices=SETTINGS)
     parser.add_argument("--seeds", nargs="*", type=int, default=[0])
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results JSON (merged into)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"results JSON, merged into (default {RESULTS.relative_to(ROOT)}; --quick: "
+        "mining_comparison_quick.json in the temporary folder)",
+    )
     args = parser.parse_args()
+    if args.out is None:
+        args.out = Path(tempfile.gettempdir()) / "mining_comparison_quick.json"
+        args.out = args.out if args.quick else RESULTS
     torch.set_num_threads(1)
     console = Console(width=200)
     runs = []
