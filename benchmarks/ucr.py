@@ -339,7 +339,8 @@ def file_candidate(out: Path, name: str, result: dict[str, Any]) -> None:
     import fcntl
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.with_suffix(".lock"), "w") as lock:
+    key = hashlib.sha1(str(out.resolve()).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"siamese-ucr-{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         record = json.loads(out.read_text()) if out.is_file() else {}
         record.setdefault("benchmark", "ucr-select")
