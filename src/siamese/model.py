@@ -74,7 +74,7 @@ class SiameseModel(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Embed a batch in the current train/eval mode (the training path)."""
-        x = self.normaliser(x)
+        x = self.normaliser(x, lengths)
         if lengths is not None and self.accepts_lengths:
             return self.encoder(x, lengths)
         return self.encoder(x)  # (B, D)

@@ -29,7 +29,8 @@ def test_ucr_quick(shared_data, tmp_path):
     for row in res["rows"]:
         for key in ("embedding_1nn", "embedding_1shot", "raw_1nn_euclidean", "raw_1shot"):
             assert 0.0 <= row[key] <= 1.0
-        assert row["dtw_1nn"] == row["dtw_1nn_published"]
+        assert row["dtw_1nn"] == row["dtw_1nn_published"]  # quick mode computes no DTW
+        assert row["dtw_cells"] > 0 and "dtw_1nn_computed" not in row
     assert res["rows"][0]["raw_1nn_euclidean"] == pytest.approx(0.913, abs=1e-3)  # UCR's figure
 
 
@@ -71,16 +72,19 @@ def test_nsl_kdd_raw_baseline_stays_plain_zscores(tmp_path):
     assert not np.allclose(got, part.load(np.arange(3)))
 
 
-def test_dtw_matches_a_brute_force_recursion():
+@pytest.mark.parametrize("dims", [1, 2])
+def test_dtw_matches_a_brute_force_recursion(dims):
+    """dtaidistance's C DTW (full warping, unequal lengths, uni- and multivariate) against a loop."""
     np = pytest.importorskip("numpy")
+    pytest.importorskip("dtaidistance")
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
-        from ucr import dtw_distances
+        from ucr import dtw_matrix
     finally:
         sys.path.pop(0)
     rng = np.random.default_rng(0)
-    a, b = rng.normal(size=(6, 2)), rng.normal(size=(3, 8, 2))
-    lens = np.array([8, 5, 3])
+    queries = [rng.normal(size=(n, dims)) for n in (6, 4)]
+    gallery = [rng.normal(size=(n, dims)) for n in (8, 5, 3)]
 
     def brute(x, y):
         acc = np.full((len(x) + 1, len(y) + 1), np.inf)
@@ -89,8 +93,13 @@ def test_dtw_matches_a_brute_force_recursion():
             for j in range(1, len(y) + 1):
                 c = ((x[i - 1] - y[j - 1]) ** 2).sum()
                 acc[i, j] = c + min(acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1])
-        return acc[-1, -1]
+        return np.sqrt(acc[-1, -1])
 
-    got = dtw_distances(a, 6, b, lens)
-    want = [brute(a, b[n, : lens[n]]) for n in range(3)]
-    assert np.allclose(got, want)
+    got = dtw_matrix(queries, gallery)
+    want = [[brute(q, g) for g in gallery] for q in queries]
+    assert got.shape == (2, 3) and np.allclose(got, want)
+
+
+def test_dtaidistance_uses_its_c_library():
+    dtw = pytest.importorskip("dtaidistance.dtw")
+    assert dtw.try_import_c()

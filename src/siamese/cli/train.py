@@ -7,12 +7,31 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from siamese.cli._common import console, print_json
+from siamese.cli._common import console, err_console, print_json
+
+USAGE = (
+    "usage: siamese train --config FILE [--set key=value ...]\n"
+    "   or: siamese train --source NAME -o key=value ...  (the shipped recipe for the data's kind)\n"
+    "e.g.   siamese train --source ucr -o path=../shared/data/ucr/GunPoint\n"
+    "`siamese train --help` lists every option; `siamese data sources` every source."
+)
 
 
 def train(
     config: Path = typer.Option(
-        None, "--config", "-c", help="TOML or YAML run config (default: built-in defaults)."
+        None,
+        "--config",
+        "-c",
+        help="TOML or YAML run config (without one: --source's recipe, or built-in defaults).",
+    ),
+    source: str = typer.Option(
+        None,
+        "--source",
+        help="Data source (see `siamese data sources`); without --config, trains the shipped "
+        "recipe for its kind of items (sequences, images, vectors).",
+    ),
+    option: list[str] = typer.Option(
+        [], "--option", "-o", help="Reader option key=value for --source (repeatable)."
     ),
     overrides: list[str] = typer.Option(
         [], "--set", "-s", help="Override a key: --set training.epochs=3 (repeatable)."
@@ -24,9 +43,28 @@ def train(
     json_out: bool = typer.Option(False, "--json", help="Print the final evaluation as JSON."),
 ) -> None:
     """Train a Siamese network; the run goes to <out_dir>/<name>/ (model, metrics, report)."""
+    from siamese.cli.data import parse_options
     from siamese.training import load_config, train_from_config
 
-    cfg = load_config(config, overrides)
+    if config is None and source is None and not overrides:
+        err_console.print(USAGE, highlight=False, markup=False)
+        raise SystemExit(2)  # never a silent run into runs/run
+    if config is None and source is not None:
+        from siamese.recipes import recipe_config
+
+        cfg, recipe = recipe_config(source, parse_options(option), overrides)
+        console.print(
+            f"recipe: [bold]{recipe}[/] (siamese/recipes/{recipe}.toml, the shipped recipe for "
+            f"{recipe}; split {cfg.data.split!r}); pass --config FILE for your own"
+        )
+    else:
+        if source is not None or option:
+            overrides = (
+                [f'data.source="{source}"'] * (source is not None)
+                + [f"data.{o}" for o in option]
+                + list(overrides)
+            )
+        cfg = load_config(config, overrides)
     result = train_from_config(cfg, resume=resume, overwrite=overwrite, console=console)
     if not result.evaluation:  # a torchrun rank other than 0: rank 0 reports
         return

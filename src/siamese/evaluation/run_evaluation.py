@@ -6,7 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from siamese.errors import ModelFileError
+from siamese.evaluation.gallery_1nn import gallery_1nn_accuracy
 from siamese.evaluation.model_evaluation import evaluate_model
 
 
@@ -17,7 +20,13 @@ def evaluate_run(
     k_shot: int | None = None,
     episodes: int | None = None,
 ) -> dict[str, Any]:
-    """Load the run's model and config, rebuild its splits, and evaluate on the test classes."""
+    """Load the run's model and config, rebuild its splits, and evaluate on the test classes.
+
+    When the split is the data's own protocol and every test class occurs in its training part
+    (UCR/UEA, classification-style protocols), the result also holds ``gallery_1nn_accuracy``:
+    1-NN accuracy of every TEST item against the gallery of all TRAIN items (train and validation
+    parts; ``gallery_items``), the standard UCR figure.
+    """
     from siamese.model import SiameseModel
     from siamese.training.config import from_dict
     from siamese.training.run import load_splits
@@ -41,7 +50,7 @@ def evaluate_run(
     if "test" not in parts:
         raise ModelFileError(f"{run_dir}: the run has no test split (data.test_fraction = 0)")
     ev = cfg.evaluation
-    return evaluate_model(
+    result = evaluate_model(
         model,
         parts["test"],
         val=parts.get("val"),
@@ -51,3 +60,8 @@ def evaluate_run(
         pairs=ev.pairs,
         seed=cfg.seed,
     )
+    gallery = [parts[p] for p in ("train", "val") if p in parts]
+    shared = np.isin(parts["test"].labels, np.concatenate([g.labels for g in gallery])).all()
+    if cfg.data.split == "protocol" and shared:
+        result.update(gallery_1nn_accuracy(model, gallery, parts["test"], seed=cfg.seed))
+    return result

@@ -44,7 +44,9 @@ class DataConfig:
         "auto", "how validation is held out of a protocol train part: auto, classes or items"
     )
     normalise: str = _f(
-        "feature", "input normalisation fitted on train: none, global, feature or log_feature"
+        "feature",
+        "input normalisation fitted on train: none, global, feature, log_feature; series: each "
+        "series z-normalised on its own",
     )
     augment: dict = _f(
         {},
@@ -213,7 +215,7 @@ class RunConfig:
 
 CHOICES = {
     "data.split": ("classes", "protocol"),
-    "data.normalise": ("none", "global", "feature", "log_feature"),
+    "data.normalise": ("none", "global", "feature", "log_feature", "series"),
     "data.val_split": ("auto", "classes", "items"),
     "sampling.kind": ("pairs", "triplets", "pk"),
     "training.optimizer": ("adam", "adamw", "sgd"),
