@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -124,7 +124,7 @@ def load_gallery(cls: type[Gallery], directory: Path, model: Any) -> Gallery:
     if model is None:
         from siamese.model import SiameseModel
 
-        model = SiameseModel.load(directory / cfg.get("model", MODEL))
+        model = SiameseModel.load(_model_path(directory, cfg.get("model", MODEL), cfg_path))
     try:
         gallery = cls(model, index=index_cfg.get("kind", "auto"), threshold=cfg.get("threshold"))
     except SiameseError as exc:
@@ -157,6 +157,21 @@ def load_gallery(cls: type[Gallery], directory: Path, model: Any) -> Gallery:
     if cfg.get("crowding"):
         _load_crowding(gallery, directory, cfg["crowding"])
     return gallery
+
+
+def _model_path(directory: Path, relative: Any, cfg_path: Path) -> Path:
+    """The model folder ``gallery.json`` names: a relative path that stays inside the gallery.
+
+    Raises:
+        ModelFileError: not a string, absolute, or leaving the folder through ``..``.
+    """
+    rel = PurePath(relative) if isinstance(relative, str) and relative.strip() else None
+    if rel is None or rel.is_absolute() or ".." in rel.parts or rel.drive:
+        raise ModelFileError(
+            f"{cfg_path}: model path {relative!r} leaves the gallery folder; expected a folder "
+            f'inside it such as {MODEL!r} (re-save the gallery, or fix the "model" key)'
+        )
+    return directory / rel
 
 
 def _load_crowding(gallery: Gallery, directory: Path, spec: dict[str, Any]) -> None:

@@ -14,49 +14,13 @@ import math
 import types
 import typing
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
 
+from siamese._range import AT_LEAST_0, AT_LEAST_1, AT_LEAST_2, FRACTION, POSITIVE, UNIT, Range
 from siamese.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class Range:
-    """A closed or half-open interval of valid numbers; ``None`` ends are unbounded."""
-
-    lo: float | None = None
-    hi: float | None = None
-    lo_open: bool = False  # lo itself is not valid
-    hi_open: bool = False  # hi itself is not valid
-
-    def contains(self, value: float) -> bool:
-        if not math.isfinite(value):
-            return False
-        if self.lo is not None and (value < self.lo or (self.lo_open and value == self.lo)):
-            return False
-        return not (
-            self.hi is not None and (value > self.hi or (self.hi_open and value == self.hi))
-        )
-
-    def describe(self, integer: bool) -> str:
-        what = "an integer" if integer else "a finite number"
-        if self.lo is not None and self.hi is not None:
-            left, right = "(" if self.lo_open else "[", ")" if self.hi_open else "]"
-            return f"{what} in {left}{self.lo:g}, {self.hi:g}{right}"
-        if self.lo is not None:
-            return f"{what} {'>' if self.lo_open else '>='} {self.lo:g}"
-        if self.hi is not None:
-            return f"{what} {'<' if self.hi_open else '<='} {self.hi:g}"
-        return what
-
-
-AT_LEAST_0, AT_LEAST_1, AT_LEAST_2 = Range(0), Range(1), Range(2)
-POSITIVE = Range(0, lo_open=True)
-FRACTION = Range(0, 1, hi_open=True)  # a share that must leave something over
-UNIT = Range(0, 1)
 
 # The valid range of every numeric field of every config section (a test checks that none is
 # missing). Strings and booleans are checked by type and ``CHOICES`` in ``config.from_dict``.
@@ -144,7 +108,7 @@ def config_errors(cfg: Any) -> list[str]:
                 f"{e} (default {default!r})"
                 for e in _range_error(key, value, RULES[key], isinstance(value, int))
             ]
-    errors += _run_path_errors(cfg.name, cfg.out_dir)
+    errors += run_path_errors(cfg.name, cfg.out_dir)
     errors += _cross_field_errors(cfg)
     errors += encoder_arg_errors(cfg.model.encoder, cfg.model.args)
     return errors
@@ -172,13 +136,16 @@ def _range_error(key: str, value: Any, rule: Range, integer: bool) -> list[str]:
     return [f"config key {key!r} = {value!r}: expected {rule.describe(integer)}"]
 
 
-def _run_path_errors(name: str, out_dir: str) -> list[str]:
-    """``name`` must name a folder inside ``out_dir``; ``out_dir`` must be (or become) a folder."""
+def run_path_errors(name: str, out_dir: str, label: str = "config key 'name'") -> list[str]:
+    """``name`` must name a folder inside ``out_dir``; ``out_dir`` must be (or become) a folder.
+
+    ``label`` names where ``name`` came from in the message (``--name`` for a command option).
+    """
     errors = []
     parts = PurePath(name).parts
     if not name.strip() or PurePath(name).is_absolute() or ".." in parts or set(parts) <= {"."}:
         errors.append(
-            f"config key 'name' = {name!r}: expected a relative folder name inside out_dir "
+            f"{label} = {name!r}: expected a relative folder name inside out_dir "
             "(no '..', not absolute, not empty), e.g. name = \"faces\""
         )
     if not out_dir.strip():
