@@ -10,7 +10,6 @@ errors of a config are raised together in one ``ConfigError``, one line each.
 
 from __future__ import annotations
 
-import math
 import types
 import typing
 from collections.abc import Sequence
@@ -168,7 +167,7 @@ def _cross_field_errors(cfg: Any) -> list[str]:
     d, s = cfg.data, cfg.sampling
     if (
         d.split == "classes"
-        and _finite(d.val_fraction, d.test_fraction)
+        and _in(FRACTION, d.val_fraction, d.test_fraction)  # each alone is reported above
         and d.val_fraction + d.test_fraction >= 1
     ):
         errors.append(
@@ -188,8 +187,8 @@ def _cross_field_errors(cfg: Any) -> list[str]:
     return errors
 
 
-def _finite(*values: float) -> bool:
-    return all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+def _in(rule: Range, *values: float) -> bool:
+    return all(isinstance(v, (int, float)) and rule.contains(v) for v in values)
 
 
 def encoder_arg_errors(encoder: str, args: dict[str, Any]) -> list[str]:
@@ -215,12 +214,14 @@ def encoder_arg_errors(encoder: str, args: dict[str, Any]) -> list[str]:
         rule = ENCODER_RULES.get(name)
         if rule is None or value is None or isinstance(value, (bool, str)):
             continue
-        for v in value if isinstance(value, Sequence) else [value]:
+        many = isinstance(value, Sequence)
+        for v in value if many else [value]:
             if not rule.contains(v):
-                got = "" if v == value else f" (element {v!r})"
+                got = f" (element {v!r})" if many else ""
+                integer = _is_integer(hints[name])
                 errors.append(
                     f"config key {key!r} = {value!r}{got}: expected "
-                    f"{rule.describe(isinstance(v, int))}{' each' if got else ''}"
+                    f"{rule.describe(integer)}{' each' if many else ''}"
                 )
                 break
     return errors
@@ -255,10 +256,17 @@ def _type_words(hint: Any) -> str:
         return "none (leave it out)"
     if origin in (tuple, list, Sequence):
         inner = [a for a in typing.get_args(hint) if a is not Ellipsis] or [Any]
-        return f"a list of {_type_words(inner[0])}s"
+        plural = {int: "integers", float: "numbers", str: "strings", bool: "true/false values"}
+        return f"a list of {plural.get(inner[0], str(inner[0]))}"
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
         hint, str(hint)
     )
+
+
+def _is_integer(hint: Any) -> bool:
+    """Whether an annotation takes integers only (``int``, ``tuple[int, ...]``, ``int | None``)."""
+    words = repr(hint)
+    return "int" in words and "float" not in words
 
 
 def data_errors(cfg: Any, parts: dict[str, Any]) -> list[str]:
