@@ -19,7 +19,7 @@ def evaluate_run(
 ) -> dict[str, Any]:
     """Load the run's model and config, rebuild its splits, and evaluate on the test classes."""
     from siamese.model import SiameseModel
-    from siamese.training.config import DEFAULT_N_WAY, from_dict
+    from siamese.training.config import from_dict
     from siamese.training.run import load_splits
 
     run_dir = Path(run_dir)
@@ -45,7 +45,7 @@ def evaluate_run(
         model,
         parts["test"],
         val=parts.get("val"),
-        n_way=n_way or ev.n_way or DEFAULT_N_WAY,
+        n_way=n_way or ev.n_way,
         k_shot=k_shot or ev.k_shot,
         episodes=episodes or ev.episodes,
         pairs=ev.pairs,

@@ -157,16 +157,11 @@ class TrainingConfig:
     )
 
 
-DEFAULT_N_WAY = 5  # evaluation.n_way left out: up to this many classes, as many as a split has
-
-
 @dataclass
 class EvaluationConfig:
     """The one-shot evaluation on held-out classes after training (and each epoch on validation)."""
 
-    n_way: int | None = _f(
-        None, f"classes per episode (none: as many as the split has, up to {DEFAULT_N_WAY})"
-    )
+    n_way: int | None = _f(None, "classes per episode (None: as many as the split has, up to 5)")
     k_shot: int = _f(1, "examples per class in the support set")
     episodes: int = _f(300, "episodes for the test evaluation")
     val_episodes: int = _f(100, "episodes for the per-epoch validation accuracy")

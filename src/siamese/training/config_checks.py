@@ -272,6 +272,8 @@ def _is_integer(hint: Any) -> bool:
 def data_errors(cfg: Any, parts: dict[str, Any]) -> list[str]:
     """Errors only the data can show: ``evaluation.n_way`` against the classes of the test and
     validation splits that have ``k_shot + 1`` items (a support set and a query)."""
+    from siamese.evaluation.model_evaluation import DEFAULT_N_WAY
+
     ev = cfg.evaluation
     if ev.n_way is None:
         return []  # the default: as many classes as the split offers, up to DEFAULT_N_WAY
@@ -287,6 +289,6 @@ def data_errors(cfg: Any, parts: dict[str, Any]) -> list[str]:
                 f"config key 'evaluation.n_way' = {ev.n_way}: the {name} split has only "
                 f"{eligible} classes with >= {ev.k_shot + 1} items (k_shot + 1) of its "
                 f"{len(counts)}; set evaluation.n_way <= {eligible}, leave it out (as many "
-                f"classes as the split has, up to 5), or give the {name} split more classes"
+                f"classes as the split has, up to {DEFAULT_N_WAY}), or give the {name} split more classes"
             )
     return errors

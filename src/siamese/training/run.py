@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 import siamese
+import siamese.training.run_status as run_status
 from siamese._io import atomic_write_json
 from siamese.data import (
     LabeledDataset,
@@ -33,11 +34,9 @@ from siamese.objectives import PairHead, create_objective
 from siamese.sampling import BatchGenerator, PairGenerator, PKGenerator, TripletGenerator
 from siamese.sampling.neighbour_pk import NeighbourPKGenerator
 from siamese.seed import seed_everything
-from siamese.training.config import DEFAULT_N_WAY, RunConfig, to_dict
-from siamese.training.config_checks import check_config, data_errors, raise_all
+from siamese.training.config import RunConfig, to_dict
 from siamese.training.distributed import DistributedContext
 from siamese.training.early_stopping import EarlyStopping
-from siamese.training.run_status import marked_run, read_status, unfinished_message
 from siamese.training.trainer import Trainer
 
 ONLINE_MINERS = ("batch_hard", "batch_all", "semi_hard")
@@ -225,7 +224,8 @@ def build_miner(cfg: RunConfig, objective: Any) -> Any:
 
 
 def prepare_run_dir(cfg: RunConfig, *, resume: bool, overwrite: bool) -> Path:
-    """Create (or, with ``overwrite``, empty) the run folder; refuse to mix two runs in one.
+    """Create (or, with ``overwrite``, empty) the run folder, marked ``running``; refuse to mix
+    two runs in one folder.
 
     Raises:
         ConfigError: the folder holds a run (finished, failed or interrupted: the message says
@@ -235,11 +235,11 @@ def prepare_run_dir(cfg: RunConfig, *, resume: bool, overwrite: bool) -> Path:
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"run folder {run_dir} is a file; remove it or set another name")
     has_checkpoint = (run_dir / "checkpoints" / "last.json").exists()
-    record = read_status(run_dir) if run_dir.is_dir() else None
+    record = run_status.read_status(run_dir) if run_dir.is_dir() else None
     if run_dir.exists() and any(run_dir.iterdir()) and not resume:
         if not overwrite:
             if record is not None and record.get("status") != "finished":
-                raise ConfigError(unfinished_message(run_dir, record, has_checkpoint))
+                raise ConfigError(run_status.unfinished_message(run_dir, record, has_checkpoint))
             raise ConfigError(
                 f"run folder {run_dir} already exists; pass --resume to continue it, --overwrite to "
                 "replace it, or --set name=<new name>"
@@ -252,9 +252,11 @@ def prepare_run_dir(cfg: RunConfig, *, resume: bool, overwrite: bool) -> Path:
             "--resume, with --overwrite if the folder exists"
         )
     run_dir.mkdir(parents=True, exist_ok=True)
+    run_status.start(run_dir)  # failed / finished: written by @run_status.tracked
     return run_dir
 
 
+@run_status.tracked
 def train_from_config(
     cfg: RunConfig,
     *,
@@ -271,6 +273,8 @@ def train_from_config(
             only once the config is valid and the data is read). A run that fails after that
             is marked ``failed`` in its ``status.json``.
     """
+    from siamese.training.config_checks import check_config, data_errors, raise_all
+
     check_config(cfg)  # also for configs built in code, not read by load_config
     if cfg.training.threads > 0:
         torch.set_num_threads(cfg.training.threads)
@@ -278,7 +282,6 @@ def train_from_config(
     seed_everything(cfg.seed)
     dataset, parts, split_used = load_splits(cfg)
     raise_all(data_errors(cfg, parts))  # e.g. evaluation.n_way against the test classes
-    n_way = cfg.evaluation.n_way or DEFAULT_N_WAY
     train, val, test = parts["train"], parts.get("val"), parts.get("test")
     info = {
         "class_names": dataset.class_names,
@@ -314,93 +317,92 @@ def train_from_config(
     run_dir = (
         prepare_run_dir(cfg, resume=resume, overwrite=overwrite) if ctx.is_main else cfg.run_dir
     )
-    with marked_run(run_dir, enabled=ctx.is_main):  # failed: said in status.json
-        ctx.barrier()
-        if ctx.is_main:
-            atomic_write_json(run_dir / "config.json", to_dict(cfg))
-            atomic_write_json(
-                run_dir / "dataset.json",
-                {
-                    "source": cfg.data.source,
-                    "split": split_used,
-                    "dataset": dataset.describe(),
-                    "splits": {k: v.describe() for k, v in parts.items()},
-                    "meta": {
-                        k: v
-                        for k, v in dataset.meta.items()
-                        if isinstance(v, (str, int, float, list, dict)) and k not in ("pairs",)
-                    },
+    ctx.barrier()
+    if ctx.is_main:
+        atomic_write_json(run_dir / "config.json", to_dict(cfg))
+        atomic_write_json(
+            run_dir / "dataset.json",
+            {
+                "source": cfg.data.source,
+                "split": split_used,
+                "dataset": dataset.describe(),
+                "splits": {k: v.describe() for k, v in parts.items()},
+                "meta": {
+                    k: v
+                    for k, v in dataset.meta.items()
+                    if isinstance(v, (str, int, float, list, dict)) and k not in ("pairs",)
                 },
-            )
-        es = None
-        if cfg.training.early_stopping and val is not None:
-            es = EarlyStopping(cfg.training.monitor, cfg.training.min_delta, cfg.training.patience)
-        trainer = Trainer(
-            model,
-            objective,
-            generator,
-            train,
-            val=val,
-            val_generator=val_generator,
-            miner=build_miner(cfg, objective),
-            optimizer=cfg.training.optimizer,
-            learning_rate=cfg.training.learning_rate,
-            weight_decay=cfg.training.weight_decay,
-            momentum=cfg.training.momentum,
-            lr_schedule=cfg.training.lr_schedule,
-            grad_clip=cfg.training.grad_clip,
-            epochs=cfg.training.epochs,
-            early_stopping=es,
-            restore_best=cfg.training.restore_best,
-            on_collapse=cfg.training.on_collapse,
-            n_way=n_way,
-            k_shot=cfg.evaluation.k_shot,
-            val_episodes=cfg.evaluation.val_episodes,
-            val_pairs=min(cfg.evaluation.pairs, 1000),
-            snapshot_items=cfg.training.snapshot_items,
-            refresh_every=cfg.mining.refresh_every,
-            augment=augment,
-            run_dir=run_dir,
-            seed=cfg.seed,
-            console=console,
-            progress=cfg.training.progress if progress_override is None else progress_override,
-            distributed=ctx,
-            precision=cfg.training.precision,
+            },
         )
-        t0 = time.perf_counter()
-        history = trainer.fit(resume=resume)
-        train_seconds = sum(r.get("seconds", 0.0) for r in history)
-        model.info["training"] = {
-            "epochs_run": history[-1]["epoch"],
-            "best_epoch": None if es is None else es.best_epoch,
-            "stopped_reason": trainer.stopped_reason,
-            "seconds": round(train_seconds, 2),
-            "seconds_this_process": round(time.perf_counter() - t0, 2),
-        }
-        ctx.close()  # the process group is not needed after training
-        if not ctx.is_main:
-            return RunResult(run_dir, model, history, {}, parts)
-        model.test_time_shift = cfg.evaluation.test_time_shift  # after training: evaluation, use
-        model.save(run_dir)
-        evaluation: dict[str, Any] = {}
-        if test is not None and len(test):
-            t1 = time.perf_counter()
-            evaluation = evaluate_model(
-                model,
-                test,
-                val=val,
-                n_way=n_way,
-                k_shot=cfg.evaluation.k_shot,
-                episodes=cfg.evaluation.episodes,
-                pairs=cfg.evaluation.pairs,
-                seed=cfg.seed,
-            )
-            evaluation["seconds"] = round(time.perf_counter() - t1, 2)
-        evaluation["training"] = model.info["training"]
-        atomic_write_json(run_dir / "evaluation.json", evaluation)
-        if report:
-            _write_report(run_dir, console)
-        return RunResult(run_dir, model, history, evaluation, parts)
+    es = None
+    if cfg.training.early_stopping and val is not None:
+        es = EarlyStopping(cfg.training.monitor, cfg.training.min_delta, cfg.training.patience)
+    trainer = Trainer(
+        model,
+        objective,
+        generator,
+        train,
+        val=val,
+        val_generator=val_generator,
+        miner=build_miner(cfg, objective),
+        optimizer=cfg.training.optimizer,
+        learning_rate=cfg.training.learning_rate,
+        weight_decay=cfg.training.weight_decay,
+        momentum=cfg.training.momentum,
+        lr_schedule=cfg.training.lr_schedule,
+        grad_clip=cfg.training.grad_clip,
+        epochs=cfg.training.epochs,
+        early_stopping=es,
+        restore_best=cfg.training.restore_best,
+        on_collapse=cfg.training.on_collapse,
+        n_way=cfg.evaluation.n_way,
+        k_shot=cfg.evaluation.k_shot,
+        val_episodes=cfg.evaluation.val_episodes,
+        val_pairs=min(cfg.evaluation.pairs, 1000),
+        snapshot_items=cfg.training.snapshot_items,
+        refresh_every=cfg.mining.refresh_every,
+        augment=augment,
+        run_dir=run_dir,
+        seed=cfg.seed,
+        console=console,
+        progress=cfg.training.progress if progress_override is None else progress_override,
+        distributed=ctx,
+        precision=cfg.training.precision,
+    )
+    t0 = time.perf_counter()
+    history = trainer.fit(resume=resume)
+    train_seconds = sum(r.get("seconds", 0.0) for r in history)
+    model.info["training"] = {
+        "epochs_run": history[-1]["epoch"],
+        "best_epoch": None if es is None else es.best_epoch,
+        "stopped_reason": trainer.stopped_reason,
+        "seconds": round(train_seconds, 2),
+        "seconds_this_process": round(time.perf_counter() - t0, 2),
+    }
+    ctx.close()  # the process group is not needed after training
+    if not ctx.is_main:
+        return RunResult(run_dir, model, history, {}, parts)
+    model.test_time_shift = cfg.evaluation.test_time_shift  # after training: evaluation, use
+    model.save(run_dir)
+    evaluation: dict[str, Any] = {}
+    if test is not None and len(test):
+        t1 = time.perf_counter()
+        evaluation = evaluate_model(
+            model,
+            test,
+            val=val,
+            n_way=cfg.evaluation.n_way,
+            k_shot=cfg.evaluation.k_shot,
+            episodes=cfg.evaluation.episodes,
+            pairs=cfg.evaluation.pairs,
+            seed=cfg.seed,
+        )
+        evaluation["seconds"] = round(time.perf_counter() - t1, 2)
+    evaluation["training"] = model.info["training"]
+    atomic_write_json(run_dir / "evaluation.json", evaluation)
+    if report:
+        _write_report(run_dir, console)
+    return RunResult(run_dir, model, history, evaluation, parts)
 
 
 def _write_report(run_dir: Path, console: Any = None) -> None:

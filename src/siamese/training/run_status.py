@@ -1,23 +1,29 @@
 """A run folder's ``status.json``: running, failed (with the error) or finished.
 
-The status is written when the folder is prepared (``running``), when anything after that raises
-(``failed``, with the error and the time) and when the run is complete (``finished``). A run
-killed outright stays ``running``. Re-running into such a folder says what to do
-(``--resume`` / ``--overwrite``) instead of silently mixing two runs.
+``prepare_run_dir`` marks the folder ``running`` (``start``) once the config is valid and the
+data is read; ``@tracked`` on the training entry point then marks it ``failed`` (with the error)
+when anything after that raises, and ``finished`` when the run is complete. A run killed outright
+stays ``running``. Re-running into such a folder says what to do (``--resume`` / ``--overwrite``)
+instead of silently mixing two runs. Only the call that started a folder marks it: a run that
+fails before its folder is prepared leaves an earlier run's status alone.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from siamese._io import atomic_write_json
 
 STATUS = "status.json"
+
+_attempt: ContextVar[str | None] = ContextVar("siamese_run_attempt", default=None)
 
 
 def write_status(run_dir: Path, status: str, **extra: Any) -> None:
@@ -35,21 +41,39 @@ def read_status(run_dir: Path) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-@contextmanager
-def marked_run(run_dir: Path, *, enabled: bool = True) -> Iterator[None]:
-    """``running`` on entry, ``failed`` (error kept, then re-raised) if the body raises,
-    ``finished`` when it returns. ``enabled=False`` (a torchrun rank other than 0) writes nothing."""
-    if not enabled:
-        yield
-        return
-    write_status(run_dir, "running")
-    try:
-        yield
-    except BaseException as exc:
-        message = str(exc).splitlines()[0] if str(exc) else ""
-        write_status(run_dir, "failed", error=f"{type(exc).__name__}: {message}".rstrip(": "))
-        raise
-    write_status(run_dir, "finished")
+def start(run_dir: Path) -> None:
+    """Mark ``run_dir`` as ``running``, owned by the current ``@tracked`` call (if any)."""
+    write_status(run_dir, "running", attempt=_attempt.get())
+
+
+def tracked(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate ``fn(cfg, ...)``: the run folder ``cfg.run_dir`` that this call started is marked
+    ``failed`` (error kept, then re-raised) if ``fn`` raises, ``finished`` when it returns."""
+
+    @functools.wraps(fn)
+    def wrapper(cfg: Any, *args: Any, **kwargs: Any) -> Any:
+        attempt = uuid.uuid4().hex
+        token = _attempt.set(attempt)
+        try:
+            result = fn(cfg, *args, **kwargs)
+        except BaseException as exc:
+            if _owned(cfg.run_dir, attempt):
+                lines = str(exc).splitlines()
+                error = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+                write_status(cfg.run_dir, "failed", attempt=attempt, error=error)
+            raise
+        finally:
+            _attempt.reset(token)
+        if _owned(cfg.run_dir, attempt):
+            write_status(cfg.run_dir, "finished", attempt=attempt)
+        return result
+
+    return wrapper
+
+
+def _owned(run_dir: Path, attempt: str) -> bool:
+    record = read_status(run_dir)
+    return record is not None and record.get("attempt") == attempt
 
 
 def unfinished_message(run_dir: Path, record: dict[str, Any], can_resume: bool) -> str:
