@@ -106,7 +106,7 @@ def demo_config(
             "patience": 8,
             "lr_schedule": "cosine",
         },
-        "evaluation": {"n_way": 8, "k_shot": 1, "episodes": 300},
+        "evaluation": {"k_shot": 1, "episodes": 300},  # n_way: every test class (3), up to 5
     }
 
 

@@ -110,7 +110,10 @@ def test_usage_error_is_two_lines_and_exit_2(tmp_path, command, kind, args):
             "error: siamese train: no such option --confg; did you mean --config?",
         ),
         (["identify", "g", "q.png", "--jsno"], "no such option --jsno; did you mean --json?"),
-        (["train", "--bogus"], "valid options: --config, --set, --resume, --overwrite, --json"),
+        (
+            ["train", "--bogus"],
+            "valid options: --config, --source, --option, --set, --resume, --overwrite, --json",
+        ),
         (["idnetify", "g"], "error: siamese: no such command 'idnetify'; did you mean 'identify'?"),
         (["nosuchcommand"], "no such command 'nosuchcommand'; valid commands: "),
         (

@@ -20,7 +20,7 @@ import tomllib
 import typer
 from rich.table import Table
 
-from siamese.cli._common import console, print_json
+from siamese.cli._common import console, in_range, print_json
 from siamese.errors import ConfigError
 
 data_app = typer.Typer(
@@ -48,15 +48,17 @@ def parse_options(items: list[str]) -> dict[str, Any]:
 
 
 def _from_config(path: Path) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """``(source, reader options, split settings)`` from a run config's ``[data]`` table."""
-    from siamese.training.config import DataConfig, from_dict, read_config_file
+    """``(source, reader options, split settings)`` from a run config's ``[data]`` table.
 
-    raw = read_config_file(path)
-    cfg = from_dict(raw.get("data", {}), DataConfig, "data")
-    seed = raw.get("seed", 0)
-    split = {"val_fraction": cfg.val_fraction, "test_fraction": cfg.test_fraction}
-    split["seed"] = seed if isinstance(seed, int) else 0
-    return cfg.source, dict(cfg.options), split
+    The whole config is checked as ``siamese train`` checks it (an unknown ``[section]`` or key,
+    a wrong type or a value out of range is an error), so what inspects cleanly also trains.
+    """
+    from siamese.training.config import from_dict, read_config_file
+
+    cfg = from_dict(read_config_file(path))
+    split = {"val_fraction": cfg.data.val_fraction, "test_fraction": cfg.data.test_fraction}
+    split["seed"] = cfg.seed
+    return cfg.data.source, dict(cfg.data.options), split
 
 
 @data_app.command("inspect")
@@ -74,12 +76,18 @@ def inspect(
         False, "--verify", help="Decode every item once; fail on unreadable files."
     ),
     val_fraction: float = typer.Option(
-        None, help="Class share for validation in the default split (0.2)."
+        None,
+        help="Class share for validation in the default split, in [0, 1) (0.2).",
+        callback=in_range("--val-fraction", 0, 1, hi_open=True),
     ),
     test_fraction: float = typer.Option(
-        None, help="Class share for test in the default split (0.2)."
+        None,
+        help="Class share for test in the default split, in [0, 1) (0.2).",
+        callback=in_range("--test-fraction", 0, 1, hi_open=True),
     ),
-    seed: int = typer.Option(None, help="Seed of the default class-disjoint split (0)."),
+    seed: int = typer.Option(
+        None, help="Seed of the default class-disjoint split (0).", callback=in_range("--seed", 0)
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Read a dataset with a reader and print its analysis."""

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from siamese.cli._common import console, print_json
+from siamese.cli._common import console, in_range, print_json
 from siamese.errors import ConfigError
 
 
@@ -23,23 +23,38 @@ def enroll(
     ),
     index: str = typer.Option("auto", "--index", help="auto | exact | hnsw | ivf."),
     shots: int = typer.Option(
-        None, "--shots", help="Enroll the first N items per class (default all)."
+        None,
+        "--shots",
+        help="Enroll the first N items per class, N >= 1 (default all).",
+        callback=in_range("--shots", 1),
     ),
     holdout: int = typer.Option(
-        0, "--holdout-classes", help="Classes kept out, used as impostors."
+        0,
+        "--holdout-classes",
+        help="Classes kept out, used as impostors.",
+        callback=in_range("--holdout-classes", 0),
     ),
     far: float = typer.Option(
-        None, "--far", help="Calibrate 'unknown' for this false-accept rate."
+        None,
+        "--far",
+        help="Calibrate 'unknown' for this false-accept rate, in [0, 1].",
+        callback=in_range("--far", 0, 1),
     ),
     threshold: float = typer.Option(
-        None, "--threshold", help="Set the distance threshold directly."
+        None,
+        "--threshold",
+        help="Set the distance threshold directly, >= 0.",
+        callback=in_range("--threshold", 0),
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed choosing the held-out classes."),
+    seed: int = typer.Option(
+        0, "--seed", help="Seed choosing the held-out classes.", callback=in_range("--seed", 0)
+    ),
     crowding: float = typer.Option(
         0.0,
         "--crowding",
-        help="Correct distances for crowding with this beta (0.5 = CSLS) against the run's "
-        "training data (needs a run folder).",
+        help="Correct distances for crowding with this beta >= 0 (0.5 = CSLS; 0: off) against "
+        "the run's training data (needs a run folder).",
+        callback=in_range("--crowding", 0),
     ),
     pgvector_table: str = typer.Option(
         None,
@@ -52,6 +67,10 @@ def enroll(
     """Enroll every class of a dataset into a gallery (optionally calibrating 'unknown')."""
     from siamese.gallery.build import build_gallery
 
+    if out.exists() and not out.is_dir():
+        raise ConfigError(
+            f"--out {out}: is a file; pass a folder for the gallery (created if missing)"
+        )
     g = build_gallery(
         run_dir,
         source=source,

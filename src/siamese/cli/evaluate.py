@@ -7,16 +7,26 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from siamese.cli._common import console, print_json
+from siamese.cli._common import console, in_range, print_json
 
 
 def evaluate(
     run_dir: Path = typer.Argument(..., help="A run folder written by `siamese train`."),
     n_way: int = typer.Option(
-        None, "--n-way", help="Classes per episode (default: the run's config)."
+        None,
+        "--n-way",
+        help="Classes per episode, >= 2 (default: the run's config).",
+        callback=in_range("--n-way", 2),
     ),
-    k_shot: int = typer.Option(None, "--k-shot", help="Examples per class in the support set."),
-    episodes: int = typer.Option(None, "--episodes", help="Number of episodes."),
+    k_shot: int = typer.Option(
+        None,
+        "--k-shot",
+        help="Examples per class in the support set, >= 1.",
+        callback=in_range("--k-shot", 1),
+    ),
+    episodes: int = typer.Option(
+        None, "--episodes", help="Number of episodes, >= 1.", callback=in_range("--episodes", 1)
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """N-way K-shot accuracy, verification accuracy, ROC AUC, EER and Cohen's d on the test classes."""

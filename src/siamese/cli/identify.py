@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from siamese.cli._common import console, print_json
+from siamese.cli._common import console, in_range, print_json
 
 
 def identify(
@@ -15,7 +15,9 @@ def identify(
     files: list[Path] = typer.Argument(
         ..., help="Query files: images, .npy vectors/series, .csv series."
     ),
-    k: int = typer.Option(5, "--k", "-k", help="Classes to list per query."),
+    k: int = typer.Option(
+        5, "--k", "-k", help="Classes to list per query, >= 1.", callback=in_range("-k", 1)
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Identify each file against the gallery: its top-k classes, or 'unknown' beyond the threshold."""

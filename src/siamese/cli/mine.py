@@ -22,7 +22,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from siamese.cli._common import console, print_json
+from siamese.cli._common import console, in_range, print_json
 from siamese.cli.data import parse_options
 from siamese.errors import ConfigError, DataError
 
@@ -88,20 +88,46 @@ def mine(
     out_dir: Path = typer.Option(Path("triplets"), "--out-dir", help="Folder for the CSV lists."),
     features: Path = typer.Option(None, help="Features .npy (N, D), one row per item."),
     model: Path = typer.Option(None, help="Trained model folder: measure in its embeddings."),
-    triplets: int = typer.Option(0, help="Train triplets (0: one per train item)."),
-    test_triplets: int = typer.Option(0, help="Test triplets (0: one per test item)."),
-    test_fraction: float = typer.Option(0.2, help="Class share for the test list (no protocol)."),
-    threshold: float = typer.Option(0.5, help="Hardness the schedule rises to."),
-    growth: float = typer.Option(10.0, help="Growth rate (sigmoid, tanh, logarithmic)."),
-    midpoint: float = typer.Option(0.5, help="Sigmoid midpoint (progress in [0, 1])."),
-    cycles: int = typer.Option(1, help="Cycles of cyclic_* schedules."),
-    margin: float = typer.Option(0.2, help="Semi-hard band width."),
+    triplets: int = typer.Option(
+        0, help="Train triplets (0: one per train item).", callback=in_range("--triplets", 0)
+    ),
+    test_triplets: int = typer.Option(
+        0, help="Test triplets (0: one per test item).", callback=in_range("--test-triplets", 0)
+    ),
+    test_fraction: float = typer.Option(
+        0.2,
+        help="Class share for the test list (no protocol), in [0, 1).",
+        callback=in_range("--test-fraction", 0, 1, hi_open=True),
+    ),
+    threshold: float = typer.Option(
+        0.5,
+        help="Hardness the schedule rises to, in [0, 1].",
+        callback=in_range("--threshold", 0, 1),
+    ),
+    growth: float = typer.Option(
+        10.0,
+        help="Growth rate (sigmoid, tanh, logarithmic), > 0.",
+        callback=in_range("--growth", 0, lo_open=True),
+    ),
+    midpoint: float = typer.Option(
+        0.5, help="Sigmoid midpoint (progress in [0, 1]).", callback=in_range("--midpoint", 0, 1)
+    ),
+    cycles: int = typer.Option(
+        1, help="Cycles of cyclic_* schedules, >= 1.", callback=in_range("--cycles", 1)
+    ),
+    margin: float = typer.Option(
+        0.2, help="Semi-hard band width, > 0.", callback=in_range("--margin", 0, lo_open=True)
+    ),
     distance: str = typer.Option("euclidean", help="euclidean or cosine."),
     allow_self_positive: bool = typer.Option(
         False, help="Single-item classes serve as anchor with themselves as positive."
     ),
     ids: bool = typer.Option(False, "--ids", help="Write item ids instead of file paths."),
-    seed: int = typer.Option(0, help="Seed of the split, the anchor order and the candidates."),
+    seed: int = typer.Option(
+        0,
+        help="Seed of the split, the anchor order and the candidates.",
+        callback=in_range("--seed", 0),
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Write ordered train and test triplet lists with target and achieved hardness."""

@@ -7,26 +7,35 @@ from pathlib import Path
 
 import typer
 
-from siamese.cli._common import console
+from siamese.cli._common import console, free_port, in_range
 
 
 def serve(
     gallery_dir: Path = typer.Argument(..., help="Gallery folder written by `siamese enroll`."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
-    port: int = typer.Option(8000, "--port", help="TCP port."),
+    port: int = typer.Option(
+        8000, "--port", help="TCP port, 1 to 65535.", callback=in_range("--port", 1, 65535)
+    ),
     api_key_env: str = typer.Option(
         "SIAMESE_API_KEY",
         "--api-key-env",
         help="Environment variable holding the API key (if set).",
     ),
-    max_request_mb: float = typer.Option(16.0, "--max-request-mb", help="Largest request body."),
+    max_request_mb: float = typer.Option(
+        16.0,
+        "--max-request-mb",
+        help="Largest request body in MB, > 0.",
+        callback=in_range("--max-request-mb", 0, lo_open=True),
+    ),
     max_pixels: int = typer.Option(
         4096 * 4096,
         "--max-pixels",
-        help="Most pixels (width x height, from the image header) per uploaded image.",
+        help="Most pixels (width x height, from the image header) per uploaded image, >= 1.",
+        callback=in_range("--max-pixels", 1),
     ),
 ) -> None:
     """Serve /identify, /verify, /enroll and /health (OpenAPI at /docs); enrolments are saved."""
+    sock = free_port(host, port)  # a busy port is one line and exit 2, not uvicorn's exit 3
     import uvicorn
 
     from siamese.service import create_app
@@ -41,4 +50,5 @@ def serve(
     console.print(
         f"serving {gallery_dir} on http://{host}:{port} (API key {'required' if key else 'off'})"
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    server.run(sockets=[sock])

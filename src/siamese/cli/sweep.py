@@ -34,9 +34,14 @@ def sweep(
     """Run every combination of the --grid values; write sweep.csv, sweep.json and report.html."""
     from siamese.reporting.sweep import parse_grid, run_sweep
     from siamese.training.config import apply_overrides, read_config_file
+    from siamese.training.config_checks import raise_all, run_path_errors
 
     points = parse_grid(grid)
     base = apply_overrides(read_config_file(config) if config is not None else {}, list(overrides))
+    sweep_name, out_dir = name or base.get("name") or "sweep", base.get("out_dir", "runs")
+    if isinstance(sweep_name, str) and isinstance(out_dir, str):  # other types: from_dict says
+        label = "--name" if name else "config key 'name'"
+        raise_all(run_path_errors(sweep_name, out_dir, label))
     result = run_sweep(base, points, name=name, overwrite=overwrite, console=console)
     if json_out:
         print_json({"sweep_dir": str(result.sweep_dir), "runs": result.rows})

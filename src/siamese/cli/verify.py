@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from siamese.cli._common import console, print_json
+from siamese.cli._common import console, in_range, print_json
 
 
 def verify(
@@ -16,7 +16,12 @@ def verify(
     ),
     a: Path = typer.Argument(..., help="First file (image, .npy or .csv)."),
     b: Path = typer.Argument(..., help="Second file."),
-    threshold: float = typer.Option(None, "--threshold", help="Distance threshold for 'same'."),
+    threshold: float = typer.Option(
+        None,
+        "--threshold",
+        help="Distance threshold for 'same', >= 0.",
+        callback=in_range("--threshold", 0),
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Compare two files with the model: the score, the distance and same/different."""

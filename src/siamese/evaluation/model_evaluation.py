@@ -14,6 +14,8 @@ from siamese.evaluation.separation import cohens_d
 from siamese.evaluation.verification import VerificationEvaluator, equal_error_rate, roc_auc
 from siamese.sampling.pair_generator import PairGenerator
 
+DEFAULT_N_WAY = 5  # evaluation.n_way left out: up to this many classes, as many as there are
+
 
 def fixed_subset(n: int, max_items: int, seed: int) -> np.ndarray:
     """The same (sorted) subset of at most ``max_items`` positions every time it is asked for."""
@@ -51,14 +53,15 @@ def one_shot_metrics(
     labels: np.ndarray,
     distance: Any,
     *,
-    n_way: int,
+    n_way: int | None,
     k_shot: int,
     episodes: int,
     seed: int,
 ) -> dict[str, Any]:
-    """N-way K-shot accuracy with N capped at the number of classes that have enough items."""
+    """N-way K-shot accuracy with N capped at the number of classes that have enough items
+    (``n_way=None``: up to ``DEFAULT_N_WAY``)."""
     _, counts = np.unique(labels, return_counts=True)
-    n = min(n_way, int((counts >= k_shot + 1).sum()))
+    n = min(n_way or DEFAULT_N_WAY, int((counts >= k_shot + 1).sum()))
     if n < 2:
         return {}
     res = n_way_k_shot_accuracy(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 import siamese
@@ -108,7 +108,7 @@ def load_gallery(cls: type[Gallery], directory: Path, model: Any, dsn: str | Non
         if fmt not in (FORMAT, _files_v1.FORMAT):
             raise KeyError(f"format {fmt!r}, expected {FORMAT!r}")
         store_cfg = cfg["store"] if fmt == FORMAT else None
-        model_path = _inside(directory, str(cfg.get("model", MODEL)), cfg_path)
+        model_path = _model_path(directory, cfg.get("model", MODEL), cfg_path)
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise ModelFileError(
             f"{cfg_path}: corrupt gallery config ({exc}); re-save the gallery"
@@ -225,6 +225,21 @@ def _write_index_cache(gallery: Gallery, directory: Path) -> None:
     for old in directory.glob("index-*.faiss"):
         if old.name != keep:
             old.unlink(missing_ok=True)
+
+
+def _model_path(directory: Path, relative: Any, cfg_path: Path) -> Path:
+    """The model folder ``gallery.json`` names: a relative path that stays inside the gallery.
+
+    Raises:
+        ModelFileError: not a string, empty, absolute, or leaving the folder through ``..``.
+    """
+    rel = PurePath(relative) if isinstance(relative, str) and relative.strip() else None
+    if rel is None or rel.is_absolute() or ".." in rel.parts or rel.drive:
+        raise ModelFileError(
+            f"{cfg_path}: model path {relative!r} leaves the gallery folder; expected a folder "
+            f'inside it such as {MODEL!r} (re-save the gallery, or fix the "model" key)'
+        )
+    return _inside(directory, str(rel), cfg_path)  # and no link leads out of it either
 
 
 def _inside(directory: Path, relative: str, cfg_path: Path) -> Path:

@@ -176,7 +176,7 @@ class TrainingConfig:
 class EvaluationConfig:
     """The one-shot evaluation on held-out classes after training (and each epoch on validation)."""
 
-    n_way: int = _f(5, "classes per episode")
+    n_way: int | None = _f(None, "classes per episode (None: as many as the split has, up to 5)")
     k_shot: int = _f(1, "examples per class in the support set")
     episodes: int = _f(300, "episodes for the test evaluation")
     val_episodes: int = _f(100, "episodes for the per-epoch validation accuracy")
@@ -286,6 +286,10 @@ def from_dict(data: dict[str, Any], cls: type = RunConfig, where: str = "") -> A
             raise ConfigError(
                 f"config key {path!r}: expected one of {', '.join(CHOICES[path])}, got {getattr(cfg, f.name)!r}"
             )
+    if cls is RunConfig:  # ranges and cross-field rules: every error at once, one line each
+        from siamese.training.config_checks import check_config
+
+        check_config(cfg)
     return cfg
 
 
@@ -317,8 +321,17 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     """Parse a TOML (``.toml``) or YAML (``.yaml``/``.yml``) file into plain data."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {path} not found; pass an existing .toml or .yaml file")
-    text = path.read_text(encoding="utf-8")
+        what = "is a folder" if path.is_dir() else "not found"
+        raise ConfigError(f"config file {path} {what}; pass an existing .toml or .yaml file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+            f"{exc.start}); save it as UTF-8"
+        ) from None
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
             data = yaml.safe_load(text) or {}

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 import siamese
+import siamese.training.run_status as run_status
 from siamese._io import atomic_write_json
 from siamese.data import (
     LabeledDataset,
@@ -251,22 +252,39 @@ def scheduled_miner(cfg: RunConfig, objective: Any) -> Any:
 
 
 def prepare_run_dir(cfg: RunConfig, *, resume: bool, overwrite: bool) -> Path:
+    """Create (or, with ``overwrite``, empty) the run folder, marked ``running``; refuse to mix
+    two runs in one folder.
+
+    Raises:
+        ConfigError: the folder holds a run (finished, failed or interrupted: the message says
+            what to pass), or ``resume`` without a checkpoint.
+    """
     run_dir = cfg.run_dir
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"run folder {run_dir} is a file; remove it or set another name")
+    has_checkpoint = (run_dir / "checkpoints" / "last.json").exists()
+    record = run_status.read_status(run_dir) if run_dir.is_dir() else None
     if run_dir.exists() and any(run_dir.iterdir()) and not resume:
         if not overwrite:
+            if record is not None and record.get("status") != "finished":
+                raise ConfigError(run_status.unfinished_message(run_dir, record, has_checkpoint))
             raise ConfigError(
                 f"run folder {run_dir} already exists; pass --resume to continue it, --overwrite to "
                 "replace it, or --set name=<new name>"
             )
         shutil.rmtree(run_dir)
-    if resume and not (run_dir / "checkpoints" / "last.json").exists():
+    if resume and not has_checkpoint:
+        failed = "" if record is None else f" (the last run is {record.get('status')})"
         raise ConfigError(
-            f"--resume: no checkpoint in {run_dir / 'checkpoints'}; start without --resume"
+            f"--resume: no checkpoint in {run_dir / 'checkpoints'}{failed}; start without "
+            "--resume, with --overwrite if the folder exists"
         )
     run_dir.mkdir(parents=True, exist_ok=True)
+    run_status.start(run_dir)  # failed / finished: written by @run_status.tracked
     return run_dir
 
 
+@run_status.tracked
 def train_from_config(
     cfg: RunConfig,
     *,
@@ -279,13 +297,19 @@ def train_from_config(
     """Run a whole training job described by ``cfg`` into ``<out_dir>/<name>/``.
 
     Raises:
-        SiameseError: bad config or data (nothing is written into the run folder then).
+        SiameseError: bad config or data (nothing is written then: the run folder is created
+            only once the config is valid and the data is read). A run that fails after that
+            is marked ``failed`` in its ``status.json``.
     """
+    from siamese.training.config_checks import check_config, data_errors, raise_all
+
+    check_config(cfg)  # also for configs built in code, not read by load_config
     if cfg.training.threads > 0:
         torch.set_num_threads(cfg.training.threads)
     ctx = DistributedContext.from_env()  # one process, or this rank of a torchrun job
     seed_everything(cfg.seed)
     dataset, parts, split_used = load_splits(cfg)
+    raise_all(data_errors(cfg, parts))  # e.g. evaluation.n_way against the test classes
     train, val, test = parts["train"], parts.get("val"), parts.get("test")
     info = {
         "class_names": dataset.class_names,
