@@ -56,7 +56,7 @@ def build_report(run_dir: str | Path, *, output: str | Path | None = None) -> Pa
         ("dataset", "Dataset analysis", dataset_section(run, data)),
         ("setup", "Experimental setup", setup_section(run, model, times)),
         ("curves", "Curves", curves_section(run)),
-        ("embedding", "The embedding space over time", embedding_section(run)),
+        ("embedding", "The embedding space over time", embedding_section(run, data)),
         ("results", "Results", results_section(run, data, note)),
         ("examples", "Examples", examples_section(run, data, note)),
     ]

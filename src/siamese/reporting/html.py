@@ -111,22 +111,24 @@ def note(text: str, *, warn: bool = False) -> str:
     return f'<div class="{"warn" if warn else "note"}">{esc(text)}</div>'
 
 
-def slider(group: str, frames: list[tuple[str, str]], alt: str) -> str:
-    """Frames ``(label, png uri)`` behind a range slider; the last frame shows first.
+def slider(group: str, frames: list[tuple[str, str]], alt: str, start: int | None = None) -> str:
+    """Frames ``(label, png uri)`` behind a range slider; frame ``start`` shows first (default:
+    the last).
 
-    Without JavaScript the last frame stays visible.
+    Without JavaScript the ``start`` frame stays visible.
     """
     last = len(frames) - 1
+    start = last if start is None else max(0, min(int(start), last))
     imgs = "".join(
         f'<img data-group="{group}" data-label="{esc(label)}" src="{uri}" alt="{esc(alt)}: '
-        f'{esc(label)}"{"" if i == last else " hidden"}>'
+        f'{esc(label)}"{"" if i == start else " hidden"}>'
         for i, (label, uri) in enumerate(frames)
     )
     control = (
         f'<div class="slider"><label for="{group}-range">frame</label>'
-        f'<input type="range" id="{group}-range" min="0" max="{last}" value="{last}" '
+        f'<input type="range" id="{group}-range" min="0" max="{last}" value="{start}" '
         f"oninput=\"siameseFrame('{group}', +this.value)\">"
-        f'<span id="{group}-label">{esc(frames[last][0])}</span></div>'
+        f'<span id="{group}-label">{esc(frames[start][0])}</span></div>'
     )
     return control + f"<div>{imgs}</div>"
 

@@ -58,6 +58,41 @@ class RunFolder:
         """Training summary: epochs run, best epoch, stop reason, seconds."""
         return self.evaluation.get("training") or self.info.get("training") or {}
 
+    @property
+    def evaluated_epoch(self) -> int:
+        """The epoch whose weights were saved and evaluated.
+
+        The trainer restores the best weights only when early stopping ran, ``restore_best`` is
+        on and the best epoch is a trained one (> 0): a best epoch of 0 (before training) keeps
+        the last epoch's weights.
+        """
+        t = self.training
+        last = int(t.get("epochs_run", self.metrics[-1]["epoch"]))
+        tr = self.config.get("training", {})
+        best = t.get("best_epoch")
+        if tr.get("early_stopping") and tr.get("restore_best") and best is not None and best > 0:
+            return int(best)
+        return last
+
+    def restore_statement(self) -> str:
+        """What happened to the best weights, in words (for the setup table)."""
+        tr = self.config.get("training", {})
+        best = self.training.get("best_epoch")
+        last = int(self.training.get("epochs_run", self.metrics[-1]["epoch"]))
+        if not tr.get("restore_best"):
+            return (
+                f"restore best weights: no (the last epoch's weights, epoch {last}, are evaluated)"
+            )
+        if best is None:
+            return "restore best weights: no (no validation split, so no best epoch)"
+        if best == 0:
+            return (
+                "restore best weights: not done: the best epoch was 0 (before training) and the "
+                f"trainer restores only trained epochs, so the last epoch's weights (epoch {last}) "
+                "are evaluated"
+            )
+        return f"restore best weights: yes (epoch {best}'s weights are evaluated)"
+
     @classmethod
     def read(cls, path: str | Path) -> RunFolder:
         """Read a run folder.
