@@ -294,7 +294,8 @@ def examples_section(run: RunFolder, data: RunData | None, note: str | None) -> 
     source = "chosen on validation pairs"
     if threshold is None:
         threshold, source = float(np.median(ps["scores"])), "the median score (no validation split)"
-    picks = example_pairs(ps, threshold)
+    picks = example_pairs(ps, threshold, labels=data.eval_items.labels)
+    ranges = channel_ranges(data) if data.eval_items.kind == "sequence" else None
     channels = run.dataset.get("meta", {}).get("channels")
     rule = threshold_rule(run, threshold)
     out = [
@@ -308,20 +309,30 @@ def examples_section(run: RunFolder, data: RunData | None, note: str | None) -> 
             continue
         out.append(
             '<div class="pairs">'
-            + "".join(_pair_html(data, ps, i, channels) for i in picks[key])
+            + "".join(_pair_html(data, ps, i, channels, ranges) for i in picks[key])
             + "</div>"
         )
     return "".join(out)
 
 
-def _pair_html(data: RunData, ps: dict[str, np.ndarray], i: int, channels: Any) -> str:
+def channel_ranges(data: RunData) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (min, max) over the evaluation items: every series thumbnail shares them, so
+    amplitudes compare across items."""
+    x = data.eval_items.load(np.arange(min(len(data.eval_items), 500)))
+    x = x.reshape(len(x), -1, x.shape[-1]) if x.ndim >= 3 else x[..., None]
+    return x.min(axis=(0, 1)), x.max(axis=(0, 1))
+
+
+def _pair_html(
+    data: RunData, ps: dict[str, np.ndarray], i: int, channels: Any, ranges: Any = None
+) -> str:
     items = data.eval_items
     sides = []
     for pos in (int(ps["left"][i]), int(ps["right"][i])):
         x = items.load(np.array([pos]))[0]
         length = None if items.lengths is None else int(items.lengths[pos])
         name = items.class_names[items.labels[pos]]
-        sides.append((thumbnail(x, items.kind, length, channels), name, items.sources[pos]))
+        sides.append((thumbnail(x, items.kind, length, channels, ranges), name, items.sources[pos]))
     imgs = "".join(f'<img src="{u}" alt="{h.esc(n)}" title="{h.esc(s)}">' for u, n, s in sides)
     score = f"similarity {h.fmt(float(ps['scores'][i]))}, " if data.model.head is not None else ""
     cap = (

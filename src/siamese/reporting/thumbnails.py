@@ -31,36 +31,50 @@ def image_thumbnail(item: np.ndarray, size: int = THUMB) -> str:
     return png_uri(buf.getvalue())
 
 
+def channel_labels(
+    channels: list[str] | None, lo: np.ndarray, hi: np.ndarray, *, shared: bool
+) -> list[str]:
+    """Full channel names, with the shared value range each band spans when there is one."""
+    return [
+        (channels[j] if channels and j < len(channels) else f"ch {j}")
+        + (f" [{lo[j]:.3g}, {hi[j]:.3g}]" if shared else "")
+        for j in range(len(lo))
+    ]
+
+
 def series_thumbnail(
-    item: np.ndarray, length: int | None = None, channels: list[str] | None = None
+    item: np.ndarray,
+    length: int | None = None,
+    channels: list[str] | None = None,
+    ranges: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> str:
-    """A sequence item ``(T, F)`` as a small line plot, each channel scaled to its own range.
+    """A sequence item ``(T, F)`` as a small line plot, one band per channel.
 
     Args:
         item: one raw item.
         length: its true length (padding after it is not drawn).
-        channels: channel names for the legend (first 5 channels are drawn).
+        channels: channel names (first 5 channels are drawn), printed in full.
+        ranges: per-channel ``(min, max)`` shared by every thumbnail (the evaluation items'),
+            so a quiet series looks quiet; without it each channel fills its band.
     """
     x = np.asarray(item, dtype=np.float32)
     x = x[:, None] if x.ndim == 1 else x
     x = x[: length or len(x), :5]  # (T, <=5)
-    lo, hi = x.min(axis=0), x.max(axis=0)
+    if ranges is not None:
+        lo, hi = (np.asarray(r, dtype=np.float32)[: x.shape[1]] for r in ranges)
+    else:
+        lo, hi = x.min(axis=0), x.max(axis=0)
     scaled = (x - lo) / np.where(hi > lo, hi - lo, 1.0)
-    fig, ax = figure(2.6, 1.5)
+    fig, ax = figure(3.0, 1.6)
     for j in range(x.shape[1]):
         ax.plot(scaled[:, j] + 1.1 * j, lw=0.8)
+    ax.set_ylim(-0.1, 1.1 * x.shape[1])
     ax.set_yticks([1.1 * j + 0.5 for j in range(x.shape[1])])
-    ax.set_yticklabels(
-        [
-            (channels[j] if channels and j < len(channels) else f"ch {j}")[:12]
-            for j in range(x.shape[1])
-        ],
-        fontsize=6,
-    )
+    ax.set_yticklabels(channel_labels(channels, lo, hi, shared=ranges is not None), fontsize=5)
     ax.tick_params(axis="x", labelsize=6)
     ax.set_xlabel("time step", fontsize=6, labelpad=1)
     ax.grid(False)
-    fig.subplots_adjust(left=0.3, right=0.97, top=0.95, bottom=0.25)
+    fig.subplots_adjust(left=0.42, right=0.98, top=0.95, bottom=0.25)
     return to_data_uri(fig, dpi=80, tight=False)
 
 
@@ -78,11 +92,15 @@ def vector_thumbnail(item: np.ndarray) -> str:
 
 
 def thumbnail(
-    item: np.ndarray, kind: str, length: int | None = None, channels: list[str] | None = None
+    item: np.ndarray,
+    kind: str,
+    length: int | None = None,
+    channels: list[str] | None = None,
+    ranges: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> str:
     """The right picture for an item of ``kind`` ``image``, ``sequence`` or ``vector``."""
     if kind == "image":
         return image_thumbnail(item)
     if kind == "sequence":
-        return series_thumbnail(item, length, channels)
+        return series_thumbnail(item, length, channels, ranges)
     return vector_thumbnail(item)
