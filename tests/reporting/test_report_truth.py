@@ -236,3 +236,47 @@ def test_loss_scale_survives_a_zero_loss():
         {"epoch": 2, "train_loss": 0.001, "val_loss": 0.0},
     ]
     assert loss_figure(metrics, "triplet").startswith("data:image/png;base64,")
+
+
+def test_task_section_replays_the_recorded_episodes(capped_run, tmp_path):
+    run_dir, text = capped_run
+    _, _, ev = _files(run_dir)
+    from siamese.model import SiameseModel
+    from siamese.reporting.episodes import replay_episodes
+    from siamese.reporting.run_data import load_run_data
+
+    run = RunFolder.read(run_dir)
+    data, _ = load_run_data(run, SiameseModel.load(run_dir))
+    eps = replay_episodes(
+        data.embeddings,
+        data.eval_items.labels,
+        data.model.distance,
+        n_way=ev["n_way"],
+        k_shot=ev["k_shot"],
+        episodes=ev["episodes"],
+        seed=run.config["seed"],
+    )
+    assert eps.accuracy == pytest.approx(ev["accuracy"], abs=1e-12)  # the recorded episodes
+    assert eps.query.shape == (ev["episodes"], ev["n_way"])
+    per = eps.per_class()
+    assert sum(r for r, _ in per.values()) == round(ev["accuracy"] * eps.query.size)
+    names = data.eval_items.class_names
+    for c, (r, a) in per.items():
+        assert f"{names[c]} {h.fmt(r / a)} {r} {a}" in text  # the per-class table
+    confusion = eps.confusion(np.array(sorted(per)))
+    assert confusion.sum() == eps.query.size and np.trace(confusion) == sum(
+        r for r, _ in per.values()
+    )
+    assert f"the trained model {h.fmt(ev['accuracy'])}" in text
+    assert "1-NN on the raw (normalised) inputs" in text and "the same encoder, untrained" in text
+    assert f"chance {h.fmt(1 / ev['n_way'])}" in text
+    assert "predicted" in text and ("right" in text or "wrong" in text)
+    assert "1-NN against the TRAIN items" not in text  # not recorded by this run
+    # When evaluation.json carries the 1-NN-vs-TRAIN figure, the baselines show it.
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    ev["gallery_1nn_accuracy"] = 0.625
+    (copy / "evaluation.json").write_text(json.dumps(ev))
+    assert "1-NN against the TRAIN items (evaluation.json) 0.6250" in _text(build_report(copy))

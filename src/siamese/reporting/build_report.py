@@ -23,6 +23,7 @@ from siamese.reporting.sections_results import (
     results_section,
 )
 from siamese.reporting.sections_setup import dataset_section, setup_section
+from siamese.reporting.sections_task import task_section
 
 REPORT = "report.html"
 TIMING_ITEMS = 64  # items used to time predictions
@@ -58,6 +59,7 @@ def build_report(run_dir: str | Path, *, output: str | Path | None = None) -> Pa
         ("curves", "Curves", curves_section(run)),
         ("embedding", "The embedding space over time", embedding_section(run, data)),
         ("results", "Results", results_section(run, data, note)),
+        ("task", "The one-shot task: episodes, classes, baselines", task_section(run, data, note)),
         ("examples", "Examples", examples_section(run, data, note)),
     ]
     subtitle = (

@@ -30,6 +30,10 @@ img{max-width:100%}
 .pair{border:1px solid #e0e0e0;border-radius:4px;padding:6px;font-size:12px;background:#fcfcfc}
 .pair .items{display:flex;gap:6px;align-items:center}.pair .items img{border:1px solid #ddd}
 .pair .cap{margin-top:3px;max-width:340px;overflow-wrap:anywhere}
+.episode{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start;border-left:4px solid #2ca02c;padding:6px;margin:8px 0;background:#fcfcfc}
+.episode.wrong{border-left-color:#d62728}.episode figure{margin:0;font-size:11px;text-align:center}
+.episode .support{display:flex;flex-wrap:wrap;gap:6px}.episode figure.pred img{outline:3px solid #555}
+.episode p{flex-basis:100%;margin:2px 0;font-size:12px}
 .slider{display:flex;align-items:center;gap:10px;font-size:13px;margin:6px 0}
 .slider input{width:380px}
 .big{font-size:20px;font-weight:600}
