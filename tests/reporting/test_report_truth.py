@@ -280,3 +280,32 @@ def test_task_section_replays_the_recorded_episodes(capped_run, tmp_path):
     ev["gallery_1nn_accuracy"] = 0.625
     (copy / "evaluation.json").write_text(json.dumps(ev))
     assert "1-NN against the TRAIN items (evaluation.json) 0.6250" in _text(build_report(copy))
+
+
+def test_demo_run_shows_its_result_and_explains_its_embedding(tmp_path_factory):
+    """A demo-like run (the LSTM with fixed features) and a demo.json as `siamese demo` writes it."""
+    from siamese.demo import SEEN, UNSEEN, DemoResult
+
+    run_dir, _ = _train(tmp_path_factory, "demo", ["model.fixed_features=0.7"])
+    model = json.loads((run_dir / "model.json").read_text())
+    learned, dim = model["encoder"]["args"]["embedding_dim"], model["embedding_dim"]
+    assert dim > learned
+    per = {p: round(0.5 + 0.05 * i, 3) for i, p in enumerate((*SEEN, *UNSEEN))}
+    plain = {p: round(v - 0.1, 3) for p, v in per.items()}
+    demo = DemoResult(
+        str(run_dir), 0.9, 0.8, 500, 300, 10, per, 0.95, 0.7, plain, {"beta": 0.5, "k": 10}
+    )
+    (run_dir / "demo.json").write_text(json.dumps(demo.__dict__))
+    text = _text(build_report(run_dir))
+    assert "The demo's result" in text
+    train = set(json.loads((run_dir / "model.json").read_text())["info"]["split_classes"]["train"])
+    for p in per:
+        seen = "seen in training" if p in train else "never seen"
+        assert f"{p} {seen} {h.fmt(per[p])} {h.fmt(plain[p])}" in text
+    assert f"never-seen patterns, corrected {h.fmt(0.8)}" in text
+    channels = model["info"]["item_shape"][-1]
+    assert (
+        f"The embedding has {dim} dimensions: {learned} learned by the encoder and "
+        f"{dim - learned} fixed (never trained) features of the input joined to them "
+        f"({(dim - learned) // channels} per channel for its {channels} channels"
+    ) in text

@@ -15,6 +15,7 @@ from siamese.reporting import html as h
 from siamese.reporting.model_summary import prediction_times
 from siamese.reporting.run_data import RunData, load_run_data
 from siamese.reporting.run_folder import RunFolder
+from siamese.reporting.sections_demo import demo_section
 from siamese.reporting.sections_health import health_section
 from siamese.reporting.sections_results import (
     curves_section,
@@ -52,8 +53,10 @@ def build_report(run_dir: str | Path, *, output: str | Path | None = None) -> Pa
     data, note = load_run_data(run, model) if model is not None else (None, model_note)
     times = _timings(run, model, data)
     cfg = run.config
+    demo = demo_section(run)
     sections = [
         ("health", "Training health", health_section(run)),
+        *([("demo", "The demo's result", demo)] if demo is not None else []),
         ("dataset", "Dataset analysis", dataset_section(run, data)),
         ("setup", "Experimental setup", setup_section(run, model, times)),
         ("curves", "Curves", curves_section(run)),

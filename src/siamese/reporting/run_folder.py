@@ -13,7 +13,7 @@ import numpy as np
 from siamese.errors import ConfigError
 
 REQUIRED = ("config.json", "metrics.jsonl", "model.json")
-OPTIONAL_JSON = ("dataset.json", "evaluation.json")
+OPTIONAL_JSON = ("dataset.json", "evaluation.json", "demo.json")
 SNAPSHOT = re.compile(r"epoch_(\d+)\.npy$")
 
 
@@ -28,6 +28,7 @@ class RunFolder:
         model: ``model.json``.
         dataset: ``dataset.json`` (empty when absent).
         evaluation: ``evaluation.json`` (empty when absent).
+        demo: ``demo.json``, the result of ``siamese demo`` (empty when absent).
         snapshots: ``{epoch: (n, D) embeddings}`` from ``snapshots/epoch_XXXX.npy``.
         snapshot_labels: ``(n,)`` labels of the snapshot items, or ``None``.
         snapshot_items: ``(n,)`` positions of those items in the validation split's fixed
@@ -40,6 +41,7 @@ class RunFolder:
     model: dict[str, Any]
     dataset: dict[str, Any] = field(default_factory=dict)
     evaluation: dict[str, Any] = field(default_factory=dict)
+    demo: dict[str, Any] = field(default_factory=dict)
     snapshots: dict[int, np.ndarray] = field(default_factory=dict)
     snapshot_labels: np.ndarray | None = None
     snapshot_items: np.ndarray | None = None
@@ -116,7 +118,15 @@ class RunFolder:
         model = _json(path / "model.json")
         metrics = _jsonl(path / "metrics.jsonl")
         extra = {n: _json(path / n) if (path / n).is_file() else {} for n in OPTIONAL_JSON}
-        out = cls(path, config, metrics, model, extra["dataset.json"], extra["evaluation.json"])
+        out = cls(
+            path,
+            config,
+            metrics,
+            model,
+            extra["dataset.json"],
+            extra["evaluation.json"],
+            extra["demo.json"],
+        )
         out._read_snapshots()
         return out
 

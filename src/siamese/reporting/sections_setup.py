@@ -314,12 +314,22 @@ def _embedding_note(run: RunFolder) -> str:
     dim = run.model.get("embedding_dim")
     enc = run.model.get("encoder", {}).get("args", {})
     learned = enc.get("embedding_dim")
-    if dim and learned and int(dim) != int(learned):
-        return (
-            f"<p>The embedding has {dim} dimensions: {learned} learned by the encoder and "
-            f"{int(dim) - int(learned)} fixed (not trained) features joined to them.</p>"
+    if not (dim and learned) or int(dim) == int(learned):
+        return ""
+    extra = int(dim) - int(learned)
+    text = (
+        f"<p>The embedding has {dim} dimensions: {learned} learned by the encoder and {extra} "
+        "fixed (never trained) features of the input joined to them"
+    )
+    shape = run.info.get("item_shape") or []
+    if enc.get("fixed_features") and shape:
+        channels = int(shape[-1])
+        text += (
+            f" ({extra // channels} per channel for its {channels} channels: per-channel summary "
+            "statistics and the spectrum shape, standardised by the training batches' running "
+            f"statistics, unit-normalised and weighted by {enc['fixed_features']})"
         )
-    return ""
+    return text + ". Distances and the embedding view use all of them.</p>"
 
 
 def _best_text(t: dict[str, Any]) -> Any:
