@@ -88,6 +88,10 @@ def test_capped_n_way_and_p_are_the_ones_used(capped_run):
     assert f"{n_way}-way {ev['k_shot']}-shot accuracy" in text  # the headline tile
     assert f"evaluation {n_way}-way {ev['k_shot']}-shot" in text  # the setup table
     assert f"{cfg['evaluation']['n_way']}-way" not in text  # the configured N never as a label
+    # Validation episodes are capped the same way (the trainer's fixed validation subset).
+    val_classes = ds["splits"]["val"]["classes"]
+    assert val_classes < cfg["evaluation"]["n_way"]
+    assert f"val {val_classes}-way accuracy" in text  # the per-epoch table's column
     assert (
         f"P x K = {train_classes} classes x {cfg['sampling']['k']} items "
         f"(P = {cfg['sampling']['p']} configured, capped at the {train_classes} training classes)"

@@ -59,7 +59,7 @@ def build_report(run_dir: str | Path, *, output: str | Path | None = None) -> Pa
         *([("demo", "The demo's result", demo)] if demo is not None else []),
         ("dataset", "Dataset analysis", dataset_section(run, data)),
         ("setup", "Experimental setup", setup_section(run, model, times)),
-        ("curves", "Curves", curves_section(run)),
+        ("curves", "Curves", curves_section(run, data)),
         ("embedding", "The embedding space over time", embedding_section(run, data)),
         ("results", "Results", results_section(run, data, note)),
         ("task", "The one-shot task: episodes, classes, baselines", task_section(run, data, note)),

@@ -30,6 +30,7 @@ def _plot_lines(
     ylabel: str,
     ylim: tuple[float, float] | None = None,
     log_if_wide: bool = False,
+    legend_columns: int = 2,
 ) -> str | None:
     """One figure with a line per ``(key, label, colour, marker)``; None when no key has data."""
     drawn = [(k, *rest, *_series(metrics, k)) for k, *rest in lines]
@@ -53,7 +54,7 @@ def _plot_lines(
             ax.set_ylabel(f"{ylabel}, {'log' if scale[0] == 'log' else 'symmetric log'} scale")
     integer_epochs(ax)
     # below the axes, so it never covers a curve
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=legend_columns, frameon=False)
     return to_data_uri(fig)
 
 
@@ -139,6 +140,7 @@ def spread_figure(metrics: list[dict[str, Any]]) -> str | None:
             ),
             ("spread", "spread (validation)", SERIES["val"], "s"),
         ],
-        "Spread and class distances per epoch (all near 0, or same = different: collapse)",
+        "Spread and class distances per epoch\n(all near 0, or same = different: collapse)",
         "embedding units",
+        legend_columns=1,
     )

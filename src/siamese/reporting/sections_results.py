@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from siamese.evaluation.model_evaluation import fixed_subset
 from siamese.evaluation.separation import cohens_d
 from siamese.evaluation.verification import equal_error_rate, roc_auc
 from siamese.reporting import html as h
@@ -116,10 +117,29 @@ def loss_sentence(run: RunFolder) -> str:
     )
 
 
-def curves_section(run: RunFolder) -> str:
+VAL_MAX_ITEMS = 2000  # the trainer's fixed validation subset
+
+
+def val_n_way(run: RunFolder, data: RunData | None) -> int | None:
+    """N of the validation episodes as the trainer ran them: the configured n_way capped at the
+    validation classes with at least k_shot + 1 items (in the trainer's fixed subset)."""
+    ev = run.config.get("evaluation", {})
+    n_way, k = ev.get("n_way"), int(ev.get("k_shot", 1))
+    val = None if data is None else data.parts.get("val")
+    if val is not None and len(val):
+        idx = fixed_subset(len(val), VAL_MAX_ITEMS, int(run.config.get("seed", 0)))
+        _, counts = np.unique(val.labels[idx], return_counts=True)
+        return min(int(n_way), int((counts >= k + 1).sum()))
+    split = run.dataset.get("splits", {}).get("val", {})
+    if split.get("classes") and split.get("items_per_class", {}).get("min", 0) >= k + 1:
+        return min(int(n_way), int(split["classes"]))
+    return None
+
+
+def curves_section(run: RunFolder, data: RunData | None = None) -> str:
     """Loss, accuracy, hardness and spread per epoch, and the per-epoch numbers as a table."""
     objective = (run.info.get("objective") or {}).get("name", "")
-    n_way = run.config.get("evaluation", {}).get("n_way")
+    n_way = val_n_way(run, data)
     out = []
     collapsed = collapse_epochs(run.metrics)
     if collapsed:
@@ -147,7 +167,9 @@ def curves_section(run: RunFolder) -> str:
     )
     best = run.training.get("best_epoch")
     cols = [
-        (k, label) for k, label in METRIC_COLUMNS if any(m.get(k) is not None for m in run.metrics)
+        (k, f"val {n_way}-way accuracy" if k == "val_accuracy" and n_way else label)
+        for k, label in METRIC_COLUMNS
+        if any(m.get(k) is not None for m in run.metrics)
     ]
     rows = [
         [
