@@ -338,11 +338,12 @@ def examples_section(run: RunFolder, data: RunData | None, note: str | None) -> 
 
 
 def channel_ranges(data: RunData) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel (min, max) over the evaluation items: every series thumbnail shares them, so
-    amplitudes compare across items."""
+    """Per-channel 1st and 99th percentiles over the evaluation items: every series thumbnail
+    shares them (values beyond are clipped), so amplitudes compare across items and one spike
+    does not flatten the rest."""
     x = data.eval_items.load(np.arange(min(len(data.eval_items), 500)))
-    x = x.reshape(len(x), -1, x.shape[-1]) if x.ndim >= 3 else x[..., None]
-    return x.min(axis=(0, 1)), x.max(axis=(0, 1))
+    x = x.reshape(-1, x.shape[-1]) if x.ndim >= 2 else x[:, None]
+    return np.percentile(x, 1, axis=0), np.percentile(x, 99, axis=0)
 
 
 def _pair_html(

@@ -12,6 +12,7 @@ from siamese.reporting._plot import figure, to_data_uri
 from siamese.reporting.episodes import Episodes, raw_features, replay_episodes, untrained_copy
 from siamese.reporting.run_data import RunData
 from siamese.reporting.run_folder import RunFolder
+from siamese.reporting.sections_results import channel_ranges
 from siamese.reporting.thumbnails import thumbnail
 
 SHOW_EPISODES = 4  # episodes drawn in full (wrong answers first)
@@ -80,6 +81,7 @@ def _baselines(run: RunFolder, data: RunData, eps: Episodes, args: dict[str, Any
 def _episodes_html(run: RunFolder, data: RunData, eps: Episodes) -> str:
     items, names = data.eval_items, data.eval_items.class_names
     channels = run.dataset.get("meta", {}).get("channels")
+    ranges = channel_ranges(data) if items.kind == "sequence" else None
     right = eps.pred == eps.query_cls  # (E, N)
     wrong_first = sorted(range(len(eps.pred)), key=lambda e: (bool(right[e].all()), e))
     blocks = []
@@ -90,7 +92,7 @@ def _episodes_html(run: RunFolder, data: RunData, eps: Episodes) -> str:
         def pic(pos: int) -> str:
             x = items.load(np.array([pos]))[0]
             length = None if items.lengths is None else int(items.lengths[pos])
-            return thumbnail(x, items.kind, length, channels)
+            return thumbnail(x, items.kind, length, channels, ranges)
 
         sup = []
         for s, c in list(zip(eps.support[e], eps.support_cls[e], strict=True))[:SHOW_SUPPORT]:
@@ -153,6 +155,6 @@ def confusion_figure(counts: np.ndarray, names: list[str]) -> str:
     ax.set_yticks(range(c), names, fontsize=7)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title("Test episodes: queries by true and predicted class")
+    ax.set_title("Test queries:\ntrue vs predicted class")
     ax.grid(False)
     return to_data_uri(fig)
