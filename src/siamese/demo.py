@@ -36,7 +36,7 @@ from siamese.data.traffic import PATTERNS, simulate_traffic
 from siamese.evaluation.crowding import crowding_offsets
 from siamese.evaluation.one_shot import classify_by_nearest
 from siamese.training.config import from_dict
-from siamese.training.run import train_from_config
+from siamese.training.run import train_from_config, write_report
 
 SEEN = ("normal", "blocked", "capacity_limit", "loss_bursts", "latency_spikes")
 UNSEEN = ("flapping", "surge", "degradation")
@@ -174,7 +174,9 @@ def run_demo(
     """Train on 5 traffic patterns, then identify all 8 from one enrolled example each."""
     t0 = time.perf_counter()
     cfg = from_dict(demo_config(name, out_dir, seed, quick))
-    result = train_from_config(cfg, overwrite=True, console=console, progress_override=progress)
+    result = train_from_config(
+        cfg, overwrite=True, console=console, progress_override=progress, report=False
+    )
     queries = 40 if quick else 100
     background = result.model.embed_dataset(result.splits["train"])  # seen patterns only
     by_mode, counts = one_shot_identification(
@@ -198,4 +200,5 @@ def run_demo(
         train_seconds=result.evaluation.get("training", {}).get("seconds", 0.0),
     )
     atomic_write_json(result.run_dir / "demo.json", out.__dict__)
+    write_report(result.run_dir, console)  # after demo.json: the report shows the demo's result
     return out

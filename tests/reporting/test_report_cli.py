@@ -9,6 +9,7 @@ import pytest
 
 from siamese.cli.app import main
 from siamese.errors import ConfigError
+from siamese.reporting import html as h
 from siamese.reporting.sweep import parse_grid, run_name
 
 
@@ -68,7 +69,7 @@ def test_sweep_command(tmp_path, capsys):
         "--set",
         f'out_dir="{tmp_path}"',
         "--grid",
-        "training.learning_rate=0.001,0.01",
+        "training.learning_rate=1e-5,0.01",
         "--grid",
         "sampling.batch_size=6",
     ]
@@ -76,7 +77,7 @@ def test_sweep_command(tmp_path, capsys):
     sweep_dir = tmp_path / "lr"
     with (sweep_dir / "sweep.csv").open() as f:
         rows = list(csv.DictReader(f))
-    assert [float(r["training.learning_rate"]) for r in rows] == [0.001, 0.01]
+    assert [float(r["training.learning_rate"]) for r in rows] == [1e-5, 0.01]
     data = json.loads((sweep_dir / "sweep.json").read_text())
     assert data["seed"] == 3 and len(data["runs"]) == 2
     page = (sweep_dir / "report.html").read_text()
@@ -86,7 +87,20 @@ def test_sweep_command(tmp_path, capsys):
         cfg = json.loads((sweep_dir / r["run"] / "config.json").read_text())
         assert cfg["seed"] == 3 and cfg["sampling"]["batch_size"] == 6
     assert page.count("data:image/png;base64,") >= 2  # metric-versus-parameter plots
-    assert "table: " in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "table: " in out
+    # 1e-5 shown as written (not 0.0000), in the page and in the CLI table.
+    assert "<td>1e-05</td>" in page and "1e-05" in out and "0.0000" not in page + out
+    # The best run is the one with the best validation figure; test accuracy never chooses.
+    best = max(data["runs"], key=lambda r: (r["val_accuracy"], -r["val_loss"]))
+    assert (
+        f"chosen by the highest validation one-shot accuracy at the evaluated epoch: <b>{best['run']}</b>"
+        in page
+    )
+    assert f'<tr class="best"><td><a href="{best["report"]}">' in page
+    for r in data["runs"]:
+        assert f"{h.fmt(r['accuracy'])} ± {h.fmt(r['accuracy_ci95'])}" in page  # 95% CIs
+    assert page.count('alt="training loss per epoch, every run"') == 1  # overlaid curves
     # Running it again without --overwrite refuses to replace the runs.
     assert _main(argv) == 2
     assert "already exists" in capsys.readouterr().err

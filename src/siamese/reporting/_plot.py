@@ -63,6 +63,11 @@ def to_data_uri(fig: Any, dpi: int = 100, *, tight: bool = True, close: bool = T
     return png_uri(buf.getvalue())
 
 
+def plt_close(fig: Any) -> None:
+    """Free a figure that is not rendered."""
+    plt.close(fig)
+
+
 def png_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 

@@ -15,6 +15,7 @@ from siamese.reporting import html as h
 from siamese.reporting.model_summary import prediction_times
 from siamese.reporting.run_data import RunData, load_run_data
 from siamese.reporting.run_folder import RunFolder
+from siamese.reporting.sections_demo import demo_section
 from siamese.reporting.sections_health import health_section
 from siamese.reporting.sections_results import (
     curves_section,
@@ -23,6 +24,7 @@ from siamese.reporting.sections_results import (
     results_section,
 )
 from siamese.reporting.sections_setup import dataset_section, setup_section
+from siamese.reporting.sections_task import task_section
 
 REPORT = "report.html"
 TIMING_ITEMS = 64  # items used to time predictions
@@ -51,13 +53,16 @@ def build_report(run_dir: str | Path, *, output: str | Path | None = None) -> Pa
     data, note = load_run_data(run, model) if model is not None else (None, model_note)
     times = _timings(run, model, data)
     cfg = run.config
+    demo = demo_section(run)
     sections = [
         ("health", "Training health", health_section(run)),
+        *([("demo", "The demo's result", demo)] if demo is not None else []),
         ("dataset", "Dataset analysis", dataset_section(run, data)),
         ("setup", "Experimental setup", setup_section(run, model, times)),
-        ("curves", "Curves", curves_section(run)),
-        ("embedding", "The embedding space over time", embedding_section(run)),
+        ("curves", "Curves", curves_section(run, data)),
+        ("embedding", "The embedding space over time", embedding_section(run, data)),
         ("results", "Results", results_section(run, data, note)),
+        ("task", "The one-shot task: episodes, classes, baselines", task_section(run, data, note)),
         ("examples", "Examples", examples_section(run, data, note)),
     ]
     subtitle = (

@@ -30,6 +30,7 @@ def _plot_lines(
     ylabel: str,
     ylim: tuple[float, float] | None = None,
     log_if_wide: bool = False,
+    legend_columns: int = 2,
 ) -> str | None:
     """One figure with a line per ``(key, label, colour, marker)``; None when no key has data."""
     drawn = [(k, *rest, *_series(metrics, k)) for k, *rest in lines]
@@ -46,21 +47,42 @@ def _plot_lines(
     if ylim is not None:
         ax.set_ylim(*ylim)
     values = np.concatenate([d[5] for d in drawn])
-    if log_if_wide and values.min() > 0 and values.max() / values.min() > 50:
-        ax.set_yscale("log")  # losses falling by orders of magnitude stay readable
-        ax.set_ylabel(f"{ylabel}, log scale")
+    if log_if_wide:
+        scale = wide_scale(values)
+        if scale is not None:
+            ax.set_yscale(scale[0], **scale[1])  # losses falling by orders of magnitude
+            ax.set_ylabel(f"{ylabel}, {'log' if scale[0] == 'log' else 'symmetric log'} scale")
     integer_epochs(ax)
-    ax.legend(loc="best")
+    # below the axes, so it never covers a curve
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=legend_columns, frameon=False)
     return to_data_uri(fig)
 
 
-def loss_figure(metrics: list[dict[str, Any]], objective: str) -> str | None:
-    """Training and validation loss per epoch."""
+def wide_scale(values: np.ndarray) -> tuple[str, dict[str, float]] | None:
+    """A y scale for values spanning more than 50x: log when all are positive, symmetric log
+    (linear near 0) when some are exactly 0 or negative; None when a linear scale reads well."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    positive = values[values > 0]
+    if len(positive) == 0 or positive.max() / positive.min() <= 50:
+        return None
+    if values.min() > 0:
+        return "log", {}
+    return "symlog", {"linthresh": float(positive.min())}
+
+
+def loss_figure(
+    metrics: list[dict[str, Any]],
+    objective: str,
+    train_label: str = "training loss",
+    val_label: str = "validation loss",
+) -> str | None:
+    """Training and validation loss per epoch (each label says which tuples it is over)."""
     return _plot_lines(
         metrics,
         [
-            ("train_loss", "training loss", SERIES["train"], "o"),
-            ("val_loss", "validation loss", SERIES["val"], "s"),
+            ("train_loss", train_label, SERIES["train"], "o"),
+            ("val_loss", val_label, SERIES["val"], "s"),
         ],
         "Loss per epoch",
         f"{objective} loss (unitless)",
@@ -118,6 +140,7 @@ def spread_figure(metrics: list[dict[str, Any]]) -> str | None:
             ),
             ("spread", "spread (validation)", SERIES["val"], "s"),
         ],
-        "Spread and class distances per epoch (all near 0, or same = different: collapse)",
+        "Spread and class distances per epoch\n(all near 0, or same = different: collapse)",
         "embedding units",
+        legend_columns=1,
     )

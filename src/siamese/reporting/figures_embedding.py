@@ -186,3 +186,57 @@ def _render(
         ax.set_title(f"Validation embeddings, {_title(e, best_epoch)}")
         images.append(to_data_uri(fig, dpi=95, tight=False, close=i == len(epochs) - 1))
     return images
+
+
+MAX_SPLIT_POINTS = 600  # test items drawn in the split view (a fixed, evenly spaced subset)
+
+
+def split_embedding_figure(
+    test: np.ndarray,
+    test_labels: np.ndarray,
+    val: np.ndarray | None,
+    val_labels: np.ndarray | None,
+    class_names: list[str],
+    epoch: int,
+) -> tuple[str, str]:
+    """The evaluated model's embedding of test items (filled, by class) and, when given, of
+    validation items (hollow, grey), on one projection fitted on both.
+
+    Returns:
+        ``(png data URI, how the space was drawn)``.
+    """
+    test = np.asarray(test)
+    if len(test) > MAX_SPLIT_POINTS:
+        keep = np.linspace(0, len(test) - 1, MAX_SPLIT_POINTS).astype(int)
+        test, test_labels = test[keep], np.asarray(test_labels)[keep]
+    both = test if val is None else np.concatenate([test, val])
+    if both.shape[1] <= 2:
+        xy, method = both, "raw 2-D axes"
+    else:
+        pca = PCA(n_components=2, random_state=0).fit(both)
+        r = pca.explained_variance_ratio_
+        xy = pca.transform(both)
+        method = (
+            f"PCA of {both.shape[1]}-D embeddings fitted on these items "
+            f"(PC1 {r[0]:.0%}, PC2 {r[1]:.0%} of the variance)"
+        )
+    fig, ax = figure(7.5, 5.0)
+    if val is not None:
+        v = xy[len(test) :]
+        ax.scatter(*v.T, s=14, facecolors="none", edgecolors=OTHER_COLOUR, label="validation items")
+    shown = legend_classes(test_labels)
+    colours = class_colours(shown)
+    t = xy[: len(test)]
+    other = ~np.isin(test_labels, shown)
+    if other.any():
+        ax.scatter(*t[other].T, s=10, c="#7f7f7f", marker="x", label="other test classes")
+    for c in shown:
+        m = np.asarray(test_labels) == c
+        name = class_names[c] if c < len(class_names) else str(c)
+        ax.scatter(*t[m].T, s=16, c=colours[int(c)], marker="x", label=f"test: {name}")
+    names = ("x", "y") if method.startswith("raw") else ("PC1", "PC2")
+    ax.set_xlabel(names[0] + " (embedding units)")
+    ax.set_ylabel(names[1] + " (embedding units)")
+    ax.set_title(f"Test (never-seen) classes, evaluated model (epoch {epoch})")
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    return to_data_uri(fig, dpi=95), method

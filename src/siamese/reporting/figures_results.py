@@ -97,16 +97,31 @@ def retrieval_figure(top_k: dict[int, float]) -> str:
 SPLIT_COLOURS = {"train": "#1f77b4", "val": "#ff7f0e", "test": "#2ca02c", "unused": "#c8c8c8"}
 
 
-def class_bars_figure(names: list[str], counts: np.ndarray, splits: list[str]) -> str:
-    """A bar per class (items in it), coloured by the split the class went to."""
+def class_bars_figure(names: list[str], per_split: dict[str, np.ndarray]) -> str:
+    """A bar per class, stacked by split: how many of its items each split holds.
+
+    Args:
+        names: the class names (one bar each).
+        per_split: ``{split: (len(names),) item counts}``; a class split by items (a protocol
+            that holds items out of the training classes) shows one segment per split.
+    """
     fig, ax = figure(max(4.0, 0.28 * len(names) + 1.5), 3.4)
-    colours = [SPLIT_COLOURS.get(s, "#7f7f7f") for s in splits]
-    ax.bar(range(len(names)), counts, color=colours)
+    bottom = np.zeros(len(names))
+    for split, n in per_split.items():
+        n = np.asarray(n, dtype=float)
+        if not n.any():
+            continue
+        ax.bar(
+            range(len(names)),
+            n,
+            bottom=bottom,
+            color=SPLIT_COLOURS.get(split, "#7f7f7f"),
+            label=f"{split} split",
+        )
+        bottom += n
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=7)
-    for split in dict.fromkeys(splits):
-        ax.bar([0], [0], color=SPLIT_COLOURS.get(split, "#7f7f7f"), label=f"{split} split")
     ax.set_xlabel("class")
     ax.set_ylabel("items in the class")
-    ax.set_title(f"Items per class ({len(names)} classes)")
+    ax.set_title(f"Items per class ({len(names)} classes), by split")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return to_data_uri(fig)

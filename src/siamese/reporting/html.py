@@ -30,6 +30,10 @@ img{max-width:100%}
 .pair{border:1px solid #e0e0e0;border-radius:4px;padding:6px;font-size:12px;background:#fcfcfc}
 .pair .items{display:flex;gap:6px;align-items:center}.pair .items img{border:1px solid #ddd}
 .pair .cap{margin-top:3px;max-width:340px;overflow-wrap:anywhere}
+.episode{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start;border-left:4px solid #2ca02c;padding:6px;margin:8px 0;background:#fcfcfc}
+.episode.wrong{border-left-color:#d62728}.episode figure{margin:0;font-size:11px;text-align:center}
+.episode .support{display:flex;flex-wrap:wrap;gap:6px}.episode figure.pred img{outline:3px solid #555}
+.episode p{flex-basis:100%;margin:2px 0;font-size:12px}
 .slider{display:flex;align-items:center;gap:10px;font-size:13px;margin:6px 0}
 .slider input{width:380px}
 .big{font-size:20px;font-weight:600}
@@ -111,22 +115,24 @@ def note(text: str, *, warn: bool = False) -> str:
     return f'<div class="{"warn" if warn else "note"}">{esc(text)}</div>'
 
 
-def slider(group: str, frames: list[tuple[str, str]], alt: str) -> str:
-    """Frames ``(label, png uri)`` behind a range slider; the last frame shows first.
+def slider(group: str, frames: list[tuple[str, str]], alt: str, start: int | None = None) -> str:
+    """Frames ``(label, png uri)`` behind a range slider; frame ``start`` shows first (default:
+    the last).
 
-    Without JavaScript the last frame stays visible.
+    Without JavaScript the ``start`` frame stays visible.
     """
     last = len(frames) - 1
+    start = last if start is None else max(0, min(int(start), last))
     imgs = "".join(
         f'<img data-group="{group}" data-label="{esc(label)}" src="{uri}" alt="{esc(alt)}: '
-        f'{esc(label)}"{"" if i == last else " hidden"}>'
+        f'{esc(label)}"{"" if i == start else " hidden"}>'
         for i, (label, uri) in enumerate(frames)
     )
     control = (
         f'<div class="slider"><label for="{group}-range">frame</label>'
-        f'<input type="range" id="{group}-range" min="0" max="{last}" value="{last}" '
+        f'<input type="range" id="{group}-range" min="0" max="{last}" value="{start}" '
         f"oninput=\"siameseFrame('{group}', +this.value)\">"
-        f'<span id="{group}-label">{esc(frames[last][0])}</span></div>'
+        f'<span id="{group}-label">{esc(frames[start][0])}</span></div>'
     )
     return control + f"<div>{imgs}</div>"
 

@@ -79,7 +79,10 @@ def load_run_data(run: RunFolder, model: SiameseModel) -> tuple[RunData | None, 
 
 
 def example_pairs(
-    pairs: dict[str, np.ndarray], threshold: float, per_kind: int = 4
+    pairs: dict[str, np.ndarray],
+    threshold: float,
+    per_kind: int = 4,
+    labels: np.ndarray | None = None,
 ) -> dict[str, list[int]]:
     """Pick pair positions for the examples, by how the model scored them.
 
@@ -87,6 +90,8 @@ def example_pairs(
         pairs: ``pair_scores`` output (``scores``: similarity, higher = more alike).
         threshold: scores at or above it are called "same".
         per_kind: pairs per kind.
+        labels: the classes of the items the pairs index; given, each kind first takes one
+            pair per class pair (variety), then fills up with the next most extreme.
 
     Returns:
         Positions into the pair arrays for ``correct_same`` (most confident correct same-class),
@@ -101,15 +106,27 @@ def example_pairs(
         pairs["left"], pairs["right"]
     )  # one id per unordered item pair: pairs drawn twice are shown once
 
+    if labels is not None:
+        la, lb = labels[pairs["left"]], labels[pairs["right"]]
+        n_cls = int(labels.max()) + 1
+        class_pair = np.minimum(la, lb) * n_cls + np.maximum(la, lb)
+    else:
+        class_pair = np.zeros(len(scores), dtype=np.int64)
+
     def take(mask: np.ndarray, most_alike_first: bool) -> list[int]:
         picked: list[int] = []
         seen: set[int] = set()
-        for i in order if most_alike_first else order[::-1]:
-            if mask[i] and int(key[i]) not in seen:
-                seen.add(int(key[i]))
-                picked.append(int(i))
+        ranked = [int(i) for i in (order if most_alike_first else order[::-1]) if mask[i]]
+        for distinct in (labels is not None, False):  # one per class pair first, then any
+            classes: set[int] = set()
+            for i in ranked:
                 if len(picked) == per_kind:
-                    break
+                    return picked
+                if int(key[i]) in seen or (distinct and int(class_pair[i]) in classes):
+                    continue
+                seen.add(int(key[i]))
+                classes.add(int(class_pair[i]))
+                picked.append(i)
         return picked
 
     return {

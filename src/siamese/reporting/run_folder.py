@@ -13,7 +13,7 @@ import numpy as np
 from siamese.errors import ConfigError
 
 REQUIRED = ("config.json", "metrics.jsonl", "model.json")
-OPTIONAL_JSON = ("dataset.json", "evaluation.json")
+OPTIONAL_JSON = ("dataset.json", "evaluation.json", "demo.json")
 SNAPSHOT = re.compile(r"epoch_(\d+)\.npy$")
 
 
@@ -28,6 +28,7 @@ class RunFolder:
         model: ``model.json``.
         dataset: ``dataset.json`` (empty when absent).
         evaluation: ``evaluation.json`` (empty when absent).
+        demo: ``demo.json``, the result of ``siamese demo`` (empty when absent).
         snapshots: ``{epoch: (n, D) embeddings}`` from ``snapshots/epoch_XXXX.npy``.
         snapshot_labels: ``(n,)`` labels of the snapshot items, or ``None``.
         snapshot_items: ``(n,)`` positions of those items in the validation split's fixed
@@ -40,6 +41,7 @@ class RunFolder:
     model: dict[str, Any]
     dataset: dict[str, Any] = field(default_factory=dict)
     evaluation: dict[str, Any] = field(default_factory=dict)
+    demo: dict[str, Any] = field(default_factory=dict)
     snapshots: dict[int, np.ndarray] = field(default_factory=dict)
     snapshot_labels: np.ndarray | None = None
     snapshot_items: np.ndarray | None = None
@@ -57,6 +59,41 @@ class RunFolder:
     def training(self) -> dict[str, Any]:
         """Training summary: epochs run, best epoch, stop reason, seconds."""
         return self.evaluation.get("training") or self.info.get("training") or {}
+
+    @property
+    def evaluated_epoch(self) -> int:
+        """The epoch whose weights were saved and evaluated.
+
+        The trainer restores the best weights only when early stopping ran, ``restore_best`` is
+        on and the best epoch is a trained one (> 0): a best epoch of 0 (before training) keeps
+        the last epoch's weights.
+        """
+        t = self.training
+        last = int(t.get("epochs_run", self.metrics[-1]["epoch"]))
+        tr = self.config.get("training", {})
+        best = t.get("best_epoch")
+        if tr.get("early_stopping") and tr.get("restore_best") and best is not None and best > 0:
+            return int(best)
+        return last
+
+    def restore_statement(self) -> str:
+        """What happened to the best weights, in words (for the setup table)."""
+        tr = self.config.get("training", {})
+        best = self.training.get("best_epoch")
+        last = int(self.training.get("epochs_run", self.metrics[-1]["epoch"]))
+        if not tr.get("restore_best"):
+            return (
+                f"restore best weights: no (the last epoch's weights, epoch {last}, are evaluated)"
+            )
+        if best is None:
+            return "restore best weights: no (no validation split, so no best epoch)"
+        if best == 0:
+            return (
+                "restore best weights: not done: the best epoch was 0 (before training) and the "
+                f"trainer restores only trained epochs, so the last epoch's weights (epoch {last}) "
+                "are evaluated"
+            )
+        return f"restore best weights: yes (epoch {best}'s weights are evaluated)"
 
     @classmethod
     def read(cls, path: str | Path) -> RunFolder:
@@ -81,7 +118,15 @@ class RunFolder:
         model = _json(path / "model.json")
         metrics = _jsonl(path / "metrics.jsonl")
         extra = {n: _json(path / n) if (path / n).is_file() else {} for n in OPTIONAL_JSON}
-        out = cls(path, config, metrics, model, extra["dataset.json"], extra["evaluation.json"])
+        out = cls(
+            path,
+            config,
+            metrics,
+            model,
+            extra["dataset.json"],
+            extra["evaluation.json"],
+            extra["demo.json"],
+        )
         out._read_snapshots()
         return out
 

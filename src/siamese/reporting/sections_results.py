@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from siamese.evaluation.model_evaluation import fixed_subset
 from siamese.evaluation.separation import cohens_d
 from siamese.evaluation.verification import equal_error_rate, roc_auc
 from siamese.reporting import html as h
@@ -16,7 +17,7 @@ from siamese.reporting.figures_curves import (
     loss_figure,
     spread_figure,
 )
-from siamese.reporting.figures_embedding import embedding_frames
+from siamese.reporting.figures_embedding import embedding_frames, split_embedding_figure
 from siamese.reporting.figures_results import distance_figure, retrieval_figure, roc_figure
 from siamese.reporting.run_data import RunData, example_pairs
 from siamese.reporting.run_folder import RunFolder
@@ -35,6 +36,7 @@ METRIC_COLUMNS = [
     ("lr", "learning rate"),
     ("seconds", "seconds"),
 ]
+PAIR_OBJECTIVES = ("koch_bce", "contrastive", "multi_similarity")  # tuple_kind "pairs"
 EXAMPLE_KINDS = [
     ("correct_same", "Most confident correct: same class"),
     ("correct_different", "Most confident correct: different classes"),
@@ -56,10 +58,88 @@ def _novelty(run: RunFolder, split: str) -> str:
     return f"{len(shared)} of its {len(classes[split])} classes also in training"
 
 
-def curves_section(run: RunFolder) -> str:
+def threshold_rule(run: RunFolder, threshold: float) -> str:
+    """The verification rule in the model's own terms: a distance bound, or a head probability."""
+    if run.model.get("head"):
+        return f"pair-head probability ≥ {h.fmt(threshold)}"
+    distance = str(run.model.get("distance") or "").replace("_", " ")
+    return f"{distance} distance ≤ {h.fmt(-threshold)}".strip()
+
+
+def threshold_sentence(run: RunFolder) -> str:
+    """Where the verification threshold came from, as evaluation.json records it."""
+    t = run.evaluation.get("threshold")
+    if t is None:
+        return (
+            "No verification threshold and no verification accuracy: the run had no validation "
+            "split to choose a threshold on (ROC AUC and EER need none)."
+        )
+    return (
+        f"A pair is called <i>same</i> when its {threshold_rule(run, t)}; that threshold was "
+        f"chosen on validation pairs and gives verification accuracy "
+        f"{h.fmt(run.evaluation.get('verification_accuracy'))} on the test pairs."
+    )
+
+
+def _training_tuples(run: RunFolder) -> str:
+    cfg = run.config
+    objective = (run.info.get("objective") or {}).get("name", "")
+    kind = "pairs" if objective in PAIR_OBJECTIVES else "triplets"
+    strategy = cfg.get("mining", {}).get("strategy", "none")
+    sampling = cfg.get("sampling", {}).get("kind")
+    if strategy != "none":
+        return f"{strategy}-mined {kind} of the training batches"
+    if sampling == "pk":
+        return f"every valid {kind[:-1]} of each P x K training batch"
+    return f"random {kind} of the training classes"
+
+
+def loss_labels(run: RunFolder) -> tuple[str, str]:
+    """Legend labels of the two loss curves, naming the tuples each is averaged over."""
+    train = f"training loss ({_training_tuples(run)})"
+    kind = "pairs" if "pairs" in train else "triplets"
+    return train, f"validation loss (random {kind} of the validation classes)"
+
+
+def loss_sentence(run: RunFolder) -> str:
+    """Whether the two loss curves measure one quantity."""
+    train, val = loss_labels(run)
+    if not any(m.get("val_loss") is not None for m in run.metrics):
+        return f"The loss curve is the {train}; the run had no validation loss."
+    if "random" in train.split("(")[1]:
+        return (
+            f"Both loss curves average the objective over random tuples: the {train} and the "
+            f"{val}; they differ only in the classes."
+        )
+    return (
+        f"The two loss curves are different quantities: the {train}, chosen to be hard, and "
+        f"the {val}, not mined; a training loss above the validation loss is expected."
+    )
+
+
+VAL_MAX_ITEMS = 2000  # the trainer's fixed validation subset
+
+
+def val_n_way(run: RunFolder, data: RunData | None) -> int | None:
+    """N of the validation episodes as the trainer ran them: the configured n_way capped at the
+    validation classes with at least k_shot + 1 items (in the trainer's fixed subset)."""
+    ev = run.config.get("evaluation", {})
+    n_way, k = ev.get("n_way"), int(ev.get("k_shot", 1))
+    val = None if data is None else data.parts.get("val")
+    if val is not None and len(val):
+        idx = fixed_subset(len(val), VAL_MAX_ITEMS, int(run.config.get("seed", 0)))
+        _, counts = np.unique(val.labels[idx], return_counts=True)
+        return min(int(n_way), int((counts >= k + 1).sum()))
+    split = run.dataset.get("splits", {}).get("val", {})
+    if split.get("classes") and split.get("items_per_class", {}).get("min", 0) >= k + 1:
+        return min(int(n_way), int(split["classes"]))
+    return None
+
+
+def curves_section(run: RunFolder, data: RunData | None = None) -> str:
     """Loss, accuracy, hardness and spread per epoch, and the per-epoch numbers as a table."""
     objective = (run.info.get("objective") or {}).get("name", "")
-    n_way = run.config.get("evaluation", {}).get("n_way")
+    n_way = val_n_way(run, data)
     out = []
     collapsed = collapse_epochs(run.metrics)
     if collapsed:
@@ -73,8 +153,9 @@ def curves_section(run: RunFolder) -> str:
                 warn=True,
             )
         )
+    out.append(f"<p>{loss_sentence(run)}</p>")
     figs = [
-        (loss_figure(run.metrics, objective), "loss per epoch"),
+        (loss_figure(run.metrics, objective, *loss_labels(run)), "loss per epoch"),
         (accuracy_figure(run.metrics, n_way), "accuracy per epoch"),
         (hardness_figure(run.metrics), "hardness schedule and achieved hardness"),
         (spread_figure(run.metrics), "embedding spread per epoch"),
@@ -86,7 +167,9 @@ def curves_section(run: RunFolder) -> str:
     )
     best = run.training.get("best_epoch")
     cols = [
-        (k, label) for k, label in METRIC_COLUMNS if any(m.get(k) is not None for m in run.metrics)
+        (k, f"val {n_way}-way accuracy" if k == "val_accuracy" and n_way else label)
+        for k, label in METRIC_COLUMNS
+        if any(m.get(k) is not None for m in run.metrics)
     ]
     rows = [
         [
@@ -101,27 +184,54 @@ def curves_section(run: RunFolder) -> str:
     return "".join(out)
 
 
-def embedding_section(run: RunFolder) -> str:
-    """The snapshot frames behind a slider, or a note when the run saved none."""
+def embedding_section(run: RunFolder, data: RunData | None = None) -> str:
+    """The snapshot frames behind a slider (opening on the evaluated epoch), and the evaluated
+    model's embedding of the test (never-seen) classes beside the validation ones."""
+    evaluated = run.evaluated_epoch
     frames = embedding_frames(
         run.snapshots,
         run.snapshot_labels,
         run.class_names,
         best_epoch=run.training.get("best_epoch"),
     )
+    out = []
     if frames is None:
-        return h.note(
-            "No embedding snapshots in this run (training.snapshot_items = 0 or no "
-            "validation split)."
+        out.append(
+            h.note(
+                "No embedding snapshots over time in this run (they are taken of validation "
+                "items: training.snapshot_items = 0 or no validation split)."
+            )
         )
-    n = len(run.snapshot_labels) if run.snapshot_labels is not None else 0
-    out = [
-        f"<p>{n} validation items ({_novelty(run, 'val')}), embedded after every epoch. Drawn on {h.esc(frames.method)}; all frames "
-        "share the axes. Move the slider to go through the epochs.</p>"
-    ]
-    out += [h.note(t) for t in frames.notes]
-    labels = [("before training" if e == 0 else f"epoch {e}") for e in frames.epochs]
-    out.append(h.slider("emb", list(zip(labels, frames.images, strict=True)), "embedding space"))
+    else:
+        n = len(run.snapshot_labels) if run.snapshot_labels is not None else 0
+        start = frames.epochs.index(evaluated) if evaluated in frames.epochs else None
+        out.append(
+            f"<p>{n} validation items ({_novelty(run, 'val')}), embedded after every epoch. "
+            f"Drawn on {h.esc(frames.method)}; all frames share the axes. The view opens on "
+            f"epoch {evaluated}, the evaluated one; move the slider to go through the epochs.</p>"
+        )
+        out += [h.note(t) for t in frames.notes]
+        labels = [
+            ("before training" if e == 0 else f"epoch {e}")
+            + (" (evaluated)" if e == evaluated else "")
+            for e in frames.epochs
+        ]
+        out.append(
+            h.slider("emb", list(zip(labels, frames.images, strict=True)), "embedding space", start)
+        )
+    if data is not None and data.eval_name == "test":
+        val = run.snapshots.get(evaluated)
+        val_labels = run.snapshot_labels if val is not None else None
+        uri, method = split_embedding_figure(
+            data.embeddings, data.eval_items.labels, val, val_labels, run.class_names, evaluated
+        )
+        out.append(
+            f"<h3>Never-seen test classes in the evaluated model (epoch {evaluated})</h3>"
+            f"<p>{len(data.eval_items)} test items ({_novelty(run, 'test')})"
+            + (" beside the validation items of the same epoch" if val is not None else "")
+            + f", drawn on {h.esc(method)}.</p>"
+            + h.image(uri, "test and validation embeddings")
+        )
     return "".join(out)
 
 
@@ -141,8 +251,8 @@ def results_section(run: RunFolder, data: RunData | None, note: str | None) -> s
         out.append(h.metric_tiles([(k, v) for k, v in tiles if v is not None]))
         out.append(
             f"<p>On {h.fmt(ev.get('items'))} test items of {h.fmt(ev.get('classes'))} classes "
-            f"({_novelty(run, 'test')}), {h.fmt(ev.get('episodes'))} episodes. The verification threshold "
-            f"({h.fmt(ev.get('threshold'))}, a similarity) was chosen on validation pairs.</p>"
+            f"({_novelty(run, 'test')}), {h.fmt(ev.get('episodes'))} episodes. "
+            f"{threshold_sentence(run)}</p>"
         )
     else:
         out.append(
@@ -206,12 +316,10 @@ def examples_section(run: RunFolder, data: RunData | None, note: str | None) -> 
     source = "chosen on validation pairs"
     if threshold is None:
         threshold, source = float(np.median(ps["scores"])), "the median score (no validation split)"
-    picks = example_pairs(ps, threshold)
+    picks = example_pairs(ps, threshold, labels=data.eval_items.labels)
+    ranges = channel_ranges(data) if data.eval_items.kind == "sequence" else None
     channels = run.dataset.get("meta", {}).get("channels")
-    if data.model.head is not None:
-        rule = f"pair-head probability ≥ {h.fmt(threshold)}"
-    else:
-        rule = f"{data.model.distance_name.replace('_', ' ')} distance ≤ {h.fmt(-threshold)}"
+    rule = threshold_rule(run, threshold)
     out = [
         f"<p>Pairs of {data.eval_name} items ({_novelty(run, data.eval_name)}). A pair is called "
         f"<i>same</i> when its {rule} (threshold {source}).</p>"
@@ -223,20 +331,31 @@ def examples_section(run: RunFolder, data: RunData | None, note: str | None) -> 
             continue
         out.append(
             '<div class="pairs">'
-            + "".join(_pair_html(data, ps, i, channels) for i in picks[key])
+            + "".join(_pair_html(data, ps, i, channels, ranges) for i in picks[key])
             + "</div>"
         )
     return "".join(out)
 
 
-def _pair_html(data: RunData, ps: dict[str, np.ndarray], i: int, channels: Any) -> str:
+def channel_ranges(data: RunData) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel 1st and 99th percentiles over the evaluation items: every series thumbnail
+    shares them (values beyond are clipped), so amplitudes compare across items and one spike
+    does not flatten the rest."""
+    x = data.eval_items.load(np.arange(min(len(data.eval_items), 500)))
+    x = x.reshape(-1, x.shape[-1]) if x.ndim >= 2 else x[:, None]
+    return np.percentile(x, 1, axis=0), np.percentile(x, 99, axis=0)
+
+
+def _pair_html(
+    data: RunData, ps: dict[str, np.ndarray], i: int, channels: Any, ranges: Any = None
+) -> str:
     items = data.eval_items
     sides = []
     for pos in (int(ps["left"][i]), int(ps["right"][i])):
         x = items.load(np.array([pos]))[0]
         length = None if items.lengths is None else int(items.lengths[pos])
         name = items.class_names[items.labels[pos]]
-        sides.append((thumbnail(x, items.kind, length, channels), name, items.sources[pos]))
+        sides.append((thumbnail(x, items.kind, length, channels, ranges), name, items.sources[pos]))
     imgs = "".join(f'<img src="{u}" alt="{h.esc(n)}" title="{h.esc(s)}">' for u, n, s in sides)
     score = f"similarity {h.fmt(float(ps['scores'][i]))}, " if data.model.head is not None else ""
     cap = (

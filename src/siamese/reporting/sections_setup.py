@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 from typing import Any
 
@@ -108,13 +109,26 @@ def _class_figure(data: RunData) -> str:
     counts = np.bincount(data.dataset.labels, minlength=len(names))
     if np.count_nonzero(counts) > MAX_CLASS_BARS:
         return class_size_figure(counts[counts > 0])
-    split_of = {int(c): part for part, ds in data.parts.items() for c in np.unique(ds.labels)}
+    return class_bars_figure(*class_split_counts(data))
+
+
+def class_split_counts(data: RunData) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The classes that have items and, per split, how many of each class's items it holds.
+
+    A class split by items (a protocol that holds items out of the training classes) counts in
+    every split it has items in; items in no split count as ``unused``.
+    """
+    names = data.dataset.class_names
+    counts = np.bincount(data.dataset.labels, minlength=len(names))
     present = np.flatnonzero(counts)
-    return class_bars_figure(
-        [names[c] for c in present],
-        counts[present],
-        [split_of.get(int(c), "unused") for c in present],
-    )
+    per_split = {
+        part: np.bincount(ds.labels, minlength=len(names))[present]
+        for part, ds in data.parts.items()
+        if len(ds)
+    }
+    used = sum(per_split.values()) if per_split else np.zeros(len(present), dtype=np.int64)
+    per_split["unused"] = counts[present] - used
+    return [names[c] for c in present], per_split
 
 
 def setup_section(run: RunFolder, model: Any, times: dict[str, float] | None) -> str:
@@ -144,27 +158,16 @@ def setup_section(run: RunFolder, model: Any, times: dict[str, float] | None) ->
         )
     else:
         out.append(h.note("Layer table left out: the model files could not be loaded."))
-    batch = (
-        f"P x K = {sm.get('p')} classes x {sm.get('k')} items"
-        if sm.get("kind") == "pk"
-        else f"{sm.get('batch_size')} {sm.get('kind')}"
-    )
+    batch = _batch_statement(run, sm)
     stop = "none (all epochs run)"
-    if tr.get("early_stopping"):
+    if tr.get("early_stopping") and run.training.get("best_epoch") is not None:
         stop = (
             f"early stopping on {tr.get('monitor')} (patience {tr.get('patience')}, "
-            f"min delta {tr.get('min_delta')}), restore best weights: {h.fmt(tr.get('restore_best'))}"
+            f"min delta {tr.get('min_delta')}); {run.restore_statement()}"
         )
-    mining = mn.get("strategy", "none")
-    if mining in SCHEDULES:
-        mining += (
-            f" schedule (threshold {mn.get('threshold')}, growth {mn.get('growth')}, "
-            f"midpoint {mn.get('midpoint')}, cycles {mn.get('cycles')})"
-        )
-    if mining != "none":
-        mining += f", re-mined every {mn.get('refresh_every') or 'epoch'} " + (
-            "steps" if mn.get("refresh_every") else ""
-        )
+    elif tr.get("early_stopping"):
+        stop = "none: early stopping needs a validation split (all epochs run, last one evaluated)"
+    mining = _mining_statement(mn)
     last_step = run.metrics[-1].get("step")
     opt = f"{tr.get('optimizer')} (weight decay {tr.get('weight_decay')}"
     opt += f", momentum {tr.get('momentum')})" if tr.get("optimizer") == "sgd" else ")"
@@ -190,13 +193,17 @@ def setup_section(run: RunFolder, model: Any, times: dict[str, float] | None) ->
             run.model.get("normaliser", {}).get("mode", cfg.get("data", {}).get("normalise")),
         ),
         ("seed", cfg.get("seed")),
-        (
-            "evaluation",
-            f"{ev.get('n_way')}-way {ev.get('k_shot')}-shot, {ev.get('episodes')} episodes; "
-            f"{ev.get('pairs')} pairs",
-        ),
+        ("evaluation", _evaluation_statement(run, ev)),
+        ("augmentation", _augment_statement(cfg)),
+        *_size_rows(run),
     ]
     out.append("<h3>Training</h3>" + h.key_values(rows))
+    out.append(_embedding_note(run))
+    out.append(
+        "<details><summary>The full resolved config (config.json)</summary><pre>"
+        + h.esc(json.dumps(cfg, indent=2, sort_keys=True))
+        + "</pre></details>"
+    )
     out.append("<h3>Versions</h3>")
     out.append(
         h.table(
@@ -217,6 +224,121 @@ def setup_section(run: RunFolder, model: Any, times: dict[str, float] | None) ->
     return "".join(out)
 
 
+ONLINE = ("batch_hard", "batch_all", "semi_hard", "scheduled")
+
+
+def effective_p(run: RunFolder) -> int | None:
+    """P as the P x K generator used it: capped at the training classes (at least 2)."""
+    p = run.config.get("sampling", {}).get("p")
+    classes = run.dataset.get("splits", {}).get("train", {}).get("classes")
+    if p is None:
+        return None
+    return max(2, min(int(p), int(classes))) if classes else int(p)
+
+
+def _batch_statement(run: RunFolder, sm: dict[str, Any]) -> str:
+    if sm.get("kind") != "pk":
+        return f"{sm.get('batch_size')} {sm.get('kind')} per batch"
+    p, k = effective_p(run), sm.get("k")
+    ipc = run.dataset.get("splits", {}).get("train", {}).get("items_per_class", {})
+    text = f"P x K = {p} classes x {k} items"
+    if p != sm.get("p"):
+        text += f" (P = {sm.get('p')} configured, capped at the {p} training classes)"
+    if ipc.get("min") is not None and k is not None and ipc["min"] < k:
+        text += f"; classes with fewer than {k} items give all they have (smallest: {ipc['min']})"
+    return text
+
+
+def _mining_statement(mn: dict[str, Any]) -> str:
+    strategy = mn.get("strategy", "none")
+    if strategy == "none":
+        return "none (tuples drawn at random)"
+    if strategy in ONLINE:
+        text = f"{strategy}: online, chosen inside every training batch from the model as it is"
+        if strategy == "scheduled":
+            text += (
+                f" (target hardness on a {mn.get('schedule')} schedule: threshold "
+                f"{mn.get('threshold')}, growth {mn.get('growth')}, midpoint {mn.get('midpoint')}, "
+                f"cycles {mn.get('cycles')})"
+            )
+        return text
+    text = strategy
+    if strategy in SCHEDULES:
+        text += (
+            f" schedule (threshold {mn.get('threshold')}, growth {mn.get('growth')}, "
+            f"midpoint {mn.get('midpoint')}, cycles {mn.get('cycles')})"
+        )
+    every = mn.get("refresh_every")
+    text += ", offline: candidates re-mined " + (
+        f"every {every} steps" if every else "once per epoch"
+    )
+    return text
+
+
+def _evaluation_statement(run: RunFolder, ev: dict[str, Any]) -> str:
+    done = run.evaluation
+    n_way = done.get("n_way", ev.get("n_way"))
+    text = f"{n_way}-way {done.get('k_shot', ev.get('k_shot'))}-shot, "
+    text += f"{done.get('episodes', ev.get('episodes'))} episodes; {ev.get('pairs')} pairs"
+    if done.get("n_way") is not None and done["n_way"] != ev.get("n_way"):
+        text += (
+            f" (n_way = {ev.get('n_way')} configured, capped at the {done['n_way']} test classes "
+            f"with at least {done.get('k_shot', 1) + 1} items)"
+        )
+    if not done.get("n_way"):
+        text += " (configured; no test evaluation was recorded)"
+    return text
+
+
+def _augment_statement(cfg: dict[str, Any]) -> str:
+    aug = cfg.get("data", {}).get("augment") or {}
+    if not aug:
+        return "none"
+    return ", ".join(f"{k}={v}" for k, v in aug.items())
+
+
+def _size_rows(run: RunFolder) -> list[tuple[str, Any]]:
+    data = run.config.get("data", {})
+    meta = run.dataset.get("meta", {})
+    rows = []
+    original = meta.get("original_size") or meta.get("image_size")
+    if original:
+        rows.append(("original item size (as read)", original))
+    if data.get("size"):
+        rows.append(("resized to", data["size"]))
+    return rows
+
+
+def _embedding_note(run: RunFolder) -> str:
+    """What the embedding's dimensions are, when the model says they are not all learned."""
+    dim = run.model.get("embedding_dim")
+    enc = run.model.get("encoder", {}).get("args", {})
+    learned = enc.get("embedding_dim")
+    if not (dim and learned) or int(dim) == int(learned):
+        return ""
+    extra = int(dim) - int(learned)
+    text = (
+        f"<p>The embedding has {dim} dimensions: {learned} learned by the encoder and {extra} "
+        "fixed (never trained) features of the input joined to them"
+    )
+    shape = run.info.get("item_shape") or []
+    if enc.get("fixed_features") and shape:
+        channels = int(shape[-1])
+        text += (
+            f" ({extra // channels} per channel for its {channels} channels: per-channel summary "
+            "statistics and the spectrum shape, standardised by the training batches' running "
+            f"statistics, unit-normalised and weighted by {enc['fixed_features']})"
+        )
+    return text + ". Distances and the embedding view use all of them.</p>"
+
+
+def _best_text(t: dict[str, Any]) -> Any:
+    best = t.get("best_epoch")
+    if best is None:
+        return "none (no validation split)"
+    return "0 (before training: training never beat the untrained model)" if best == 0 else best
+
+
 def _times(run: RunFolder, times: dict[str, float] | None) -> list[tuple[str, Any]]:
     t = run.training
     epochs = [m for m in run.metrics if m["epoch"] > 0]
@@ -224,12 +346,8 @@ def _times(run: RunFolder, times: dict[str, float] | None) -> list[tuple[str, An
     rows: list[tuple[str, Any]] = [
         ("training (s)", t.get("seconds")),
         ("mean per epoch incl. validation (s)", None if per_epoch is None else round(per_epoch, 2)),
-        (
-            "convergence (best) epoch",
-            t.get("best_epoch")
-            if t.get("best_epoch") is not None
-            else "no early stopping: last epoch",
-        ),
+        ("best epoch (by the monitored metric)", _best_text(t)),
+        ("evaluated epoch (whose weights were saved)", run.evaluated_epoch),
         ("test evaluation (s)", run.evaluation.get("seconds")),
     ]
     if times:

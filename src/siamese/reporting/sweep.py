@@ -11,6 +11,7 @@ import copy
 import csv
 import io
 import itertools
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,14 @@ import tomllib
 from siamese._io import atomic_write_json, atomic_write_text
 from siamese.errors import ConfigError
 
-METRICS = ("accuracy", "auc", "eer", "verification_accuracy", "cohens_d")  # from evaluation.json
+METRICS = (
+    "accuracy",
+    "accuracy_ci95",
+    "auc",
+    "eer",
+    "verification_accuracy",
+    "cohens_d",
+)  # from evaluation.json
 
 
 @dataclass
@@ -180,11 +188,15 @@ def _row(
     val_acc = [m["val_accuracy"] for m in trained if m.get("val_accuracy") is not None]
     val_loss = [m["val_loss"] for m in trained if m.get("val_loss") is not None]
     t = evaluation.get("training", {})
+    evaluated = evaluated_record(history, t, run_dir)
     report = run_dir / "report.html"
     return {
         "run": name,
         **point,
         **{m: evaluation.get(m) for m in METRICS},
+        "val_accuracy": evaluated.get("val_accuracy"),
+        "val_loss": evaluated.get("val_loss"),
+        "evaluated_epoch": evaluated.get("epoch"),
         "best_val_accuracy": max(val_acc) if val_acc else None,
         "best_val_loss": min(val_loss) if val_loss else None,
         "epochs_run": t.get("epochs_run"),
@@ -192,6 +204,47 @@ def _row(
         "train_seconds": t.get("seconds"),
         "report": str(report.relative_to(sweep_dir)) if report.is_file() else None,
     }
+
+
+def evaluated_record(
+    history: list[dict[str, Any]], training: dict[str, Any], run_dir: Path
+) -> dict[str, Any]:
+    """The metrics record of the epoch whose weights were evaluated (see RunFolder)."""
+    from siamese.reporting.run_folder import RunFolder
+
+    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    folder = RunFolder(run_dir, config, history, {}, evaluation={"training": training})
+    epoch = folder.evaluated_epoch
+    return next((m for m in history if m["epoch"] == epoch), {"epoch": epoch})
+
+
+def choose_best(rows: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str]:
+    """The run with the best validation figure of its evaluated epoch; never test figures.
+
+    Returns:
+        ``(row, rule)``: highest validation one-shot accuracy (ties: lower validation loss), or
+        the lowest validation loss when no run has a validation accuracy; ``(None, why)`` when
+        no run has a validation split.
+    """
+    with_acc = [r for r in rows if r.get("val_accuracy") is not None]
+    if with_acc:
+        best = max(
+            with_acc, key=lambda r: (r["val_accuracy"], -(r.get("val_loss") or float("inf")))
+        )
+        return best, "highest validation one-shot accuracy at the evaluated epoch"
+    with_loss = [r for r in rows if r.get("val_loss") is not None]
+    if with_loss:
+        return min(with_loss, key=lambda r: r["val_loss"]), "lowest validation loss"
+    return None, "no run has a validation split, so none is chosen (test figures never choose)"
+
+
+def value_text(v: Any) -> str:
+    """A swept value as the grid gave it: floats at full precision (1e-05, not 0.0000)."""
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, (list, dict)):
+        return json.dumps(v)
+    return str(v)
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:

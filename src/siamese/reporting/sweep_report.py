@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -10,12 +11,13 @@ import numpy as np
 
 from siamese._io import atomic_write_text
 from siamese.reporting import html as h
-from siamese.reporting._plot import figure, to_data_uri
+from siamese.reporting._plot import figure, integer_epochs, plt_close, to_data_uri
+from siamese.reporting.sweep import choose_best, value_text
 
 PLOTTED = (
-    ("accuracy", "test one-shot accuracy (fraction)"),
+    ("val_accuracy", "validation accuracy at the evaluated epoch (fraction)"),
+    ("accuracy", "test one-shot accuracy ± 95% CI (fraction)"),
     ("auc", "test ROC AUC"),
-    ("best_val_accuracy", "best validation accuracy (fraction)"),
     ("train_seconds", "training time (s)"),
 )
 
@@ -44,14 +46,21 @@ def parameter_figure(
         pts = [(pos[r[key]], r[metric]) for r in members if r.get(metric) is not None]
         if not pts:
             continue
-        lab = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in zip(others, combo, strict=True))
-        ax.plot(*zip(*pts, strict=True), marker="o", label=lab or None)
+        lab = ", ".join(
+            f"{k.split('.')[-1]}={value_text(v)}" for k, v in zip(others, combo, strict=True)
+        )
+        x, y = zip(*pts, strict=True)
+        ci = [r.get(f"{metric}_ci95") for r in members if r.get(metric) is not None]
+        if all(c is not None for c in ci):  # the 95% interval of each run's test episodes
+            ax.errorbar(x, y, yerr=ci, marker="o", capsize=3, label=lab or None)
+        else:
+            ax.plot(x, y, marker="o", label=lab or None)
     if log:
         ax.set_xscale("log")
     if not numeric:
-        ax.set_xticks(range(len(values)), [str(v) for v in values])
+        ax.set_xticks(range(len(values)), [value_text(v) for v in values])
     elif len(values) <= 8:
-        ax.set_xticks(values, [str(v) for v in values])
+        ax.set_xticks(values, [value_text(v) for v in values])
         ax.minorticks_off()
     ax.set_xlabel(key)
     ax.set_ylabel(label)
@@ -67,11 +76,7 @@ def write_sweep_report(
     """Write ``<sweep_dir>/report.html`` and return its path."""
     figs = [parameter_figure(k, keys, rows, m, label) for k in keys for m, label in PLOTTED]
     grid = "".join(f"<div>{h.image(f, 'metric versus parameter')}</div>" for f in figs if f)
-    best = max(
-        (r for r in rows if r.get("accuracy") is not None),
-        key=lambda r: r["accuracy"],
-        default=None,
-    )
+    best, rule = choose_best(rows)
     table_rows = []
     for r in rows:
         link = (
@@ -81,30 +86,21 @@ def write_sweep_report(
         )
         cells = (
             [link]
-            + [_cell(r.get(k)) for k in keys]
-            + [
-                _cell(r.get(m))
-                for m in (
-                    "accuracy",
-                    "auc",
-                    "eer",
-                    "best_val_accuracy",
-                    "epochs_run",
-                    "best_epoch",
-                    "train_seconds",
-                )
-            ]
+            + [h.esc(value_text(r.get(k))) for k in keys]
+            + [_cell(r.get("val_accuracy")), _cell(r.get("val_loss")), _with_ci(r)]
+            + [_cell(r.get(m)) for m in ("auc", "eer", "evaluated_epoch", "train_seconds")]
         )
-        table_rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        mark = ' class="best"' if r is best else ""
+        table_rows.append(f"<tr{mark}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     head = [
         "run (report)",
         *keys,
-        "test accuracy",
+        "val accuracy (chooses)",
+        "val loss",
+        "test accuracy ± 95% CI",
         "test AUC",
         "test EER",
-        "best val acc.",
-        "epochs",
-        "best epoch",
+        "evaluated epoch",
         "train s",
     ]
     table = (
@@ -120,14 +116,26 @@ def write_sweep_report(
     )
     if best is not None:
         summary += (
-            f"<p>Best test accuracy: <b>{h.fmt(best['accuracy'])}</b> ({h.esc(best['run'])}).</p>"
+            f"<p>Best run, chosen by the {rule}: <b>{h.esc(best['run'])}</b> (validation "
+            f"accuracy {h.fmt(best.get('val_accuracy'))}, validation loss "
+            f"{h.fmt(best.get('val_loss'))}); its test accuracy, shown and never used to "
+            f"choose: {_with_ci(best)}. Validation and test figures are of each run's "
+            "evaluated epoch.</p>"
         )
+    else:
+        summary += f"<p>Best run: none: {rule}.</p>"
+    curves = overlaid_curves(sweep_dir, rows)
     sections = [
         ("runs", "Runs", summary + table),
         (
             "plots",
             "Metrics versus parameters",
             f'<div class="grid">{grid}</div>' if grid else h.note("No metric to plot."),
+        ),
+        (
+            "curves",
+            "Curves of every run, overlaid",
+            f'<div class="grid">{curves}</div>' if curves else h.note("No curves recorded."),
         ),
     ]
     page = h.page(
@@ -142,5 +150,50 @@ def write_sweep_report(
 
 def _cell(v: Any) -> str:
     if isinstance(v, (float, np.floating)):
-        return f'<span style="float:right">{float(v):.4f}</span>'
+        return f'<span style="float:right">{h.fmt(float(v))}</span>'
     return h.esc(h.fmt(v))
+
+
+def _with_ci(r: dict[str, Any]) -> str:
+    if r.get("accuracy") is None:
+        return "–"
+    ci = r.get("accuracy_ci95")
+    return h.fmt(r["accuracy"]) + ("" if ci is None else f" ± {h.fmt(ci)}")
+
+
+CURVES = (
+    ("train_loss", "training loss"),
+    ("val_loss", "validation loss"),
+    ("val_accuracy", "validation one-shot accuracy (fraction)"),
+)
+
+
+def overlaid_curves(sweep_dir: Path, rows: list[dict[str, Any]]) -> str:
+    """One figure per metric with a line per run, read from each run's metrics.jsonl."""
+    runs = {}
+    for r in rows:
+        path = sweep_dir / r["run"] / "metrics.jsonl"
+        if path.is_file():
+            lines = path.read_text(encoding="utf-8").splitlines()
+            runs[r["run"]] = [json.loads(line) for line in lines if line.strip()]
+    out = []
+    for key, label in CURVES:
+        fig, ax = figure(5.2, 3.4)
+        drawn = 0
+        for name, metrics in runs.items():
+            pts = [(m["epoch"], m[key]) for m in metrics if m.get(key) is not None]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), marker="o", ms=3, label=name)
+                drawn += 1
+        if not drawn:
+            plt_close(fig)
+            continue
+        ax.set_xlabel("epoch (0 = before training)")
+        ax.set_ylabel(label)
+        ax.set_title(f"{label.split(' (')[0]} per epoch, every run")
+        integer_epochs(ax)
+        ax.legend(
+            loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=7, frameon=False
+        )
+        out.append(f"<div>{h.image(to_data_uri(fig), label + ' per epoch, every run')}</div>")
+    return "".join(out)

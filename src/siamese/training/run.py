@@ -463,7 +463,7 @@ def train_from_config(
             print(msg)
     atomic_write_json(run_dir / "evaluation.json", evaluation)
     if report:
-        _write_report(run_dir, console)
+        write_report(run_dir, console)
     collapse = model.info["training"]["collapse"]
     if collapse["state"] == "collapsed":
         last = collapse["reasons"][str(collapse["epochs"][-1])]
@@ -477,7 +477,7 @@ def train_from_config(
     return RunResult(run_dir, model, history, evaluation, parts)
 
 
-def _write_report(run_dir: Path, console: Any = None) -> None:
+def write_report(run_dir: Path, console: Any = None) -> None:
     """Write report.html; a failure is a warning, never a failed training run."""
     from siamese.reporting import build_report
 
