@@ -92,7 +92,7 @@ def prepare(work: Path) -> dict[str, Path]:
     f["ucr"] = work / "ucr"
     f["ucr"].mkdir()
     for part in ("TRAIN", "TEST"):
-        (f["ucr"] / f"X_{part}.ts").write_text(
+        (f["ucr"] / f"ucr_{part}.ts").write_text(
             "@problemName X\n@timeStamps false\n@univariate true\n@dimensions abc\n"
             "@equalLength true\n@seriesLength 3\n@classLabel true a b\n@data\n1,2,3:a\n"
         )

@@ -10,10 +10,8 @@ from rich.table import Table
 from siamese.cli._common import console, err_console, print_json
 
 USAGE = (
-    "usage: siamese train --config FILE [--set key=value ...]\n"
-    "   or: siamese train --source NAME -o key=value ...  (the shipped recipe for the data's kind)\n"
-    "e.g.   siamese train --source ucr -o path=../shared/data/ucr/GunPoint\n"
-    "`siamese train --help` lists every option; `siamese data sources` every source."
+    "usage: siamese train --config FILE [--set key=value ...] | --source NAME -o key=value ...\n"
+    "e.g. siamese train --source ucr -o path=DIR (the shipped recipe); see siamese train --help"
 )
 
 
@@ -47,7 +45,7 @@ def train(
     from siamese.training import load_config, train_from_config
 
     if config is None and source is None and not overrides:
-        err_console.print(USAGE, highlight=False, markup=False)
+        err_console.print(USAGE, highlight=False, markup=False, soft_wrap=True)
         raise SystemExit(2)  # never a silent run into runs/run
     if config is None and source is not None:
         from siamese.recipes import recipe_config

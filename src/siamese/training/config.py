@@ -344,6 +344,11 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(
             f"config file {path}: not valid {path.suffix.lstrip('.') or 'TOML'} ({msg})"
         ) from None
+    except RecursionError:  # e.g. JSON or YAML nested thousands of levels deep
+        raise ConfigError(
+            f"config file {path}: nested too deep to parse (thousands of levels); is it a run "
+            "config?"
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: expected a table of keys at the top level")
     return data
