@@ -35,7 +35,8 @@ def serve(
     ),
 ) -> None:
     """Serve /identify, /verify, /enroll and /health (OpenAPI at /docs); enrolments are saved."""
-    sock = free_port(host, port)  # a busy port is one line and exit 2, not uvicorn's exit 3
+    # a busy port is one line and exit 2, not uvicorn's exit 3 (checked, then left to uvicorn)
+    free_port(host, port).close()
     import uvicorn
 
     from siamese.service import create_app
@@ -50,5 +51,4 @@ def serve(
     console.print(
         f"serving {gallery_dir} on http://{host}:{port} (API key {'required' if key else 'off'})"
     )
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
-    server.run(sockets=[sock])
+    uvicorn.run(app, host=host, port=port, log_level="warning")
