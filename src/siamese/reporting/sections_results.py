@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from siamese.evaluation.model_evaluation import fixed_subset
+from siamese.evaluation.model_evaluation import DEFAULT_N_WAY, fixed_subset
 from siamese.evaluation.separation import cohens_d
 from siamese.evaluation.verification import equal_error_rate, roc_auc
 from siamese.reporting import html as h
@@ -124,7 +124,7 @@ def val_n_way(run: RunFolder, data: RunData | None) -> int | None:
     """N of the validation episodes as the trainer ran them: the configured n_way capped at the
     validation classes with at least k_shot + 1 items (in the trainer's fixed subset)."""
     ev = run.config.get("evaluation", {})
-    n_way, k = ev.get("n_way"), int(ev.get("k_shot", 1))
+    n_way, k = ev.get("n_way") or DEFAULT_N_WAY, int(ev.get("k_shot", 1))  # None: up to 5
     val = None if data is None else data.parts.get("val")
     if val is not None and len(val):
         idx = fixed_subset(len(val), VAL_MAX_ITEMS, int(run.config.get("seed", 0)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import platform
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -460,7 +461,7 @@ def train_from_config(
         if console is not None:
             console.print(msg, style="bold yellow", markup=False)
         else:
-            print(msg)
+            print(msg, file=sys.stderr)
     atomic_write_json(run_dir / "evaluation.json", evaluation)
     if report:
         write_report(run_dir, console)
@@ -488,7 +489,7 @@ def write_report(run_dir: Path, console: Any = None) -> None:
         if console is not None:
             console.print(msg, markup=False)
         else:
-            print(msg)
+            print(msg, file=sys.stderr)  # stdout may carry --json
         return
     if console is not None:
         console.print(f"report: {path}", markup=False)
