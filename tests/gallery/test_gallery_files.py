@@ -108,7 +108,7 @@ def _set_manifest(d, **changes):
             lambda d: (d / "gallery.db").write_bytes(b"x" * 5000),
             r"cannot open the gallery database \(file is not a database\)",
         ),
-        (lambda d: _set_manifest(d, model="../../elsewhere"), "points outside the gallery folder"),
+        (lambda d: _set_manifest(d, model="../../elsewhere"), "leaves the gallery folder"),
         (
             lambda d: _set_manifest(d, store={"kind": "lance"}),
             "expected kind 'sqlite' or 'pgvector'",

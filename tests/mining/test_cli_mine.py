@@ -128,7 +128,7 @@ def test_mine_bad_input_exits_2(tmp_path: Path, capsys, monkeypatch) -> None:
         (["--features", "missing.npy"], "features file not found"),
         (["--features", "broken.npy"], "not a readable .npy"),
         (["--strategy", "exponential"], "--strategy 'exponential': expected one of"),
-        (["--threshold", "3"], "threshold: expected a hardness in [0, 1]"),
+        (["--threshold", "3"], "--threshold 3.0: expected a finite number in [0, 1]"),
     ]
     for extra, needle in cases:
         code, _, err = _main(

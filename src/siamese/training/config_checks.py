@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import types
 import typing
+import warnings
 from collections.abc import Sequence
 from pathlib import Path, PurePath
 from typing import Any
@@ -285,10 +286,13 @@ def data_errors(cfg: Any, parts: dict[str, Any]) -> list[str]:
         _, counts = np.unique(part.labels, return_counts=True)
         eligible = int((counts >= ev.k_shot + 1).sum())
         if ev.n_way > eligible:
-            errors.append(
+            message = (
                 f"config key 'evaluation.n_way' = {ev.n_way}: the {name} split has only "
                 f"{eligible} classes with >= {ev.k_shot + 1} items (k_shot + 1) of its "
                 f"{len(counts)}; set evaluation.n_way <= {eligible}, leave it out (as many "
                 f"classes as the split has, up to {DEFAULT_N_WAY}), or give the {name} split more classes"
             )
+            # evaluated at the classes there are (none under 2), and said so
+            what = f"evaluating {eligible}-way" if eligible >= 2 else "no N-way episodes can run"
+            warnings.warn(f"{message}; {what}", stacklevel=2)
     return errors
