@@ -45,6 +45,9 @@ from siamese.gallery._files_v1 import save_v1
 from siamese.gallery._store_sqlite import SQLiteStore
 from siamese.model import SiameseModel
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gallery_scale import _wait_until_up  # noqa: E402  (one wait for both service benchmarks)
+
 MLP = {"input_shape": [8], "hidden": [16], "embedding_dim": 4}
 FULL = {"kills": 50, "enrolls": 500, "base": 2000}
 QUICK = {"kills": 3, "enrolls": 40, "base": 2000}
@@ -66,22 +69,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_until_up(server: subprocess.Popen, port: int, timeout: float = 180.0) -> None:
-    import httpx
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if server.poll() is not None:
-            err = server.stderr.read().decode(errors="replace") if server.stderr else ""
-            raise RuntimeError(f"the server exited with code {server.returncode}: {err[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(f"the server did not answer on port {port} within {timeout:.0f} s")
-
-
 def one_kill(folder: Path, trial: int, clients: int, rng: np.random.Generator) -> dict[str, Any]:
     """Serve ``folder``, enroll and identify from threads, SIGKILL the server, then check."""
     import httpx
@@ -94,7 +81,7 @@ def one_kill(folder: Path, trial: int, clients: int, rng: np.random.Generator) -
     stop = threading.Event()
     lock = threading.Lock()
     try:
-        _wait_until_up(server, port)
+        _wait_until_up(server, port, timeout=180.0)
 
         def enroller(c: int) -> None:
             local = np.random.default_rng(trial * 1000 + c)
