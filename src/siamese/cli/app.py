@@ -22,6 +22,27 @@ app = typer.Typer(
 app.command("encoders")(_encoders.encoders)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from siamese import __version__
+
+        typer.echo(f"siamese {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
+) -> None:
+    """One-shot recognition with Siamese networks."""
+
+
 def _register() -> None:
     """Commands whose modules import torch-heavy code are registered here, in one place."""
     from siamese.cli import demo as _demo

@@ -13,10 +13,10 @@ config (source, split settings and reader options); ``--source`` and ``-o`` over
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
-import tomllib
 import typer
 from rich.table import Table
 

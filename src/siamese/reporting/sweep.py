@@ -13,11 +13,10 @@ import io
 import itertools
 import json
 import re
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from siamese._io import atomic_write_json, atomic_write_text
 from siamese.errors import ConfigError
