@@ -29,9 +29,9 @@ from siamese._io import atomic_write_json
 from siamese.data import load_source
 from siamese.data.augment import center_crop
 from siamese.data.labeled_dataset import LabeledDataset
+from siamese.pipeline.run import RunResult, train_from_config
 from siamese.training.config import RunConfig
 from siamese.training.optim import cpu_bf16_units
-from siamese.training.run import RunResult, train_from_config
 
 Transform = Callable[[LabeledDataset], LabeledDataset]
 

@@ -55,10 +55,12 @@ from rich.table import Table
 from siamese._io import atomic_write_json, atomic_write_text
 from siamese.data import LabeledDataset, load_source, register_source
 from siamese.objectives._base import Objective
+from siamese.pipeline.run import train_from_config
 from siamese.seed import seed_everything
 from siamese.training.collapse import CollapseDetector
 from siamese.training.config import RunConfig, from_dict
-from siamese.training.run import build_model, load_splits, train_from_config
+from siamese.training.run import build_model
+from siamese.training.splits import load_splits
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "mining_comparison.json"

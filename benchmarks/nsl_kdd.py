@@ -38,7 +38,7 @@ from rich.table import Table
 from siamese.data import load_source
 from siamese.evaluation.one_shot import n_way_k_shot_accuracy
 from siamese.evaluation.verification import roc_auc
-from siamese.training import train_from_config
+from siamese.pipeline import train_from_config
 from siamese.training.config import apply_overrides, from_dict, read_config_file
 
 ROOT = Path(__file__).resolve().parents[1]

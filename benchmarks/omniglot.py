@@ -40,7 +40,7 @@ from siamese.evaluation import n_way_k_shot_accuracy  # noqa: E402
 from siamese.evaluation.omniglot_runs import evaluate_omniglot_runs  # noqa: E402
 from siamese.model import SiameseModel  # noqa: E402
 from siamese.training.config import load_config  # noqa: E402
-from siamese.training.run import load_splits  # noqa: E402
+from siamese.training.splits import load_splits  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ANCHORS = {

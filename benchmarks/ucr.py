@@ -46,7 +46,8 @@ from rich.table import Table
 
 from siamese.evaluation.one_shot import n_way_k_shot_accuracy
 from siamese.objectives.distances import get_distance
-from siamese.training import load_config, train_from_config
+from siamese.pipeline import train_from_config
+from siamese.training import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = (

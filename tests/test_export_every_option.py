@@ -12,7 +12,8 @@ import pytest
 from siamese.encoders import encoder_options, list_encoders
 from siamese.export import export_model
 from siamese.model import SiameseModel
-from siamese.training import load_config, train_from_config
+from siamese.pipeline import train_from_config
+from siamese.training import load_config
 
 # Every argument of every encoder, set to the value that turns it on (input_shape: from the data).
 ALL_ON = {

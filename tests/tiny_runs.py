@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from siamese.training import load_config, train_from_config
+from siamese.pipeline import train_from_config
+from siamese.training import load_config
 from siamese.training.trainer import Trainer
 
 TINY_TRAFFIC_MODEL = [

@@ -219,7 +219,7 @@ def _real_items(run_dir: Path | None) -> tuple[tuple[np.ndarray, Any] | None, st
     if run_dir is None:
         return None, "random items (no run config.json beside the model)"
     from siamese.training.config import from_dict
-    from siamese.training.run import load_splits
+    from siamese.training.splits import load_splits
 
     try:
         cfg = from_dict(json.loads((run_dir / "config.json").read_text()))

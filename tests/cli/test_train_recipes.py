@@ -95,8 +95,8 @@ def test_source_without_config_trains_the_sequences_recipe_and_evaluate_gives_1n
 
 
 def test_a_class_split_run_has_no_gallery_1nn(tmp_path):
-    from siamese.evaluation.run_evaluation import evaluate_run
-    from siamese.training import train_from_config
+    from siamese.pipeline import train_from_config
+    from siamese.pipeline.evaluate_run import evaluate_run
     from tests.tiny_runs import tiny_config
 
     result = train_from_config(tiny_config(tmp_path, "cls"), report=False, progress_override=False)

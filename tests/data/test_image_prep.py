@@ -16,7 +16,8 @@ from siamese.data.image_file_store import ImageFileStore
 from siamese.data.image_prep import check_margin, crop_to_ink, ink_box, preparation_record
 from siamese.errors import ConfigError, DataError
 from siamese.gallery.inputs import ItemSpec, from_image_bytes
-from siamese.training import load_config, train_from_config
+from siamese.pipeline import train_from_config
+from siamese.training import load_config
 
 
 def drawing(top: int, left: int, side: int, canvas: int = 60, ink: int = 0) -> np.ndarray:

@@ -149,7 +149,7 @@ def test_demo_model_exports_from_the_cli(tmp_path, capsys):
     from tiny_runs import tiny_config
 
     from siamese.cli.app import main
-    from siamese.training import train_from_config
+    from siamese.pipeline import train_from_config
 
     demo_like = [
         "model.fixed_features=0.7",

@@ -10,7 +10,7 @@ from tiny_runs import killed_and_resumed, run_metrics, tiny_config
 from siamese.errors import ConfigError
 from siamese.mining import ScheduledMiner, create_online_miner, create_schedule
 from siamese.objectives import Cosine, Euclidean, SquaredEuclidean
-from siamese.training import train_from_config
+from siamese.pipeline import train_from_config
 from siamese.training.config import load_config
 from siamese.training.run import build_miner
 

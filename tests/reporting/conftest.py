@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from tiny_runs import TINY_TRAFFIC_MODEL
 
-from siamese.training import load_config, train_from_config
+from siamese.pipeline import train_from_config
+from siamese.training import load_config
 
 TINY_TRAFFIC = [
     *TINY_TRAFFIC_MODEL,

@@ -9,8 +9,8 @@ import pytest
 
 from siamese.cli.app import main
 from siamese.errors import ConfigError
+from siamese.pipeline.sweep import parse_grid, run_name
 from siamese.reporting import html as h
-from siamese.reporting.sweep import parse_grid, run_name
 
 
 def _main(argv):

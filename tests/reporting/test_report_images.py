@@ -8,8 +8,9 @@ import re
 
 from PIL import Image
 
+from siamese.pipeline import train_from_config
 from siamese.reporting import build_report
-from siamese.training import load_config, train_from_config
+from siamese.training import load_config
 
 
 def test_image_run_report(shared_data, tmp_path):

@@ -18,11 +18,12 @@ import pytest
 import torch
 from tiny_runs import tiny_config
 
+from siamese.pipeline import train_from_config
 from siamese.reporting import build_report
 from siamese.reporting import html as h
 from siamese.reporting.figures_curves import loss_figure, wide_scale
 from siamese.reporting.run_folder import RunFolder
-from siamese.training import load_config, train_from_config
+from siamese.training import load_config
 
 
 def _text(page_path) -> str:
@@ -168,7 +169,7 @@ def test_run_without_validation(noval_run):
 
 
 def test_collapsed_run_report_says_collapsed(tmp_path):
-    from siamese.training.run import TrainingFailed
+    from siamese.errors import TrainingFailed
 
     COLLAPSING = _collapse_settings()
 
@@ -288,7 +289,7 @@ def test_task_section_replays_the_recorded_episodes(capped_run, tmp_path):
 
 def test_demo_run_shows_its_result_and_explains_its_embedding(tmp_path_factory):
     """A demo-like run (the LSTM with fixed features) and a demo.json as `siamese demo` writes it."""
-    from siamese.demo import SEEN, UNSEEN, DemoResult
+    from siamese.pipeline.demo import SEEN, UNSEEN, DemoResult
 
     run_dir, _ = _train(tmp_path_factory, "demo", ["model.fixed_features=0.7"])
     model = json.loads((run_dir / "model.json").read_text())

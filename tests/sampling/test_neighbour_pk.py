@@ -7,8 +7,8 @@ import pytest
 from tiny_runs import killed_and_resumed, run_metrics, tiny_config
 
 from siamese.errors import ConfigError
+from siamese.pipeline import train_from_config
 from siamese.sampling.neighbour_pk import NeighbourPKGenerator
-from siamese.training import train_from_config
 
 LABELS = np.repeat(np.arange(60), 5)  # 60 classes of 5 items
 

@@ -12,7 +12,8 @@ import torch
 
 from siamese.errors import ConfigError, TrainingFailed
 from siamese.objectives import create_objective
-from siamese.training import load_config, train_from_config
+from siamese.pipeline import train_from_config
+from siamese.training import load_config
 from siamese.training.collapse import CollapseDetector, batch_stats, weak_model_warning
 from siamese.training.recovery import CollapseRecovery
 from tests.tiny_runs import TINY_TRAFFIC_MODEL, killed_and_resumed, run_metrics

@@ -19,7 +19,8 @@ from tiny_runs import tiny_config
 from siamese.encoders import list_encoders
 from siamese.encoders._registry import _ENCODERS
 from siamese.errors import ConfigError
-from siamese.training import load_config, train_from_config
+from siamese.pipeline import train_from_config
+from siamese.training import load_config
 from siamese.training.config import RunConfig, describe_fields
 from siamese.training.config_checks import ENCODER_RULES, RULES, config_errors
 from siamese.training.run_status import read_status

@@ -20,8 +20,9 @@ from siamese.data import LabeledDataset
 from siamese.data.augment import ImageAugment
 from siamese.encoders import create_encoder
 from siamese.model import SiameseModel
+from siamese.pipeline import train_from_config
 from siamese.seed import derived_rng, epoch_torch_seeds
-from siamese.training import load_config, train_from_config
+from siamese.training import load_config
 from siamese.training.distributed import DistributedContext, distributed_embed
 from siamese.training.prefetch import Prefetcher
 

@@ -10,9 +10,10 @@ import pytest
 
 from siamese.errors import ConfigError
 from siamese.objectives import create_objective
+from siamese.pipeline import train_from_config
 from siamese.reporting.run_folder import RunFolder
 from siamese.reporting.sections_health import health_section
-from siamese.training import load_config, train_from_config
+from siamese.training import load_config
 from siamese.training.margin import distance_bound, fit_margin
 from tests.tiny_runs import tiny_config
 

@@ -15,8 +15,9 @@ from siamese.encoders import create_encoder
 from siamese.errors import ConfigError
 from siamese.model import SiameseModel
 from siamese.objectives import create_objective
+from siamese.pipeline import train_from_config
 from siamese.sampling import PKGenerator
-from siamese.training import load_config, optim, train_from_config
+from siamese.training import load_config, optim
 from siamese.training.optim import check_precision, cpu_bf16_units
 from siamese.training.trainer import Trainer
 

@@ -24,7 +24,8 @@ from tiny_runs import TINY_TRAFFIC_MODEL, run_metrics
 
 from siamese.encoders import list_encoders
 from siamese.mining import ONLINE_STRATEGIES, SEQUENCED_STRATEGIES
-from siamese.training import load_config, train_from_config
+from siamese.pipeline import train_from_config
+from siamese.training import load_config
 from siamese.training.run import ONLINE_MINERS
 from siamese.training.trainer import Trainer
 
@@ -183,7 +184,8 @@ _CHILD = textwrap.dedent(
     import os, signal, sys
     import torch
     torch.set_num_threads(1)
-    from siamese.training import checkpoint, load_config, train_from_config
+    from siamese.training import checkpoint, load_config
+    from siamese.pipeline import train_from_config
 
     write_json = checkpoint.atomic_write_json
 

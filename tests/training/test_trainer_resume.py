@@ -7,7 +7,7 @@ from tiny_runs import killed_and_resumed, run_metrics, tiny_config
 
 from siamese.errors import ConfigError
 from siamese.model import SiameseModel
-from siamese.training import train_from_config
+from siamese.pipeline import train_from_config
 
 
 def _cfg(tmp_path, name, extra=()):

@@ -17,7 +17,7 @@ def demo(
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Train on 5 traffic patterns, enroll ONE example of each of 8, identify fresh samples."""
-    from siamese.demo import SEEN, UNSEEN, run_demo
+    from siamese.pipeline.demo import SEEN, UNSEEN, run_demo
 
     if not json_out:
         console.print(

@@ -30,7 +30,7 @@ def evaluate(
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """N-way K-shot accuracy, verification accuracy, ROC AUC, EER and Cohen's d on the test classes."""
-    from siamese.evaluation.run_evaluation import evaluate_run
+    from siamese.pipeline.evaluate_run import evaluate_run
 
     result = evaluate_run(run_dir, n_way=n_way, k_shot=k_shot, episodes=episodes)
     if json_out:

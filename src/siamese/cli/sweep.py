@@ -32,7 +32,8 @@ def sweep(
     json_out: bool = typer.Option(False, "--json", help="Print the table as JSON."),
 ) -> None:
     """Run every combination of the --grid values; write sweep.csv, sweep.json and report.html."""
-    from siamese.reporting.sweep import parse_grid, run_sweep, value_text
+    from siamese.pipeline.sweep import parse_grid, run_sweep
+    from siamese.reporting.sweep_report import value_text
     from siamese.training.config import apply_overrides, read_config_file
     from siamese.training.config_checks import raise_all, run_path_errors
 

@@ -42,7 +42,8 @@ def train(
 ) -> None:
     """Train a Siamese network; the run goes to <out_dir>/<name>/ (model, metrics, report)."""
     from siamese.cli.data import parse_options
-    from siamese.training import load_config, train_from_config
+    from siamese.pipeline import train_from_config
+    from siamese.training import load_config
 
     if config is None and source is None and not overrides:
         err_console.print(USAGE, highlight=False, markup=False, soft_wrap=True)

@@ -116,7 +116,7 @@ def run_background(model: Any, run_dir: str | Path, seed: int, limit: int = 20_0
         ConfigError: ``run_dir`` has no ``config.json`` (a bare model folder has no training data).
     """
     from siamese.training.config import load_config
-    from siamese.training.run import load_splits
+    from siamese.training.splits import load_splits
 
     path = Path(run_dir) / "config.json"
     if not path.is_file():

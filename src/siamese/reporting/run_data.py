@@ -56,7 +56,7 @@ def load_run_data(run: RunFolder, model: SiameseModel) -> tuple[RunData | None, 
         report are left out (data moved or unreadable).
     """
     from siamese.training.config import from_dict
-    from siamese.training.run import load_splits
+    from siamese.training.splits import load_splits
 
     try:
         cfg = from_dict(run.config)

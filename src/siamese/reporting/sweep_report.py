@@ -12,7 +12,6 @@ import numpy as np
 from siamese._io import atomic_write_text
 from siamese.reporting import html as h
 from siamese.reporting._plot import figure, integer_epochs, plt_close, to_data_uri
-from siamese.reporting.sweep import choose_best, value_text
 
 PLOTTED = (
     ("val_accuracy", "validation accuracy at the evaluated epoch (fraction)"),
@@ -197,3 +196,32 @@ def overlaid_curves(sweep_dir: Path, rows: list[dict[str, Any]]) -> str:
         )
         out.append(f"<div>{h.image(to_data_uri(fig), label + ' per epoch, every run')}</div>")
     return "".join(out)
+
+
+def choose_best(rows: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str]:
+    """The run with the best validation figure of its evaluated epoch; never test figures.
+
+    Returns:
+        ``(row, rule)``: highest validation one-shot accuracy (ties: lower validation loss), or
+        the lowest validation loss when no run has a validation accuracy; ``(None, why)`` when
+        no run has a validation split.
+    """
+    with_acc = [r for r in rows if r.get("val_accuracy") is not None]
+    if with_acc:
+        best = max(
+            with_acc, key=lambda r: (r["val_accuracy"], -(r.get("val_loss") or float("inf")))
+        )
+        return best, "highest validation one-shot accuracy at the evaluated epoch"
+    with_loss = [r for r in rows if r.get("val_loss") is not None]
+    if with_loss:
+        return min(with_loss, key=lambda r: r["val_loss"]), "lowest validation loss"
+    return None, "no run has a validation split, so none is chosen (test figures never choose)"
+
+
+def value_text(v: Any) -> str:
+    """A swept value as the grid gave it: floats at full precision (1e-05, not 0.0000)."""
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, (list, dict)):
+        return json.dumps(v)
+    return str(v)

@@ -1,11 +1,12 @@
-"""From a config to a finished run folder: data, model, training, evaluation, report."""
+"""From a config to a trained model in its run folder: data, model, objective, miner, training.
+
+Evaluation, the report and the collapse verdict come after, in ``siamese.pipeline``; training
+knows nothing of them."""
 
 from __future__ import annotations
 
-import dataclasses
 import platform
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,60 +18,39 @@ import torch
 import siamese
 import siamese.training.run_status as run_status
 from siamese._io import atomic_write_json
-from siamese.data import (
-    LabeledDataset,
-    Normaliser,
-    class_disjoint_split,
-    load_source,
-    protocol_split,
-)
-from siamese.data.augment import ImageAugment, center_crop, rotated_classes
+from siamese.data import LabeledDataset, Normaliser
+from siamese.data.augment import ImageAugment
 from siamese.data.augment_series import SeriesAugment
 from siamese.data.image_prep import preparation_record
 from siamese.encoders import create_encoder
-from siamese.errors import ConfigError, DataError, SiameseError, TrainingFailed
-from siamese.evaluation.model_evaluation import evaluate_model
+from siamese.errors import ConfigError, SiameseError
 from siamese.model import SiameseModel
 from siamese.objectives import PairHead, create_objective
 from siamese.sampling import BatchGenerator, PairGenerator, PKGenerator, TripletGenerator
 from siamese.sampling.neighbour_pk import NeighbourPKGenerator
 from siamese.seed import seed_everything
-from siamese.training.collapse import collapse_advice, collapse_summary, weak_model_warning
+from siamese.training.collapse import collapse_summary
 from siamese.training.config import RunConfig, to_dict
 from siamese.training.distributed import DistributedContext
 from siamese.training.early_stopping import EarlyStopping
 from siamese.training.margin import distance_bound, fit_margin, histogram, sample_distances
 from siamese.training.recovery import CollapseRecovery
+from siamese.training.splits import load_splits
 from siamese.training.trainer import Trainer
 
 ONLINE_MINERS = ("batch_hard", "batch_all", "semi_hard", "scheduled")
 
 
 @dataclass
-class RunResult:
-    """What a finished run produced."""
+class TrainedRun:
+    """What training produced: the run folder (written on the main process only), the trained
+    model (saved there), the epoch records and the splits it was trained and will be tested on."""
 
     run_dir: Path
     model: SiameseModel
     history: list[dict[str, Any]]
-    evaluation: dict[str, Any]
     splits: dict[str, LabeledDataset]
-
-
-def load_splits(cfg: RunConfig) -> tuple[LabeledDataset, dict[str, LabeledDataset], str]:
-    """Read the data and split it; return (dataset, splits, a description of the split used).
-
-    With ``data.rotated_classes``, each training class rotated by 90/180/270 degrees is added as
-    a new class (validation and test classes are left as they are).
-    """
-    dataset, parts, how = _read_and_split(cfg)
-    if cfg.data.rotated_classes:
-        if dataset.kind != "image":
-            raise ConfigError(f"data.rotated_classes: needs image data, got {dataset.kind!r} items")
-        parts["train"] = rotated_classes(parts["train"])
-        dataset = dataclasses.replace(dataset, class_names=parts["train"].class_names)
-        how += "; training classes rotated by 90/180/270 degrees added as new classes"
-    return dataset, parts, how
+    is_main: bool = True
 
 
 def build_augment(cfg: RunConfig, kind: str) -> Any:
@@ -82,57 +62,6 @@ def build_augment(cfg: RunConfig, kind: str) -> Any:
     if kind == "sequence":
         return SeriesAugment.from_config(cfg.data.augment)
     raise ConfigError(f"data.augment: augmentation is for image or sequence items, not {kind!r}")
-
-
-def _read_and_split(cfg: RunConfig) -> tuple[LabeledDataset, dict[str, LabeledDataset], str]:
-    options = dict(cfg.data.options)
-    size = options.pop("size", None) if cfg.data.crop else None  # resize after the crop
-    dataset = load_source(cfg.data.source, **options)
-    if cfg.data.crop:
-        dataset = center_crop(dataset, cfg.data.crop, size)
-    if len(dataset) == 0:
-        raise DataError(f"data source {cfg.data.source!r} returned no items")
-    if cfg.data.split == "protocol":
-        parts = protocol_split(dataset)
-        if "train" not in parts:
-            raise ConfigError("data.split = 'protocol': the data's own split has no training part")
-        if "val" not in parts and cfg.data.val_fraction > 0:
-            train = parts["train"]
-            shared = "test" in parts and np.intersect1d(train.labels, parts["test"].labels).size > 0
-            # Items of the train classes (classification-style protocols such as UCR, where test
-            # shares the classes) or whole classes (one-shot protocols) become the validation part.
-            by_items = cfg.data.val_split == "items" or (cfg.data.val_split == "auto" and shared)
-            if by_items:
-                val_idx = _stratified(train.labels, cfg.data.val_fraction, cfg.seed)
-                keep = np.setdiff1d(np.arange(len(train)), val_idx)
-                parts["val"], parts["train"] = train.subset(val_idx), train.subset(keep)
-                how = "protocol (validation: items held out of train, stratified)"
-            else:
-                sub = class_disjoint_split(train, val_fraction=cfg.data.val_fraction, seed=cfg.seed)
-                parts.update(sub)
-                how = "protocol (validation: classes held out of train)"
-        else:
-            how = "protocol"
-        return dataset, parts, f"{how}: {dataset.meta.get('protocol', 'the reader’s split')}"
-    parts = class_disjoint_split(
-        dataset,
-        val_fraction=cfg.data.val_fraction,
-        test_fraction=cfg.data.test_fraction,
-        seed=cfg.seed,
-    )
-    ratio = f"val {cfg.data.val_fraction}, test {cfg.data.test_fraction}, seed {cfg.seed}"
-    return dataset, parts, f"class-disjoint by ratio ({ratio})"
-
-
-def _stratified(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    rng = np.random.default_rng([seed, 3])
-    out = []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        n = int(round(fraction * len(idx)))
-        if 0 < n < len(idx):
-            out.append(rng.choice(idx, size=n, replace=False))
-    return np.sort(np.concatenate(out)) if out else np.array([], dtype=np.int64)
 
 
 def build_model(
@@ -285,17 +214,17 @@ def prepare_run_dir(cfg: RunConfig, *, resume: bool, overwrite: bool) -> Path:
     return run_dir
 
 
-@run_status.tracked
-def train_from_config(
+def train_run(
     cfg: RunConfig,
     *,
     resume: bool = False,
     overwrite: bool = False,
     console: Any = None,
-    report: bool = True,
     progress_override: bool | None = None,
-) -> RunResult:
-    """Run a whole training job described by ``cfg`` into ``<out_dir>/<name>/``.
+) -> TrainedRun:
+    """Train the job ``cfg`` describes into ``<out_dir>/<name>/``: config, dataset description,
+    checkpoints, metrics and the trained model (``siamese.pipeline.train_from_config`` then
+    evaluates it and writes the report).
 
     Raises:
         SiameseError: bad config or data (nothing is written then: the run folder is created
@@ -311,7 +240,7 @@ def train_from_config(
     seed_everything(cfg.seed)
     dataset, parts, split_used = load_splits(cfg)
     raise_all(data_errors(cfg, parts))  # e.g. evaluation.n_way against the test classes
-    train, val, test = parts["train"], parts.get("val"), parts.get("test")
+    train, val = parts["train"], parts.get("val")
     info = {
         "class_names": dataset.class_names,
         "kind": dataset.kind,
@@ -433,63 +362,10 @@ def train_from_config(
     }
     ctx.close()  # the process group is not needed after training
     if not ctx.is_main:
-        return RunResult(run_dir, model, history, {}, parts)
+        return TrainedRun(run_dir, model, history, parts, is_main=False)
     if margin_record is not None:
         trained = sample_distances(model, train, objective.distance, cfg.seed)
         atomic_write_json(run_dir / "margin.json", {**margin_record, "trained": histogram(trained)})
     model.test_time_shift = cfg.evaluation.test_time_shift  # after training: evaluation, use
     model.save(run_dir)
-    evaluation: dict[str, Any] = {}
-    if test is not None and len(test):
-        t1 = time.perf_counter()
-        evaluation = evaluate_model(
-            model,
-            test,
-            val=val,
-            n_way=cfg.evaluation.n_way,
-            k_shot=cfg.evaluation.k_shot,
-            episodes=cfg.evaluation.episodes,
-            pairs=cfg.evaluation.pairs,
-            seed=cfg.seed,
-        )
-        evaluation["seconds"] = round(time.perf_counter() - t1, 2)
-    evaluation["training"] = model.info["training"]
-    weak = weak_model_warning(evaluation)
-    if weak is not None:
-        evaluation["warnings"] = [weak]
-        msg = f"warning: {weak}"
-        if console is not None:
-            console.print(msg, style="bold yellow", markup=False)
-        else:
-            print(msg, file=sys.stderr)
-    atomic_write_json(run_dir / "evaluation.json", evaluation)
-    if report:
-        write_report(run_dir, console)
-    collapse = model.info["training"]["collapse"]
-    if collapse["state"] == "collapsed":
-        last = collapse["reasons"][str(collapse["epochs"][-1])]
-        raise TrainingFailed(
-            f"run {run_dir}: the embedding collapsed at epoch {collapse['epochs'][-1]} "
-            f"({'; '.join(last)})"
-            + (f" after {len(collapse['recoveries'])} recoveries" if collapse["recoveries"] else "")
-            + f"; the model in the run folder does not work. Try: "
-            f"{collapse_advice(cfg.objective.name, cfg.mining.strategy)}"
-        )
-    return RunResult(run_dir, model, history, evaluation, parts)
-
-
-def write_report(run_dir: Path, console: Any = None) -> None:
-    """Write report.html; a failure is a warning, never a failed training run."""
-    from siamese.reporting import build_report
-
-    try:
-        path = build_report(run_dir)
-    except Exception as exc:  # noqa: BLE001 - the trained model is already saved
-        msg = f"warning: report not written ({type(exc).__name__}: {exc}); try `siamese report {run_dir}`"
-        if console is not None:
-            console.print(msg, markup=False)
-        else:
-            print(msg, file=sys.stderr)  # stdout may carry --json
-        return
-    if console is not None:
-        console.print(f"report: {path}", markup=False)
+    return TrainedRun(run_dir, model, history, parts)

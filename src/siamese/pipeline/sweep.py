@@ -140,9 +140,9 @@ def run_sweep(
     Raises:
         ConfigError: a swept key or value the config does not accept (before anything runs).
     """
+    from siamese.pipeline.run import train_from_config
     from siamese.reporting.sweep_report import write_sweep_report
     from siamese.training.config import from_dict
-    from siamese.training.run import train_from_config
 
     sweep_name = name or base.get("name") or "sweep"
     sweep_dir = Path(base.get("out_dir", "runs")) / sweep_name
@@ -215,35 +215,6 @@ def evaluated_record(
     folder = RunFolder(run_dir, config, history, {}, evaluation={"training": training})
     epoch = folder.evaluated_epoch
     return next((m for m in history if m["epoch"] == epoch), {"epoch": epoch})
-
-
-def choose_best(rows: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str]:
-    """The run with the best validation figure of its evaluated epoch; never test figures.
-
-    Returns:
-        ``(row, rule)``: highest validation one-shot accuracy (ties: lower validation loss), or
-        the lowest validation loss when no run has a validation accuracy; ``(None, why)`` when
-        no run has a validation split.
-    """
-    with_acc = [r for r in rows if r.get("val_accuracy") is not None]
-    if with_acc:
-        best = max(
-            with_acc, key=lambda r: (r["val_accuracy"], -(r.get("val_loss") or float("inf")))
-        )
-        return best, "highest validation one-shot accuracy at the evaluated epoch"
-    with_loss = [r for r in rows if r.get("val_loss") is not None]
-    if with_loss:
-        return min(with_loss, key=lambda r: r["val_loss"]), "lowest validation loss"
-    return None, "no run has a validation split, so none is chosen (test figures never choose)"
-
-
-def value_text(v: Any) -> str:
-    """A swept value as the grid gave it: floats at full precision (1e-05, not 0.0000)."""
-    if isinstance(v, float):
-        return repr(v)
-    if isinstance(v, (list, dict)):
-        return json.dumps(v)
-    return str(v)
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:

@@ -35,8 +35,8 @@ from siamese._io import atomic_write_json
 from siamese.data.traffic import PATTERNS, simulate_traffic
 from siamese.evaluation.crowding import crowding_offsets
 from siamese.evaluation.one_shot import classify_by_nearest
+from siamese.pipeline.run import train_from_config, write_report
 from siamese.training.config import from_dict
-from siamese.training.run import train_from_config, write_report
 
 SEEN = ("normal", "blocked", "capacity_limit", "loss_bursts", "latency_spikes")
 UNSEEN = ("flapping", "surge", "degradation")

@@ -29,7 +29,7 @@ def evaluate_run(
     """
     from siamese.model import SiameseModel
     from siamese.training.config import from_dict
-    from siamese.training.run import load_splits
+    from siamese.training.splits import load_splits
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():

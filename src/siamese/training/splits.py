@@ -1,0 +1,86 @@
+"""A run's data: read the source its config names and split it (class-disjoint, or the data's
+own protocol with an optional validation part), the one place every reader of a run folder
+(evaluation, the report, export, galleries) rebuilds the splits the run trained on."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from siamese.data import (
+    LabeledDataset,
+    class_disjoint_split,
+    load_source,
+    protocol_split,
+)
+from siamese.data.augment import center_crop, rotated_classes
+from siamese.errors import ConfigError, DataError
+from siamese.training.config import RunConfig
+
+
+def load_splits(cfg: RunConfig) -> tuple[LabeledDataset, dict[str, LabeledDataset], str]:
+    """Read the data and split it; return (dataset, splits, a description of the split used).
+
+    With ``data.rotated_classes``, each training class rotated by 90/180/270 degrees is added as
+    a new class (validation and test classes are left as they are).
+    """
+    dataset, parts, how = _read_and_split(cfg)
+    if cfg.data.rotated_classes:
+        if dataset.kind != "image":
+            raise ConfigError(f"data.rotated_classes: needs image data, got {dataset.kind!r} items")
+        parts["train"] = rotated_classes(parts["train"])
+        dataset = dataclasses.replace(dataset, class_names=parts["train"].class_names)
+        how += "; training classes rotated by 90/180/270 degrees added as new classes"
+    return dataset, parts, how
+
+
+def _read_and_split(cfg: RunConfig) -> tuple[LabeledDataset, dict[str, LabeledDataset], str]:
+    options = dict(cfg.data.options)
+    size = options.pop("size", None) if cfg.data.crop else None  # resize after the crop
+    dataset = load_source(cfg.data.source, **options)
+    if cfg.data.crop:
+        dataset = center_crop(dataset, cfg.data.crop, size)
+    if len(dataset) == 0:
+        raise DataError(f"data source {cfg.data.source!r} returned no items")
+    if cfg.data.split == "protocol":
+        parts = protocol_split(dataset)
+        if "train" not in parts:
+            raise ConfigError("data.split = 'protocol': the data's own split has no training part")
+        if "val" not in parts and cfg.data.val_fraction > 0:
+            train = parts["train"]
+            shared = "test" in parts and np.intersect1d(train.labels, parts["test"].labels).size > 0
+            # Items of the train classes (classification-style protocols such as UCR, where test
+            # shares the classes) or whole classes (one-shot protocols) become the validation part.
+            by_items = cfg.data.val_split == "items" or (cfg.data.val_split == "auto" and shared)
+            if by_items:
+                val_idx = _stratified(train.labels, cfg.data.val_fraction, cfg.seed)
+                keep = np.setdiff1d(np.arange(len(train)), val_idx)
+                parts["val"], parts["train"] = train.subset(val_idx), train.subset(keep)
+                how = "protocol (validation: items held out of train, stratified)"
+            else:
+                sub = class_disjoint_split(train, val_fraction=cfg.data.val_fraction, seed=cfg.seed)
+                parts.update(sub)
+                how = "protocol (validation: classes held out of train)"
+        else:
+            how = "protocol"
+        return dataset, parts, f"{how}: {dataset.meta.get('protocol', 'the reader’s split')}"
+    parts = class_disjoint_split(
+        dataset,
+        val_fraction=cfg.data.val_fraction,
+        test_fraction=cfg.data.test_fraction,
+        seed=cfg.seed,
+    )
+    ratio = f"val {cfg.data.val_fraction}, test {cfg.data.test_fraction}, seed {cfg.seed}"
+    return dataset, parts, f"class-disjoint by ratio ({ratio})"
+
+
+def _stratified(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng([seed, 3])
+    out = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        n = int(round(fraction * len(idx)))
+        if 0 < n < len(idx):
+            out.append(rng.choice(idx, size=n, replace=False))
+    return np.sort(np.concatenate(out)) if out else np.array([], dtype=np.int64)
