@@ -14,10 +14,10 @@ Both report groups of fewer than ``min_cluster_size`` queries as noise. Why aggl
 default (``benchmarks/open_world.py``, settings scored by ARI on held-out *training* classes only):
 its best setting beat HDBSCAN's best on the traffic embedding (mean ARI 0.500 against 0.000, from
 just 6 unknown windows of one held-out class: scikit-learn's HDBSCAN returns no cluster when all
-unknowns form one group) and tied it
-on NSL-KDD (0.740 against 0.738; raw features 0.657 against 0.649), HDBSCAN won on raw traffic
-features (0.535 against 0.254). The best cut was 0.75 x the threshold on traffic and 2 x on
-NSL-KDD: the default 1 x is the threshold itself; ``link_scale`` sets it.
+unknowns form one group) and tied it on NSL-KDD (0.740 against 0.738; raw features 0.657 against
+0.649); HDBSCAN won on raw traffic features (0.535 against 0.254). The best cut was 0.75 x the
+threshold on traffic and 2 x on NSL-KDD: the default 1 x is the threshold itself; ``link_scale``
+sets it.
 """
 
 from __future__ import annotations
