@@ -46,7 +46,7 @@ from siamese.gallery._store_sqlite import SQLiteStore
 from siamese.model import SiameseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gallery_scale import _wait_until_up  # noqa: E402  (one wait for both service benchmarks)
+from gallery_scale import _wait_until_up, die_with_parent  # noqa: E402  (shared by both service benchmarks)
 
 MLP = {"input_shape": [8], "hidden": [16], "embedding_dim": 4}
 FULL = {"kills": 50, "enrolls": 500, "base": 2000}
@@ -76,7 +76,9 @@ def one_kill(folder: Path, trial: int, clients: int, rng: np.random.Generator) -
     port = _free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "siamese", "serve", str(folder), "--port", str(port)]
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    server = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, preexec_fn=die_with_parent
+    )
     acked: list[str] = []
     stop = threading.Event()
     lock = threading.Lock()

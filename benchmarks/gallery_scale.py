@@ -155,7 +155,9 @@ def bench_service(gallery: Gallery, cfg: dict[str, int], threads: int, seed: int
             "--threads",
             str(threads),
         ]
-        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        server = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=die_with_parent
+        )
         try:
             _wait_until_up(server, port)
             rng = np.random.default_rng(seed + 1)
@@ -197,6 +199,22 @@ def bench_service(gallery: Gallery, cfg: dict[str, int], threads: int, seed: int
         "p99_ms": float(np.percentile(lat, 99)),
         "throughput_rps": len(lat) / wall,
     }
+
+
+def die_with_parent() -> None:
+    """In a server child, before it runs: SIGKILL it when this process dies, however it dies.
+
+    A benchmark killed from outside (a test's timeout, Ctrl-C, SIGKILL) cannot run its
+    ``finally`` clean-up, and its server would otherwise live on and hold a CPU and a port.
+    Linux only (prctl PR_SET_PDEATHSIG); elsewhere the ``finally`` clean-up is all there is.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
 
 
 def _wait_until_up(server: subprocess.Popen, port: int, timeout: float = 120.0) -> None:

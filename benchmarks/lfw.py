@@ -12,6 +12,8 @@ run with ``--run-dir``), then measures:
     people: a shortcut, labelled as such. ``--retrain-per-fold`` runs the correct protocol: for each
     fold, a new model trained on the other 9 folds' people (10 trainings).
 
+Both report TAR@FAR (true-accept rate at false-accept rates 0.1, 0.01, 0.001; ``-``/null where
+there are fewer than 1/FAR different-person pairs: test.txt has 600, View 2 pooled 3,000).
 Pair scores are cosine similarities of flip-averaged embeddings. Prints one table and writes a
 JSON result file; ``--quick`` trains a tiny model for a few steps.
 
@@ -50,7 +52,11 @@ from siamese.evaluation.pair_protocol import (  # noqa: E402
     k_fold_verification,
     pair_list_scores,
 )
-from siamese.evaluation.verification import VerificationEvaluator, roc_auc  # noqa: E402
+from siamese.evaluation.verification import (  # noqa: E402
+    VerificationEvaluator,
+    roc_auc,
+    tar_at_far,
+)
 from siamese.model import SiameseModel  # noqa: E402
 from siamese.training.config import RunConfig, load_config  # noqa: E402
 
@@ -134,6 +140,7 @@ def dev_figures(
         "test_pairs": int(is_test.sum()),
         "train_pairs": int((~is_test).sum()),
         "test_auc": roc_auc(scores[is_test], same[is_test]),
+        "test_tar_at_far": tar_at_far(scores[is_test], same[is_test]),
     }
     literal = VerificationEvaluator().fit(scores[~is_test], same[~is_test])
     out["accuracy_threshold_train_pairs"] = literal.score(scores[is_test], same[is_test])
@@ -173,6 +180,7 @@ def view2_figures(
         v_emb = embed_flip_averaged(model, prepare_dataset(cfg, view2), flip=flip)
     scores = pair_list_scores(model, v_emb, pr["i"], pr["j"])
     res = k_fold_verification(scores, pr["same"], pr["fold"]).to_dict()
+    res["tar_at_far"] = tar_at_far(scores, pr["same"])  # all 10 folds' pairs pooled
     res["protocol"] = (
         "one model trained on the train.txt people (= folds 1-8); 10-fold threshold "
         "cross-validation only (folds 1-8 hold trained-on people)"
@@ -292,6 +300,11 @@ def print_table(console: Console, record: dict[str, Any]) -> None:
         f"{v2['mean']:.4f}",
         f"+/- {v2['std']:.4f} (std); folds 1-8 seen in training",
     )
+    for name, tars in (
+        ("(a) dev: test.txt", dev["test_tar_at_far"]),
+        ("(b) View 2", v2["tar_at_far"]),
+    ):
+        table.add_row(f"{name}, TAR @ FAR 0.1 / 0.01 / 0.001", _tars(tars), "")
     if "view2_retrained" in fig:
         r = fig["view2_retrained"]
         table.add_row(
@@ -303,6 +316,11 @@ def print_table(console: Console, record: dict[str, Any]) -> None:
         table.add_row(f"[dim]anchor: {name}[/]", f"[dim]{acc:.3f}[/]", "")
     add_time_rows(table, record)
     console.print(table)
+
+
+def _tars(tars: dict[str, float | None]) -> str:
+    """``0.912 / 0.640 / -``: TAR at each FAR, ``-`` where too few impostor pairs measure it."""
+    return " / ".join("-" if v is None else f"{v:.3f}" for v in tars.values())
 
 
 if __name__ == "__main__":

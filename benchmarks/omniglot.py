@@ -5,7 +5,9 @@ then measures:
 
 * the official 20-way 1-shot benchmark of Lake et al. (2015): 20 runs, 400 trials, from
   ``all_runs.zip`` (ties count as misses);
-* random 20-way and 5-way 1-shot episodes over every character of ``images_evaluation``.
+* random 20-way and 5-way 1-shot episodes over every character of ``images_evaluation``;
+* verification on ``VERIFY_PAIRS`` balanced same/different pairs of ``images_evaluation``
+  drawings: ROC AUC and TAR@FAR (true-accept rate at false-accept rates 0.1, 0.01, 0.001).
 
 Prints one table and writes a JSON result file. ``--quick`` trains a tiny model on a few classes
 for one short epoch (the test suite runs it so the script cannot rot).
@@ -36,8 +38,9 @@ from _recipe import (  # noqa: E402
 )
 
 from siamese.data import load_omniglot_runs, load_source  # noqa: E402
-from siamese.evaluation import n_way_k_shot_accuracy  # noqa: E402
+from siamese.evaluation import n_way_k_shot_accuracy, pair_scores  # noqa: E402
 from siamese.evaluation.omniglot_runs import evaluate_omniglot_runs  # noqa: E402
+from siamese.evaluation.verification import roc_auc, tar_at_far  # noqa: E402
 from siamese.model import SiameseModel  # noqa: E402
 from siamese.training.config import load_config  # noqa: E402
 from siamese.training.splits import load_splits  # noqa: E402
@@ -49,6 +52,7 @@ ANCHORS = {
     "Bayesian Program Learning (Lake et al. 2015)": 0.967,
     "pytorch-metric-learning conv4 28x28 semi-hard, 5 min": 0.935,
 }
+VERIFY_PAIRS = 20_000  # 10,000 different-character pairs: TAR@FAR measurable down to 0.001
 QUICK = [
     "data.limit_classes=24",
     "training.epochs=1",
@@ -146,6 +150,19 @@ def episode_figures(
     return out
 
 
+def verification_figures(
+    model: SiameseModel, test: Any, emb: np.ndarray, seed: int
+) -> dict[str, Any]:
+    """ROC AUC and TAR@FAR on ``VERIFY_PAIRS`` balanced pairs of the evaluation drawings."""
+    ps = pair_scores(model, emb, test.labels, VERIFY_PAIRS, seed)
+    return {
+        "pairs": int(len(ps["same"])),
+        "impostor_pairs": int((~ps["same"]).sum()),
+        "auc": roc_auc(ps["scores"], ps["same"]),
+        "tar_at_far": tar_at_far(ps["scores"], ps["same"]),
+    }
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     console = Console()
@@ -180,6 +197,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     episodes = 50 if args.quick else args.episodes
     test_emb = model.embed_dataset(test)  # (N, D), embedded once for both scorings
     figures["evaluation_episodes"] = episode_figures(model, test, test_emb, episodes, args.seed)
+    figures["verification"] = verification_figures(model, test, test_emb, args.seed)
     if args.crowding > 0:
         bg = background_embeddings(model, cfg, args.seed, train)
         figures["crowding"] = {"beta": args.crowding, "k": 10, "background": len(bg)}
@@ -225,6 +243,14 @@ def print_table(console: Console, record: dict[str, Any]) -> None:
                 f"{ep['accuracy']:.4f}",
                 f"+/- {ep['ci95']:.4f} (95%), {ep['episodes']} episodes",
             )
+    if "verification" in fig:
+        ver = fig["verification"]
+        tars = " / ".join("-" if v is None else f"{v:.3f}" for v in ver["tar_at_far"].values())
+        table.add_row(
+            "verification, TAR @ FAR 0.1 / 0.01 / 0.001",
+            tars,
+            f"{ver['pairs']} pairs of evaluation drawings, AUC {ver['auc']:.4f}",
+        )
     shift = fig.get("test_time_shift", 0)
     table.add_row("test-time shift (pixels)", str(shift), f"{(2 * shift + 1) ** 2} views averaged")
     for name, acc in record["anchors"].items():

@@ -51,6 +51,9 @@ def test_omniglot_quick(shared_data: Path, tmp_path: Path):
         assert 0.0 <= official["accuracy"] <= 1.0
         assert set(rec["figures"]["evaluation_episodes" + suffix]) == {"20_way", "5_way"}
     assert rec["figures"]["crowding"]["beta"] == 0.5
+    ver = rec["figures"]["verification"]  # TAR@FAR at 0.1, 0.01, 0.001 on 10,000 impostor pairs
+    assert ver["impostor_pairs"] == 10_000
+    assert all(0.0 <= ver["tar_at_far"][f] <= 1.0 for f in ("0.1", "0.01", "0.001"))
     assert rec["figures"]["test_time_shift"] == 1  # the config's setting, saved with the model
     assert rec["seed"] == 1 and rec["quick"] is True and rec["train_wall_seconds"] > 0
 
@@ -62,4 +65,7 @@ def test_lfw_quick(shared_data: Path, tmp_path: Path):
     assert 0.0 <= dev["accuracy"] <= 1.0 and dev["test_pairs"] > 0
     assert len(view2["per_fold"]) == 10 and view2["std"] >= 0
     assert "threshold cross-validation only" in view2["protocol"]
+    # The quick pairs files: 30 different-person test pairs (FAR 0.1 only), 50 in View 2.
+    assert dev["test_tar_at_far"]["0.01"] is None and 0 <= dev["test_tar_at_far"]["0.1"] <= 1
+    assert set(view2["tar_at_far"]) == {"0.1", "0.01", "0.001"}
     assert rec["seed"] == 1 and rec["flip_averaged"] is True

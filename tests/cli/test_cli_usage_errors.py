@@ -46,6 +46,11 @@ CASES: dict[str, tuple[list[str], list[str] | None, list[str]]] = {
         ["identify"],
         ["identify", "g", "q.png", "--k", "five"],
     ),
+    "discover": (
+        ["discover", "g", "q.csv", "--bogus"],
+        ["discover"],
+        ["discover", "g", "q.csv", "--min-cluster-size", "two"],
+    ),
     "verify": (
         ["verify", "r", "a.png", "b.png", "--bogus"],
         ["verify", "r", "a.png"],

@@ -171,20 +171,31 @@ def test_bad_limits_are_refused(gallery_dir):
 
 
 def test_health_answers_fast_while_a_big_identify_is_decoded(gallery_dir):
+    """Decoding runs off the event loop: /health answers while a big identify is processed.
+
+    The limit is 100 ms, or 4x the slowest of the pings measured just before on the idle
+    server, whichever is larger: on a machine so loaded that an idle ping takes 50 ms, the
+    test still tells a blocked loop (pings stall for the whole decode, seconds) from a slow
+    machine, instead of failing by load.
+    """
     body = {"items": [b64(png(2000))] * 12, "k": 1}  # 12 images of 4 MP: about a second of decoding
     done = threading.Event()
     latencies: list[float] = []
     app = create_app(gallery_dir, max_request_bytes=64 * 2**20)
     with TestClient(app) as client:  # one event loop serves both threads, as uvicorn would
 
+        def timed_ping() -> float:
+            t0 = time.perf_counter()
+            assert client.get("/health").status_code == 200
+            return time.perf_counter() - t0
+
         def ping() -> None:
             while not done.is_set():
-                t0 = time.perf_counter()
-                assert client.get("/health").status_code == 200
-                latencies.append(time.perf_counter() - t0)
+                latencies.append(timed_ping())
                 time.sleep(0.02)
 
         client.get("/health")  # warm
+        idle = [timed_ping() for _ in range(10)]
         pinger = threading.Thread(target=ping)
         t0 = time.perf_counter()
         pinger.start()
@@ -195,9 +206,11 @@ def test_health_answers_fast_while_a_big_identify_is_decoded(gallery_dir):
     assert r.status_code == 200 and len(r.json()["results"]) == 12
     # the pings ran while the request was processed (0.4 s on a quiet 2-core machine)
     assert busy > 0.2 and len(latencies) >= 3
-    # every ping under 100 ms, but one (a 2-core machine shared with other test workers may
+    limit = max(0.1, 4 * max(idle))
+    # every ping under the limit, but one (a 2-core machine shared with other test workers may
     # not schedule the thread in time once); with decoding on the event loop all stall ~1 s
-    over = [round(v * 1000) for v in latencies if v >= 0.1]
-    assert len(over) <= 1 and max(latencies) < 0.5, (
-        f"/health over 100 ms: {over} ({busy:.2f} s busy)"
+    over = [round(v * 1000) for v in latencies if v >= limit]
+    assert len(over) <= 1 and max(latencies) < max(0.5, busy / 3), (
+        f"/health over {limit * 1000:.0f} ms: {over} ({busy:.2f} s busy; idle pings up to "
+        f"{max(idle) * 1000:.0f} ms)"
     )

@@ -54,6 +54,7 @@ def _register() -> None:
     app.command("train")(_train.train)
     app.command("evaluate")(_evaluate.evaluate)
     app.add_typer(data_app, name="data")
+    from siamese.cli import discover as _discover
     from siamese.cli import enroll as _enroll
     from siamese.cli import export as _export
     from siamese.cli import identify as _identify
@@ -62,6 +63,7 @@ def _register() -> None:
 
     app.command("enroll")(_enroll.enroll)
     app.command("identify")(_identify.identify)
+    app.command("discover")(_discover.discover)
     app.command("verify")(_verify.verify)
     app.command("export")(_export.export)
     app.command("serve")(_serve.serve)

@@ -29,7 +29,7 @@ def evaluate(
     ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """N-way K-shot accuracy, verification accuracy, ROC AUC, EER and Cohen's d on the test classes."""
+    """N-way K-shot accuracy, verification accuracy, ROC AUC, EER, TAR@FAR and Cohen's d on the test classes."""
     from siamese.pipeline.evaluate_run import evaluate_run
 
     result = evaluate_run(run_dir, n_way=n_way, k_shot=k_shot, episodes=episodes)
@@ -42,6 +42,12 @@ def evaluate(
     for key, v in result.items():
         if isinstance(v, (int, float)):
             table.add_row(key, f"{v:.4f}" if isinstance(v, float) else str(v))
+    ver = result.get("verification", {})
+    for far, tar in ver.get("tar_at_far", {}).items():
+        shown = (
+            f"{tar:.4f}" if tar is not None else f"- (under {1 / float(far):.0f} impostor pairs)"
+        )
+        table.add_row(f"TAR @ FAR {far}", shown)
     console.print(table)
     if "gallery_1nn_accuracy" in result:  # the data's own protocol: test classes occur in train
         console.print(

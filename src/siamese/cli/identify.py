@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -18,6 +19,14 @@ def identify(
     k: int = typer.Option(
         5, "--k", "-k", help="Classes to list per query, >= 1.", callback=in_range("-k", 1)
     ),
+    rerank_k: int = typer.Option(
+        0,
+        "--rerank",
+        help="Re-rank the index's top K classes with a pair scorer: the model's pair head, else "
+        "an L1 + sigmoid head trained on the gallery's embeddings (needs a class with 2+ "
+        "examples); 0: off.",
+        callback=in_range("--rerank", 0),
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Identify each file against the gallery: its top-k classes, or 'unknown' beyond the threshold."""
@@ -33,7 +42,15 @@ def identify(
             f"{gallery_dir}: the model records no info.item_shape; files cannot be read"
         )
     items, lengths = stack([load_file(f, spec) for f in files], spec)
-    results = g.identify(items, k=k, lengths=lengths)
+    if rerank_k:
+        from siamese.gallery.rerank import rerank, train_pair_head
+
+        scorer = g.model.head or train_pair_head(g.embeddings_, g.labels_)
+        emb = g.embed(items, lengths)
+        results = rerank(g, emb, g.identify_embeddings(emb, max(k, rerank_k)), scorer)
+        results = [replace(r, matches=r.matches[:k]) for r in results]
+    else:
+        results = g.identify(items, k=k, lengths=lengths)
     if json_out:
         print_json([{"file": str(f), **r.to_dict()} for f, r in zip(files, results, strict=True)])
         return

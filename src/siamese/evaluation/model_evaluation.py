@@ -11,7 +11,12 @@ from siamese.data.labeled_dataset import LabeledDataset
 from siamese.errors import DataError
 from siamese.evaluation.one_shot import n_way_k_shot_accuracy
 from siamese.evaluation.separation import cohens_d
-from siamese.evaluation.verification import VerificationEvaluator, equal_error_rate, roc_auc
+from siamese.evaluation.verification import (
+    VerificationEvaluator,
+    equal_error_rate,
+    roc_auc,
+    tar_at_far,
+)
 from siamese.sampling.pair_generator import PairGenerator
 
 DEFAULT_N_WAY = 5  # evaluation.n_way left out: up to this many classes, as many as there are
@@ -91,7 +96,9 @@ def evaluate_model(
     """The test-time evaluation written to ``evaluation.json`` and the report.
 
     The verification threshold is chosen on validation pairs (never on test pairs); without a
-    validation split, verification accuracy is left out.
+    validation split, verification accuracy is left out. ``verification.tar_at_far`` holds the
+    true-accept rate of the test pairs at false-accept rates 0.1, 0.01 and 0.001 (``None`` where
+    the test has fewer than 1/FAR different-class pairs).
     """
     if len(test) == 0:
         raise DataError("evaluation: the test split is empty; set data.test_fraction > 0")
@@ -109,6 +116,11 @@ def evaluate_model(
         out["auc"] = roc_auc(ps["scores"], ps["same"])
         out["eer"] = equal_error_rate(ps["scores"], ps["same"])
         out["cohens_d"] = cohens_d(ps["distances"][ps["same"]], ps["distances"][~ps["same"]])
+        out["verification"] = {
+            "tar_at_far": tar_at_far(ps["scores"], ps["same"]),
+            "pairs": int(len(ps["same"])),
+            "impostor_pairs": int((~ps["same"]).sum()),
+        }
         if val is not None and len(val) and can_pair(val.labels):
             vidx = fixed_subset(len(val), max_items, seed)
             vps = pair_scores(

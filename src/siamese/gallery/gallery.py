@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from siamese.gallery._calibration import calibration
 from siamese.gallery._crowding import Crowding
 from siamese.gallery._results import UNKNOWN, Identification, Match, Verification
 from siamese.gallery._store import GalleryStore, StoredGallery
+from siamese.gallery.discover import Discovery, check_names, discover
 from siamese.gallery.inputs import ItemSpec, check_batch, label_names
 from siamese.gallery.vector_index import VectorIndex
 
@@ -291,6 +292,72 @@ class Gallery:
             Verification(None if t is None else bool(d <= t), float(s), float(d), t)
             for s, d in zip(score, dist, strict=True)
         ]
+
+    # ---------------------------------------------------------------- discovery
+    def discover(
+        self,
+        items: np.ndarray,
+        lengths: np.ndarray | None = None,
+        *,
+        method: str = "agglomerative",
+        min_cluster_size: int = 3,
+        link_scale: float = 1.0,
+    ) -> Discovery:
+        """Cluster the queries answered "unknown" into candidate new classes (``gallery.discover``).
+
+        Args:
+            items, lengths: the queries (as in ``identify``).
+            method: ``"agglomerative"`` (average linkage cut at ``link_scale`` x the threshold)
+                or ``"hdbscan"``; never a fixed number of clusters.
+            min_cluster_size: smaller groups are noise (at least 2).
+            link_scale: the agglomerative cut as a multiple of the gallery's threshold.
+
+        Returns:
+            A ``Discovery``: each cluster's size, medoid, members (query indices) and distance
+            to the nearest known class; ``message`` says when every query is known.
+
+        Raises:
+            ConfigError: the gallery is empty or has no calibrated threshold, or bad settings.
+            DataError: no queries, or items of the wrong shape.
+        """
+        return self.discover_embeddings(
+            self.embed(items, lengths),
+            method=method,
+            min_cluster_size=min_cluster_size,
+            link_scale=link_scale,
+        )
+
+    def discover_embeddings(
+        self,
+        embeddings: np.ndarray,
+        *,
+        method: str = "agglomerative",
+        min_cluster_size: int = 3,
+        link_scale: float = 1.0,
+    ) -> Discovery:
+        """``discover`` for precomputed query embeddings ``(Q, D)``."""
+        return discover(
+            self,
+            embeddings,
+            method=method,
+            min_cluster_size=min_cluster_size,
+            link_scale=link_scale,
+        )
+
+    def enroll_clusters(self, found: Discovery, names: Mapping[int, str]) -> Gallery:
+        """Enroll discovered clusters as new classes: ``{cluster id: new class name}``.
+
+        Every member of each named cluster is enrolled under its name, all in one call of
+        ``add_embeddings`` (one committed transaction with an attached store): all or nothing.
+
+        Raises:
+            DataError: an unknown cluster id, or a name that is empty, ``"unknown"``, given
+                twice, or already an enrolled class.
+        """
+        check_names(self, found, names)
+        emb = np.concatenate([found.members_embeddings(int(c)) for c in names])
+        labels = [str(n) for c, n in names.items() for _ in found.clusters[int(c)].members]
+        return self.add_embeddings(emb, labels)
 
     # ---------------------------------------------------------------- calibration
     def calibrate(

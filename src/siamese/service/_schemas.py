@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -58,6 +58,26 @@ class EnrollRequest(BaseModel):
     labels: list[str] = Field(..., min_length=1, description="One class name per item.")
 
 
+class DiscoverSettings(BaseModel):
+    """How ``/discover`` clusters the unknown items (the multipart form's fields)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["agglomerative", "hdbscan"] = Field(
+        "agglomerative",
+        description="agglomerative: average linkage cut at link_scale x the gallery's threshold; "
+        "hdbscan: density-based. Never a fixed number of clusters.",
+    )
+    min_cluster_size: int = Field(3, ge=2, le=10_000, description="Smaller groups are noise.")
+    link_scale: float = Field(1.0, gt=0, le=100, description="agglomerative: the cut's factor.")
+
+
+class DiscoverRequest(DiscoverSettings):
+    """Which of these items are of no enrolled class, and do they form new classes?"""
+
+    items: list[ItemIn] = Field(..., min_length=1, description="The query items.")
+
+
 class MatchOut(BaseModel):
     label: str
     distance: float
@@ -93,6 +113,27 @@ class EnrollResponse(BaseModel):
     examples: int
 
 
+class ClusterOut(BaseModel):
+    cluster: int = Field(..., description="The cluster's id (0 = the largest).")
+    size: int
+    medoid: int = Field(..., description="Index (into items) of the most central member.")
+    members: list[int] = Field(..., description="Indices into items.")
+    nearest_class: str = Field(..., description="The enrolled class nearest to the medoid.")
+    distance: float = Field(..., description="The medoid's distance to that class.")
+    spread: float = Field(..., description="The members' mean distance to the medoid.")
+
+
+class DiscoverResponse(BaseModel):
+    queries: int
+    known: int
+    unknown: list[int] = Field(..., description='Indices of the items answered "unknown".')
+    clusters: list[ClusterOut]
+    noise: list[int] = Field(..., description="Unknown items in no cluster.")
+    method: str
+    settings: dict[str, Any]
+    message: str
+
+
 class HealthResponse(BaseModel):
     status: str
     classes: int
@@ -107,4 +148,4 @@ class ErrorResponse(BaseModel):
     detail: str
 
 
-REQUESTS: list[type[BaseModel]] = [IdentifyRequest, VerifyRequest, EnrollRequest]
+REQUESTS: list[type[BaseModel]] = [IdentifyRequest, VerifyRequest, EnrollRequest, DiscoverRequest]

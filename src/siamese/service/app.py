@@ -1,4 +1,4 @@
-"""The HTTP API over a Gallery (FastAPI): verify, identify, enroll, health.
+"""The HTTP API over a Gallery (FastAPI): verify, identify, enroll, discover, health.
 
 Every POST endpoint takes either JSON or ``multipart/form-data``:
 
@@ -10,6 +10,11 @@ Every POST endpoint takes either JSON or ``multipart/form-data``:
   checked and embedded before the gallery changes (under a lock); with a gallery folder the
   enrolment is one committed database transaction before the answer is sent (a store that
   cannot commit answers 503 and nothing is enrolled). ``"unknown"`` is a reserved class name.
+* ``POST /discover``: JSON ``{"items": [ITEM, ...], "method": "agglomerative",
+  "min_cluster_size": 3, "link_scale": 1.0}``; multipart: files ``files`` and those fields. The
+  items answered "unknown" clustered into candidate new classes (``Gallery.discover``); members
+  are indices into the items. Enroll a cluster by sending its items to ``/enroll``. A gallery
+  without a calibrated threshold answers 422.
 * ``GET /health``: status, counts and what an item looks like (no API key needed). It is
   answered on the event loop while reading, decoding and embedding run in worker threads.
 
@@ -44,6 +49,9 @@ from siamese.service._decode import decode_json_items, decode_uploads
 from siamese.service._middleware import BodySizeLimit, check_api_key
 from siamese.service._schemas import (
     REQUESTS,
+    DiscoverRequest,
+    DiscoverResponse,
+    DiscoverSettings,
     EnrollRequest,
     EnrollResponse,
     ErrorResponse,
@@ -235,6 +243,47 @@ def create_app(
                     "classes": g.num_classes,
                     "examples": len(g),
                 }
+
+        return await run_in_threadpool(run)
+
+    @app.post(
+        "/discover",
+        response_model=DiscoverResponse,
+        openapi_extra=_body(
+            "DiscoverRequest",
+            ["files"],
+            {"method": "string", "min_cluster_size": "integer", "link_scale": "number"},
+        ),
+    )
+    async def discover(request: Request, x_api_key: str | None = Header(None)) -> dict[str, Any]:
+        authorise(x_api_key)
+        uploads, raw, fields = None, b"", {}
+        if _is_multipart(request):
+            form = await request.form()
+            uploads = await _uploads(form, "files", max_items)
+            fields = {k: form.get(k) for k in ("method", "min_cluster_size", "link_scale")}
+        else:
+            raw = await _raw_json(request)
+
+        def run() -> dict[str, Any]:
+            if uploads is not None:
+                given = {k: v for k, v in fields.items() if v is not None}
+                body: DiscoverSettings = DiscoverSettings.model_validate(given)  # -> 422
+                loaded = decode_uploads(uploads, "files", spec, max_pixels)
+            else:
+                body = DiscoverRequest.model_validate_json(raw)
+                _count(body.items, max_items)
+                loaded = decode_json_items(body.items, spec, max_pixels)
+            items, lengths = stack(loaded, spec)
+            emb = g.embed(items, lengths)  # (Q, D), outside the lock
+            with lock:
+                found = g.discover_embeddings(
+                    emb,
+                    method=body.method,
+                    min_cluster_size=body.min_cluster_size,
+                    link_scale=body.link_scale,
+                )
+            return found.to_dict()
 
         return await run_in_threadpool(run)
 
