@@ -105,3 +105,27 @@ def mark_epochs(ax: Any, epochs: list[int], label: str = "collapse warning") -> 
 def integer_epochs(ax: Any) -> None:
     """Whole-number ticks on the epoch axis."""
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+
+
+def pixel_positions(fig: Any, ax: Any, coords: np.ndarray, dpi: float) -> np.ndarray:
+    """Where data points land in the PNG that ``savefig(dpi=dpi)`` writes (no tight bbox).
+
+    Args:
+        fig: the figure, drawn with its final layout (3-D axes: drawn at least once).
+        ax: the axes the points belong to (2-D, or mplot3d).
+        coords: ``(n, 2)`` or, on 3-D axes, ``(n, 3)`` data coordinates.
+        dpi: the dpi the figure is saved at.
+
+    Returns:
+        ``(n, 2)`` pixel positions from the image's top left corner.
+    """
+    coords = np.asarray(coords, dtype=np.float64)
+    if coords.shape[1] == 3:
+        from mpl_toolkits.mplot3d import proj3d
+
+        x, y, _ = proj3d.proj_transform(*coords.T, ax.get_proj())
+        coords = np.stack([x, y], axis=1)
+    display = ax.transData.transform(coords)  # (n, 2) at fig.dpi, origin bottom left
+    scale = dpi / fig.dpi
+    height = fig.get_size_inches()[1] * dpi
+    return np.stack([display[:, 0] * scale, height - display[:, 1] * scale], axis=1)

@@ -9,6 +9,7 @@ import numpy as np
 
 from siamese.reporting import html as h
 from siamese.reporting._plot import figure, to_data_uri
+from siamese.reporting.baseline_dtw import dtw_episodes, unpadded_inputs
 from siamese.reporting.episodes import Episodes, raw_features, replay_episodes, untrained_copy
 from siamese.reporting.run_data import RunData
 from siamese.reporting.run_folder import RunFolder
@@ -60,8 +61,19 @@ def _baselines(run: RunFolder, data: RunData, eps: Episodes, args: dict[str, Any
     items = data.eval_items.load(np.arange(len(data.eval_items)))
     n = args["n_way"]
     rows = [["the trained model", eps.accuracy, "embedding, " + data.model.distance_name]]
-    raw = replay_episodes(raw_features(data.model, items), labels, "euclidean", **args)
+    lengths = data.eval_items.lengths
+    raw = replay_episodes(raw_features(data.model, items, lengths), labels, "euclidean", **args)
     rows.append(["1-NN on the raw (normalised) inputs", raw.accuracy, "euclidean on inputs"])
+    if data.eval_items.kind == "sequence":
+        dtw = dtw_episodes(unpadded_inputs(data.model, items, lengths), labels, **args)
+        rows.append(
+            [
+                "1-NN DTW on the raw (normalised) inputs",
+                None if dtw.episodes is None else dtw.episodes.accuracy,
+                "DTW, full warping (dtaidistance), "
+                + (f"{dtw.cells:,} cells" if dtw.episodes is not None else dtw.why),
+            ]
+        )
     fresh = untrained_copy(data.model, args["seed"])
     emb = fresh.embed_dataset(data.eval_items)
     untrained = replay_episodes(emb, labels, fresh.distance, **args)
