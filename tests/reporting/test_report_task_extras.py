@@ -222,3 +222,19 @@ def test_thirty_epoch_report_within_budget_and_3d_on_raw_axes(thirty_epochs):
     for e in range(31):  # every frame is the snapshot file itself (to the stored precision)
         assert np.abs(decode_frame(view, e) - run.snapshots[e]).max() <= box / LEVELS
     assert len(page_json(page, "emb-pixels")) == 31
+
+
+def test_episodes_show_the_distances_behind_each_answer(traffic_report):
+    text = page_text(traffic_report.read_text(encoding="utf-8"))
+    blocks = re.findall(
+        r"predicted (\S+) , true (\S+): (right|wrong) \. Measured: the query's distance to the "
+        r"nearest support of each class: (.+?)\.(?!\d)",
+        text,
+    )
+    assert blocks
+    for predicted, true, verdict, measured in blocks:
+        pairs = [p.rsplit(" ", 1) for p in measured.split(", ")]
+        distances = [float(d) for _, d in pairs]
+        assert distances == sorted(distances)
+        assert pairs[0][0] == predicted  # the nearest class is the answer
+        assert (verdict == "right") == (predicted == true)
