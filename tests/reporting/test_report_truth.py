@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from report_pages import page_json
 from tiny_runs import tiny_config
 
 from siamese.reporting import build_report
@@ -160,8 +161,15 @@ def test_run_without_validation(noval_run):
     assert "early stopping needs a validation split" in text
     assert "restore best weights: yes" not in text
     # No snapshots over time, but the test classes are still shown in the evaluated model.
-    assert 'id="emb-range"' not in (run_dir / "report.html").read_text()
+    page = (run_dir / "report.html").read_text()
+    assert 'id="emb-range"' not in page
     last = ev["training"]["epochs_run"]
+    # The 3-D view still shows the test items of the evaluated model (one frame, no play).
+    view = page_json(page, "v3d-data")
+    assert len(view["frames"]) == 1 and view["hover"] == "test-hover"
+    assert view["frames"][0]["label"] == f"epoch {last} (evaluated), test items"
+    assert len(view["points"]) == len(page_json(page, "test-hover")["items"]) == ev["items"]
+    assert '<button type="button" disabled>play</button>' in page
     assert f"Never-seen test classes in the evaluated model (epoch {last})" in text
     assert f"{ev['items']} test items (classes never trained on)" in text
     assert "The loss curve is the training loss (random triplets of the training classes)" in text

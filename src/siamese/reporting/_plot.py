@@ -44,7 +44,9 @@ def figure(width: float = 6.0, height: float = 3.6, **kwargs: Any) -> tuple[Any,
         return plt.subplots(figsize=(width, height), **kwargs)
 
 
-def to_data_uri(fig: Any, dpi: int = 100, *, tight: bool = True, close: bool = True) -> str:
+def to_data_uri(
+    fig: Any, dpi: int = 100, *, tight: bool = True, close: bool = True, whole: bool = False
+) -> str:
     """Render a figure to a ``data:image/png;base64,...`` URI (and close it).
 
     Args:
@@ -52,12 +54,15 @@ def to_data_uri(fig: Any, dpi: int = 100, *, tight: bool = True, close: bool = T
         dpi: pixels per inch.
         tight: fit the layout first (slow; off for figures laid out by hand).
         close: free the figure afterwards (off to render it again as a new frame).
+        whole: save everything drawn, a legend outside the axes included (the picture grows
+            to hold it), rather than the figure's own rectangle.
     """
     buf = io.BytesIO()
     with plt.rc_context(STYLE):
         if tight:
             fig.tight_layout()
-        fig.savefig(buf, format="png", dpi=dpi)
+        extra = {"bbox_inches": "tight", "pad_inches": 0.08} if whole else {}
+        fig.savefig(buf, format="png", dpi=dpi, **extra)
     if close:
         plt.close(fig)
     return png_uri(buf.getvalue())
