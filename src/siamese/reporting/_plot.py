@@ -68,6 +68,17 @@ def to_data_uri(
     return png_uri(buf.getvalue())
 
 
+def canvas_png(fig: Any) -> str:
+    """What the figure's Agg canvas holds now (after ``draw`` / ``draw_artist``), as a PNG data
+    URI, without drawing it again."""
+    from PIL import Image
+
+    rgba = np.asarray(fig.canvas.buffer_rgba())  # (H, W, 4)
+    buf = io.BytesIO()
+    Image.fromarray(rgba[..., :3]).save(buf, format="PNG")
+    return png_uri(buf.getvalue())
+
+
 def plt_close(fig: Any) -> None:
     """Free a figure that is not rendered."""
     plt.close(fig)
