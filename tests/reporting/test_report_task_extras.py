@@ -125,14 +125,19 @@ def test_tar_at_far_from_a_hand_made_evaluation_json(traffic_run, traffic_report
     copy = tmp_path / "tar"
     shutil.copytree(traffic_run, copy)
     ev = json.loads((copy / "evaluation.json").read_text())
-    ev["verification"] = {"tar_at_far": {"0.1": 0.875, "0.01": 0.5, "0.001": None}}
+    ev["verification"] = {
+        "tar_at_far": {"0.1": 0.875, "0.01": 0.5, "0.001": None},
+        "pairs": 1200,
+        "impostor_pairs": 600,
+    }
     (copy / "evaluation.json").write_text(json.dumps(ev))
     text = page_text(build_report(copy).read_text(encoding="utf-8"))
     assert "True accepts at fixed false accepts (test pairs)" in text
     assert (
         "false accept rate (FAR) true accept rate (TAR) 0.1 0.8750 0.01 0.5000 "
-        "0.001 too few impostor pairs for this FAR"
+        "0.001 too few impostor pairs for this FAR (600 of the 1,000 needed)"
     ) in text
+    assert "as evaluation.json records it (1,200 test pairs, 600 of them different-class)" in text
     assert "True accepts at fixed false accepts" not in page_text(
         (traffic_run / "page" / "report.html").read_text()
         if False

@@ -188,20 +188,26 @@ def curves_section(run: RunFolder, data: RunData | None = None) -> str:
 
 def tar_at_far_table(ev: dict[str, Any]) -> str:
     """``evaluation.json["verification"]["tar_at_far"]`` as a table; nothing when absent."""
-    tars = (ev.get("verification") or {}).get("tar_at_far")
+    ver = ev.get("verification") or {}
+    tars = ver.get("tar_at_far")
     if not isinstance(tars, dict) or not tars:
         return ""
+    impostors = ver.get("impostor_pairs")
     rows = []
     for far, tar in sorted(tars.items(), key=lambda kv: -float(kv[0])):
-        rows.append(
-            [f"{float(far):g}", tar if tar is not None else "too few impostor pairs for this FAR"]
-        )
+        short = "too few impostor pairs for this FAR"
+        if impostors is not None:
+            short += f" ({impostors:,} of the {round(1 / float(far)):,} needed)"
+        rows.append([f"{float(far):g}", tar if tar is not None else short])
+    counts = ""
+    if ver.get("pairs") is not None and impostors is not None:
+        counts = f" ({ver['pairs']:,} test pairs, {impostors:,} of them different-class)"
     return (
         "<h3>True accepts at fixed false accepts (test pairs)</h3>"
         + h.table(["false accept rate (FAR)", "true accept rate (TAR)"], rows)
-        + "<p>TAR at a FAR: the share of same-class pairs accepted when the acceptance bound is "
-        "set so that this share of different-class (impostor) pairs is accepted, as "
-        "evaluation.json records it.</p>"
+        + "<p>TAR at a FAR: the share of same-class pairs accepted when the acceptance bound "
+        "lets in at most that share of the different-class (impostor) pairs, as "
+        f"evaluation.json records it{counts}.</p>"
     )
 
 
