@@ -321,3 +321,22 @@ def test_demo_run_shows_its_result_and_explains_its_embedding(tmp_path_factory):
         f"{dim - learned} fixed (never trained) features of the input joined to them "
         f"({(dim - learned) // channels} per channel for its {channels} channels"
     ) in text
+
+
+def test_online_scheduled_mining_is_described_and_plotted(tmp_path_factory):
+    """strategy = "scheduled": the schedule applied inside each P x K batch (online)."""
+    extra = ['sampling.kind="pk"', "sampling.p=4", "sampling.k=4", 'mining.strategy="scheduled"']
+    run_dir, text = _train(tmp_path_factory, "online_scheduled", extra)
+    cfg, _, _ = _files(run_dir)
+    mn = cfg["mining"]
+    assert (
+        "scheduled: online, chosen inside every training batch from the model as it is (target "
+        f"hardness on a {mn['schedule']} schedule: threshold {mn['threshold']}, growth "
+        f"{mn['growth']}, midpoint {mn['midpoint']}, cycles {mn['cycles']})"
+    ) in text
+    assert "training loss (scheduled-mined triplets of the training batches)" in text
+    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert all(m.get("hardness_target") is not None for m in metrics[1:])
+    assert 'alt="hardness schedule and achieved hardness"' in (run_dir / "report.html").read_text()
+    for m in metrics[1:]:
+        assert f"{h.fmt(m['hardness_target'])} {h.fmt(m['hardness_achieved'])}" in text
