@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from _limits import HANG_S
 
 from siamese.cli.app import main
 
@@ -80,7 +81,7 @@ def test_console_script_error_has_no_traceback(tmp_path):
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        timeout=300,
+        timeout=HANG_S,
     )
     assert r.returncode == 2
     assert "not found" in r.stderr and "Traceback" not in r.stderr + r.stdout

@@ -12,6 +12,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from _limits import HANG_S
 from PIL import Image
 from report_pages import page_json
 from sklearn.decomposition import PCA
@@ -215,7 +216,7 @@ def test_page_scripts_run_in_headless_chromium(traffic_report, traffic_run, tmp_
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=HANG_S,
         check=True,
     ).stdout
     head = dom[: dom.index("<head")]

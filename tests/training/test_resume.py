@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _limits import HANG_S
 from safetensors.numpy import load_file
 from tiny_runs import TINY_TRAFFIC_MODEL, run_metrics
 
@@ -207,7 +208,7 @@ def test_sigkill_between_checkpoint_files_resumes_from_the_previous_one(tmp_path
     lines = ['name="killed"', f'out_dir="{tmp_path}"', *COMMON, *extra]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     child = subprocess.run(
-        [sys.executable, "-c", _CHILD, *lines], env=env, capture_output=True, timeout=600
+        [sys.executable, "-c", _CHILD, *lines], env=env, capture_output=True, timeout=HANG_S
     )
     assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
     ckpt = tmp_path / "killed" / "checkpoints"
