@@ -74,6 +74,7 @@ ENCODER_RULES: dict[str, Range] = {
     "hidden_size": AT_LEAST_1,
     "num_layers": AT_LEAST_1,
     "channels": AT_LEAST_1,
+    "widths": AT_LEAST_1,
     "kernels": AT_LEAST_1,
     "dense": AT_LEAST_1,
     "hidden": AT_LEAST_1,
