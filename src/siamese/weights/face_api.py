@@ -202,6 +202,9 @@ def _save_folder(model: SiameseModel, out: Path, overwrite: bool) -> None:
     ``out`` is the old folder or the new one, never a half-written one."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # a folder as mkdir makes it, not mkdtemp's private one
     try:
         model.save(tmp)
         SiameseModel.load(tmp)  # what we wrote reads back
