@@ -73,7 +73,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--crops", default="90,105,120", help="central square sides to try (pixels)")
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument(
-        "--select-pairs", type=int, default=30, help="same (and different) pairs per fold for the crop choice"
+        "--select-pairs",
+        type=int,
+        default=30,
+        help="same (and different) pairs per fold for the crop choice",
     )
     p.add_argument("--episodes", type=int, default=1000, help="AT&T 40-way episodes")
     p.add_argument("--seed", type=int, default=0, help="AT&T episode sampling")
@@ -234,7 +237,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
     record = {
         "benchmark": "lfw_pretrained",
-        "command": "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])]),
+        "command": "python "
+        + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])]),
         "quick": args.quick,
         "protocol": PROTOCOL,
         "model": "face-api face_recognition_model (dlib ResNet), imported by siamese import-weights",
