@@ -37,7 +37,10 @@ def test_missing_config_file(tmp_path, capsys, monkeypatch):
     [
         (["--set", "training.epoch=3"], "valid keys in [training]"),
         (["--set", 'training.epochs="x"'], "expected int"),
-        (["--set", 'model.encoder="resnet"'], "valid encoders: conv1d, conv4, koch_cnn, lstm, mlp"),
+        (
+            ["--set", 'model.encoder="resnet"'],
+            "valid encoders: conv1d, conv4, face_resnet, koch_cnn, lstm, mlp",
+        ),
         (["--set", 'data.source="nope"'], "unknown data source 'nope'; valid sources:"),
     ],
 )

@@ -62,6 +62,11 @@ CASES: dict[str, tuple[list[str], list[str] | None, list[str]]] = {
     "report": (["report", "r", "--bogus"], ["report"], ["report", "r", "extra"]),
     "sweep": (["sweep", "c.toml", "--bogus"], ["sweep", "--grid"], ["sweep", "--overwrite=yes"]),
     "mine": (["mine", "-s", "csv", "--bogus"], ["mine"], ["mine", "-s", "csv", "--triplets", "x"]),
+    "import-weights": (
+        ["import-weights", "face-api", "m", "--out", "o", "--bogus"],
+        ["import-weights", "face-api"],
+        ["import-weights", "face-api", "m", "--out", "o", "--crop", "wide"],
+    ),
     "data inspect": (
         ["data", "inspect", "--bogus"],
         ["data", "inspect", "--source"],
