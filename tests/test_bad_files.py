@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _limits import HANG_S
 from PIL import Image
 
 from siamese._read import parse_json, read_json, read_text
@@ -458,7 +459,7 @@ def test_cli_bomb_between_pillows_limits_is_one_line(tmp_path: Path) -> None:
         + ["-o", f"path={data}", "-o", "size=16"],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=HANG_S,
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines() == [

@@ -34,6 +34,7 @@ ALL_ON = {
         "dropout": 0.1,
         "output_activation": "l2",
     },
+    "face_resnet": {"widths": [2, 3, 4, 5], "embedding_dim": 4, "output_activation": "l2"},
     "koch_cnn": {"embedding_dim": 6, "batch_norm": True, "dropout": 0.1, "dense_init_std": 0.02},
     "lstm": {
         "hidden_size": 4,
@@ -59,13 +60,18 @@ ALL_ON = {
         "input_swap": 0.1,
     },
 }
-IMAGE_SIZE = {"conv4": 12, "koch_cnn": 66}  # koch_cnn's four convolutions need 65 pixels or more
+IMAGE_SIZE = {
+    "conv4": 12,
+    "koch_cnn": 66,
+    "face_resnet": 103,
+}  # koch_cnn's four convolutions need 65 pixels or more
 KIND = {
     "conv1d": "sequence",
     "lstm": "sequence",
     "mlp": "vector",
     "conv4": "image",
     "koch_cnn": "image",
+    "face_resnet": "image",
 }
 
 

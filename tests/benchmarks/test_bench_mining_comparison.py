@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _limits import HANG_S
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,7 +21,7 @@ def test_mining_comparison_quick(shared_data: Path, tmp_path: Path):
     cmd = [sys.executable, str(script), "--quick", "--data", str(shared_data / "omniglot")]
     cmd += ["--settings", "omniglot", "--strategies", "batch_hard", "scheduled", "--out", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=HANG_S, cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     rows = [line for line in proc.stdout.splitlines() if line.startswith("│")]
     assert [row.split("│")[2].strip() for row in rows] == ["batch_hard", "scheduled"]

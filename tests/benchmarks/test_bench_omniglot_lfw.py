@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _limits import HANG_S
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +32,7 @@ def _run(script: str, data: Path, out: Path, *extra: str) -> dict:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=HANG_S,
         check=False,
         env=env,
     )

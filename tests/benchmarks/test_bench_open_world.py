@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _limits import HANG_S
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,7 +47,7 @@ def test_open_world_quick_traffic(tmp_path):
     out = tmp_path / "ow.json"
     cmd = [sys.executable, str(ROOT / "benchmarks" / "open_world.py"), "--quick", "--only",
            "traffic", "--out", str(out), "--runs-dir", str(tmp_path / "runs")]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=HANG_S, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "wall time" in proc.stdout and out.with_suffix(".md").is_file()
     res = json.loads(out.read_text())["traffic"]

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _limits import HANG_S
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,7 +20,7 @@ def test_rerank_quick(shared_data: Path, tmp_path: Path):
     cmd = [sys.executable, str(ROOT / "benchmarks" / "rerank.py"), "--quick", "--data",
            str(shared_data / "omniglot"), "--out", str(out)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=HANG_S, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     fig = json.loads(out.read_text())["figures"]
     assert fig["trials"] == 400 and fig["k"] == 5

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _limits import HANG_S
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -16,7 +17,7 @@ def _run(script: str, data: Path, out: Path, *extra: str) -> dict:
     cmd = [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--data", str(data)]
     cmd += list(extra)
     cmd += ["--out", str(out), "--runs-dir", str(out.parent / "runs")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=HANG_S, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "wall time" in proc.stdout
     return json.loads(out.read_text())

@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import pytest
+from _limits import HANG_S
 from test_cli_errors import _run  # the in-process CLI runner: (exit code, stdout, stderr)
 
 PROBE = [
@@ -113,7 +114,7 @@ def test_busy_port_through_a_real_process_exits_2_not_3(tmp_path):
             capture_output=True,
             text=True,
             cwd=tmp_path,
-            timeout=120,
+            timeout=HANG_S,
         )
     finally:
         holder.close()

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from _limits import HANG_S
 
 from siamese.cli.app import main
 
@@ -36,7 +37,10 @@ def test_missing_config_file(tmp_path, capsys, monkeypatch):
     [
         (["--set", "training.epoch=3"], "valid keys in [training]"),
         (["--set", 'training.epochs="x"'], "expected int"),
-        (["--set", 'model.encoder="resnet"'], "valid encoders: conv1d, conv4, koch_cnn, lstm, mlp"),
+        (
+            ["--set", 'model.encoder="resnet"'],
+            "valid encoders: conv1d, conv4, face_resnet, koch_cnn, lstm, mlp",
+        ),
         (["--set", 'data.source="nope"'], "unknown data source 'nope'; valid sources:"),
     ],
 )
@@ -80,7 +84,7 @@ def test_console_script_error_has_no_traceback(tmp_path):
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        timeout=300,
+        timeout=HANG_S,
     )
     assert r.returncode == 2
     assert "not found" in r.stderr and "Traceback" not in r.stderr + r.stdout

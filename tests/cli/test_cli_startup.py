@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 
+from _limits import HANG_S
+
 from siamese.cli.mine import STRATEGY_HELP
 from siamese.mining import SEQUENCED_STRATEGIES
 
@@ -16,14 +18,16 @@ def test_cli_import_does_not_load_torch():
         "import sys, siamese.cli.app; "
         "print(sorted(m for m in ('torch', 'pytorch_metric_learning', 'faiss') if m in sys.modules))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_S
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 
 
 def test_help_lists_the_commands():
     done = subprocess.run(
-        [sys.executable, "-m", "siamese", "--help"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "siamese", "--help"], capture_output=True, text=True, timeout=HANG_S
     )
     assert done.returncode == 0, done.stderr
     for command in ("train", "evaluate", "mine", "data", "encoders", "serve", "identify"):

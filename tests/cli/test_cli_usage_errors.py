@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import typer
+from _limits import HANG_S
 
 from siamese.cli._usage import usage_exception_types
 from siamese.cli.app import app
@@ -61,6 +62,11 @@ CASES: dict[str, tuple[list[str], list[str] | None, list[str]]] = {
     "report": (["report", "r", "--bogus"], ["report"], ["report", "r", "extra"]),
     "sweep": (["sweep", "c.toml", "--bogus"], ["sweep", "--grid"], ["sweep", "--overwrite=yes"]),
     "mine": (["mine", "-s", "csv", "--bogus"], ["mine"], ["mine", "-s", "csv", "--triplets", "x"]),
+    "import-weights": (
+        ["import-weights", "face-api", "m", "--out", "o", "--bogus"],
+        ["import-weights", "face-api"],
+        ["import-weights", "face-api", "m", "--out", "o", "--crop", "wide"],
+    ),
     "data inspect": (
         ["data", "inspect", "--bogus"],
         ["data", "inspect", "--source"],
@@ -76,7 +82,7 @@ BAD_VALUE = ("Invalid value", "does not take a value", "unexpected extra argumen
 def _run(args: list[str], tmp_path: Path) -> tuple[int, list[str]]:
     """Run the console script; return its exit code and its stderr lines (stdout must be empty)."""
     done = subprocess.run(
-        [SCRIPT, *args], capture_output=True, text=True, cwd=tmp_path, timeout=120
+        [SCRIPT, *args], capture_output=True, text=True, cwd=tmp_path, timeout=HANG_S
     )
     assert "Traceback" not in done.stdout + done.stderr, done.stderr
     assert done.stdout == "", done.stdout

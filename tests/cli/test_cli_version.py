@@ -7,6 +7,7 @@ import subprocess
 from importlib import metadata
 
 import pytest
+from _limits import HANG_S
 
 import siamese
 
@@ -15,7 +16,7 @@ def test_version_option_prints_the_package_version():
     script = shutil.which("siamese")
     if script is None:
         pytest.skip("the siamese console script is not installed")
-    out = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=HANG_S)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"siamese {siamese.__version__}"
 

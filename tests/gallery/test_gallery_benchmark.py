@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from _limits import HANG_S
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -22,7 +24,7 @@ def test_gallery_scale_quick():
         ],
         capture_output=True,
         text=True,
-        timeout=900,  # about 40 s on a quiet 2-core machine; 120 s ran out under load 15
+        timeout=HANG_S,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from _limits import HANG_S
 from PIL import Image
 
 from siamese.cli.app import main
@@ -146,7 +147,7 @@ def test_scale_benchmark_quick_run() -> None:
         [sys.executable, str(ROOT / "benchmarks" / "mining_scale.py"), "--quick"],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=HANG_S,
         cwd=ROOT,
     )
     assert r.returncode == 0, r.stderr

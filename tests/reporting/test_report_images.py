@@ -7,9 +7,14 @@ import io
 import re
 
 from PIL import Image
+from report_pages import page_json, page_text
 
+from siamese.model import SiameseModel
 from siamese.pipeline import train_from_config
-from siamese.reporting import build_report
+from siamese.reporting import RunFolder, build_report
+from siamese.reporting.hover import HOVER_THUMB
+from siamese.reporting.run_data import load_run_data
+from siamese.reporting.thumbnails import image_thumbnail
 from siamese.training import load_config
 
 
@@ -52,3 +57,19 @@ def test_image_run_report(shared_data, tmp_path):
     # 40 classes: items per class drawn as one bar per class, split sizes listed.
     assert 'alt="items per class"' in text
     assert re.search(r"<td>train</td><td class=\"num\">\d+</td>", text)
+    # Hover: each snapshot point previews its own face, downsampled from the validation item.
+    run = RunFolder.read(run_dir)
+    data, _ = load_run_data(run, SiameseModel.load(run_dir))
+    val, pos = data.parts["val"], run.snapshot_items
+    hover = page_json(text, "emb-hover")
+    assert hover["kind"] == "image" and len(hover["items"]) == len(pos) == 40
+    faces = val.load(pos)
+    for i, it in enumerate(hover["items"]):
+        assert it["s"] == val.sources[pos[i]] and it["c"] == val.class_names[val.labels[pos[i]]]
+        assert it["img"] == image_thumbnail(faces[i], HOVER_THUMB)
+    # The example pairs' measured reasons name the brightness and contrast of both faces.
+    plain = page_text(text)
+    assert re.search(
+        r"measured: [\d.]+ (beyond|inside) the distance bound [\d.]+; brightness ", plain
+    )
+    assert "x the median pair's); contrast " in plain

@@ -15,7 +15,8 @@ from PIL import Image
 from siamese.errors import ConfigError
 from siamese.reporting import RunFolder, build_report
 from siamese.reporting.html import fmt
-from siamese.reporting.sections_results import curves_section, embedding_section
+from siamese.reporting.sections_embedding import embedding_section
+from siamese.reporting.sections_results import curves_section
 
 SECTIONS = ("dataset", "setup", "curves", "embedding", "results", "examples")
 IMG = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from report_pages import page_json
 from tiny_runs import tiny_config
 
 from siamese.pipeline import train_from_config
@@ -161,8 +162,15 @@ def test_run_without_validation(noval_run):
     assert "early stopping needs a validation split" in text
     assert "restore best weights: yes" not in text
     # No snapshots over time, but the test classes are still shown in the evaluated model.
-    assert 'id="emb-range"' not in (run_dir / "report.html").read_text()
+    page = (run_dir / "report.html").read_text()
+    assert 'id="emb-range"' not in page
     last = ev["training"]["epochs_run"]
+    # The 3-D view still shows the test items of the evaluated model (one frame, no play).
+    view = page_json(page, "v3d-data")
+    assert len(view["frames"]) == 1 and view["hover"] == "test-hover"
+    assert view["frames"][0]["label"] == f"epoch {last} (evaluated), test items"
+    assert len(view["points"]) == len(page_json(page, "test-hover")["items"]) == ev["items"]
+    assert '<button type="button" disabled>play</button>' in page
     assert f"Never-seen test classes in the evaluated model (epoch {last})" in text
     assert f"{ev['items']} test items (classes never trained on)" in text
     assert "The loss curve is the training loss (random triplets of the training classes)" in text
@@ -314,3 +322,22 @@ def test_demo_run_shows_its_result_and_explains_its_embedding(tmp_path_factory):
         f"{dim - learned} fixed (never trained) features of the input joined to them "
         f"({(dim - learned) // channels} per channel for its {channels} channels"
     ) in text
+
+
+def test_online_scheduled_mining_is_described_and_plotted(tmp_path_factory):
+    """strategy = "scheduled": the schedule applied inside each P x K batch (online)."""
+    extra = ['sampling.kind="pk"', "sampling.p=4", "sampling.k=4", 'mining.strategy="scheduled"']
+    run_dir, text = _train(tmp_path_factory, "online_scheduled", extra)
+    cfg, _, _ = _files(run_dir)
+    mn = cfg["mining"]
+    assert (
+        "scheduled: online, chosen inside every training batch from the model as it is (target "
+        f"hardness on a {mn['schedule']} schedule: threshold {mn['threshold']}, growth "
+        f"{mn['growth']}, midpoint {mn['midpoint']}, cycles {mn['cycles']})"
+    ) in text
+    assert "training loss (scheduled-mined triplets of the training batches)" in text
+    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert all(m.get("hardness_target") is not None for m in metrics[1:])
+    assert 'alt="hardness schedule and achieved hardness"' in (run_dir / "report.html").read_text()
+    for m in metrics[1:]:
+        assert f"{h.fmt(m['hardness_target'])} {h.fmt(m['hardness_achieved'])}" in text

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from _limits import HANG_S
 
 from siamese.errors import ConfigError, TrainingFailed
 from siamese.objectives import create_objective
@@ -98,7 +99,7 @@ def test_stop_ends_at_the_first_collapse_with_exit_1(tmp_path):
         'training.on_collapse="stop"',
         *[a for s in COLLAPSING for a in ("--set", s)],
     ]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=HANG_S)
     assert out.returncode == 1, out.stderr
     assert "Traceback" not in out.stderr
     assert "embedding collapsed at epoch" in out.stderr

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
+from _limits import HANG_S
 from safetensors.torch import load_file
 from tiny_runs import TINY_TRAFFIC_MODEL
 
@@ -71,7 +72,7 @@ def _torchrun(tmp_path: Path, name: str, epochs: int, extra: list[str]) -> None:
     for item in sets:
         cmd += ["--set", item]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    done = subprocess.run(cmd + extra, capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(cmd + extra, capture_output=True, text=True, env=env, timeout=HANG_S)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
 
 

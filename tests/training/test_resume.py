@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _limits import HANG_S
 from safetensors.numpy import load_file
 from tiny_runs import TINY_TRAFFIC_MODEL, run_metrics
 
@@ -71,6 +72,15 @@ ENCODER_RUNS = {
         "image65",  # the smallest input its four fixed convolutions take (0.1 s per item)
         ["model.embedding_dim=4", "model.batch_norm=true", "model.dropout=0.2", "sampling.p=2"],
     ),
+    "face_resnet": (
+        "image103",  # the smallest input its four stride-2 stages take
+        [
+            "model.widths=[4, 4, 8, 8]",
+            "model.embedding_dim=4",
+            "sampling.p=2",
+            'data.normalise="none"',
+        ],
+    ),
     "lstm": ("traffic", [a for a in TINY_TRAFFIC_MODEL if a.startswith("model.")]),
     "mlp": (
         "vector",
@@ -88,8 +98,8 @@ def _data(tmp_path: Path, kind: str) -> list[str]:
     if kind == "traffic":
         return TRAFFIC
     rng = np.random.default_rng(0)
-    n_classes, per_class = (12, 2) if kind == "image65" else (20, 4)  # 3 validation classes
-    shape = {"image16": (16, 16), "image65": (65, 65), "vector": (6,)}[kind]
+    n_classes, per_class = (12, 2) if kind in ("image65", "image103") else (20, 4)  # 3 val classes
+    shape = {"image16": (16, 16), "image65": (65, 65), "image103": (103, 103), "vector": (6,)}[kind]
     base = rng.normal(size=(n_classes, *shape))  # one pattern per class, items vary around it
     x = np.repeat(base, per_class, axis=0) + 0.5 * rng.normal(size=(n_classes * per_class, *shape))
     if kind != "vector":
@@ -209,7 +219,7 @@ def test_sigkill_between_checkpoint_files_resumes_from_the_previous_one(tmp_path
     lines = ['name="killed"', f'out_dir="{tmp_path}"', *COMMON, *extra]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     child = subprocess.run(
-        [sys.executable, "-c", _CHILD, *lines], env=env, capture_output=True, timeout=600
+        [sys.executable, "-c", _CHILD, *lines], env=env, capture_output=True, timeout=HANG_S
     )
     assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
     ckpt = tmp_path / "killed" / "checkpoints"

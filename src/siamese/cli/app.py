@@ -75,6 +75,9 @@ def _register() -> None:
     from siamese.cli import mine as _mine
 
     app.command("mine")(_mine.mine)
+    from siamese.cli import import_weights as _import_weights
+
+    app.command("import-weights")(_import_weights.import_weights)
 
 
 _register()

@@ -1,6 +1,6 @@
 """The shared tower: encoders created by name."""
 
-from siamese.encoders import conv1d, conv4, koch_cnn, lstm, mlp  # noqa: F401  (registers them)
+from siamese.encoders import conv1d, conv4, face_resnet, koch_cnn, lstm, mlp  # noqa: F401  (registers them)
 from siamese.encoders._layers import OutputActivation
 from siamese.encoders._registry import (
     create_encoder,
@@ -11,6 +11,7 @@ from siamese.encoders._registry import (
 )
 from siamese.encoders.conv1d import Conv1dEncoder
 from siamese.encoders.conv4 import Conv4
+from siamese.encoders.face_resnet import FaceResNet
 from siamese.encoders.koch_cnn import KochCNN
 from siamese.encoders.lstm import LSTMEncoder
 from siamese.encoders.mlp import MLP
@@ -19,6 +20,7 @@ __all__ = [
     "MLP",
     "Conv1dEncoder",
     "Conv4",
+    "FaceResNet",
     "KochCNN",
     "LSTMEncoder",
     "OutputActivation",

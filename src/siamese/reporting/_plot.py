@@ -44,7 +44,9 @@ def figure(width: float = 6.0, height: float = 3.6, **kwargs: Any) -> tuple[Any,
         return plt.subplots(figsize=(width, height), **kwargs)
 
 
-def to_data_uri(fig: Any, dpi: int = 100, *, tight: bool = True, close: bool = True) -> str:
+def to_data_uri(
+    fig: Any, dpi: int = 100, *, tight: bool = True, close: bool = True, whole: bool = False
+) -> str:
     """Render a figure to a ``data:image/png;base64,...`` URI (and close it).
 
     Args:
@@ -52,14 +54,28 @@ def to_data_uri(fig: Any, dpi: int = 100, *, tight: bool = True, close: bool = T
         dpi: pixels per inch.
         tight: fit the layout first (slow; off for figures laid out by hand).
         close: free the figure afterwards (off to render it again as a new frame).
+        whole: save everything drawn, a legend outside the axes included (the picture grows
+            to hold it), rather than the figure's own rectangle.
     """
     buf = io.BytesIO()
     with plt.rc_context(STYLE):
         if tight:
             fig.tight_layout()
-        fig.savefig(buf, format="png", dpi=dpi)
+        extra = {"bbox_inches": "tight", "pad_inches": 0.08} if whole else {}
+        fig.savefig(buf, format="png", dpi=dpi, **extra)
     if close:
         plt.close(fig)
+    return png_uri(buf.getvalue())
+
+
+def canvas_png(fig: Any) -> str:
+    """What the figure's Agg canvas holds now (after ``draw`` / ``draw_artist``), as a PNG data
+    URI, without drawing it again."""
+    from PIL import Image
+
+    rgba = np.asarray(fig.canvas.buffer_rgba())  # (H, W, 4)
+    buf = io.BytesIO()
+    Image.fromarray(rgba[..., :3]).save(buf, format="PNG")
     return png_uri(buf.getvalue())
 
 
@@ -105,3 +121,27 @@ def mark_epochs(ax: Any, epochs: list[int], label: str = "collapse warning") -> 
 def integer_epochs(ax: Any) -> None:
     """Whole-number ticks on the epoch axis."""
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+
+
+def pixel_positions(fig: Any, ax: Any, coords: np.ndarray, dpi: float) -> np.ndarray:
+    """Where data points land in the PNG that ``savefig(dpi=dpi)`` writes (no tight bbox).
+
+    Args:
+        fig: the figure, drawn with its final layout (3-D axes: drawn at least once).
+        ax: the axes the points belong to (2-D, or mplot3d).
+        coords: ``(n, 2)`` or, on 3-D axes, ``(n, 3)`` data coordinates.
+        dpi: the dpi the figure is saved at.
+
+    Returns:
+        ``(n, 2)`` pixel positions from the image's top left corner.
+    """
+    coords = np.asarray(coords, dtype=np.float64)
+    if coords.shape[1] == 3:
+        from mpl_toolkits.mplot3d import proj3d
+
+        x, y, _ = proj3d.proj_transform(*coords.T, ax.get_proj())
+        coords = np.stack([x, y], axis=1)
+    display = ax.transData.transform(coords)  # (n, 2) at fig.dpi, origin bottom left
+    scale = dpi / fig.dpi
+    height = fig.get_size_inches()[1] * dpi
+    return np.stack([display[:, 0] * scale, height - display[:, 1] * scale], axis=1)

@@ -16,10 +16,10 @@ from siamese.reporting.model_summary import prediction_times
 from siamese.reporting.run_data import RunData, load_run_data
 from siamese.reporting.run_folder import RunFolder
 from siamese.reporting.sections_demo import demo_section
+from siamese.reporting.sections_embedding import embedding_section
 from siamese.reporting.sections_health import health_section
 from siamese.reporting.sections_results import (
     curves_section,
-    embedding_section,
     examples_section,
     results_section,
 )

@@ -78,10 +78,14 @@ def replay_episodes(
     return Episodes(*(np.stack([r[i] for r in rows]) for i in range(5)))
 
 
-def raw_features(model: object, items: np.ndarray) -> np.ndarray:
-    """Items after the model's input normaliser, flattened: the no-learning baseline."""
+def raw_features(model: object, items: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+    """Items after the model's input normaliser, flattened: the no-learning baseline.
+
+    ``lengths`` (padded series) keeps the padding out of per-series statistics.
+    """
+    lens = None if lengths is None else torch.as_tensor(np.asarray(lengths))
     with torch.no_grad():
-        x = model.normaliser(torch.as_tensor(np.asarray(items, dtype=np.float32)))
+        x = model.normaliser(torch.as_tensor(np.asarray(items, dtype=np.float32)), lens)
     return x.reshape(len(x), -1).numpy()
 
 

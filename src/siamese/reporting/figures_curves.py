@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import numpy as np
+from matplotlib.transforms import offset_copy
 
 from siamese.reporting._plot import SERIES, figure, integer_epochs, mark_epochs, to_data_uri
+
+LABEL_WIDTH = 60  # characters of a legend label per line
 
 
 def _series(metrics: list[dict[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +43,7 @@ def _plot_lines(
         return None
     fig, ax = figure()
     for _key, label, colour, marker, e, v in drawn:
-        ax.plot(e, v, marker=marker, ms=4, color=colour, label=label)
+        ax.plot(e, v, marker=marker, ms=4, color=colour, label=textwrap.fill(label, LABEL_WIDTH))
     mark_epochs(ax, collapse_epochs(metrics))
     ax.set_xlabel("epoch (0 = before training)")
     ax.set_ylabel(ylabel)
@@ -53,9 +57,18 @@ def _plot_lines(
             ax.set_yscale(scale[0], **scale[1])  # losses falling by orders of magnitude
             ax.set_ylabel(f"{ylabel}, {'log' if scale[0] == 'log' else 'symmetric log'} scale")
     integer_epochs(ax)
-    # below the axes, so it never covers a curve
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=legend_columns, frameon=False)
-    return to_data_uri(fig)
+    # below the axes and the epoch label, so it never covers a curve; long labels one a row
+    if any(len(d[1]) > LABEL_WIDTH for d in drawn):
+        legend_columns = 1
+    below = offset_copy(ax.transAxes, fig=fig, y=-34, units="points")  # under the epoch label
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        bbox_transform=below,
+        ncol=legend_columns,
+        frameon=False,
+    )
+    return to_data_uri(fig, whole=True)  # the saved picture grows to hold the legend
 
 
 def wide_scale(values: np.ndarray) -> tuple[str, dict[str, float]] | None:

@@ -15,13 +15,17 @@ from sklearn.decomposition import PCA
 
 from siamese.reporting._plot import (
     OTHER_COLOUR,
+    canvas_png,
     class_colours,
     figure,
     legend_classes,
+    pixel_positions,
+    plt_close,
     to_data_uri,
 )
 
 MAX_FRAMES = 40  # at most this many frames (evenly spaced, first and last kept)
+FRAME_DPI = 95  # pixels per inch of the embedding figures
 
 
 @dataclass
@@ -33,12 +37,15 @@ class EmbeddingFrames:
         images: a PNG data URI per frame.
         method: how the space was drawn (``"raw 2-D axes"``, ``"raw 3-D axes"`` or ``"PCA ..."``).
         notes: anything the reader should know (classes in grey, frames skipped).
+        pixels: per frame, ``(n, 2)`` where each snapshot item is drawn in the PNG (pixels from
+            the top left), for the page's hover.
     """
 
     epochs: list[int]
     images: list[str]
     method: str
     notes: list[str] = field(default_factory=list)
+    pixels: list[np.ndarray] = field(default_factory=list)
 
 
 def pick_frames(epochs: list[int], limit: int = MAX_FRAMES) -> list[int]:
@@ -104,7 +111,7 @@ def embedding_frames(
     all_xyz = np.concatenate(list(coords.values()))
     lo, hi = all_xyz.min(axis=0), all_xyz.max(axis=0)
     pad = (hi - lo) * 0.05 + 1e-6
-    images = _render(
+    images, pixels = _render(
         coords,
         epochs,
         labels,
@@ -116,7 +123,7 @@ def embedding_frames(
         method=method,
         best_epoch=best_epoch,
     )
-    return EmbeddingFrames(epochs, images, method, notes)
+    return EmbeddingFrames(epochs, images, method, notes, pixels)
 
 
 def _title(epoch: int, best_epoch: int | None) -> str:
@@ -136,8 +143,12 @@ def _render(
     *,
     method: str,
     best_epoch: int | None,
-) -> list[str]:
-    """Lay the figure out once, then move the points and re-render it for each epoch."""
+) -> tuple[list[str], list[np.ndarray]]:
+    """Lay the figure out once, then move the points and re-render it for each epoch.
+
+    Returns:
+        A PNG data URI per frame and where each point landed in it (pixels).
+    """
     three_d = lo.shape[0] == 3
     kw = {"subplot_kw": {"projection": "3d"}} if three_d else {}
     fig, ax = figure(7.5, 5.0, **kw)
@@ -175,20 +186,60 @@ def _render(
     else:
         ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), markerscale=1.5, frameon=False)
         fig.tight_layout()
-    images = []
-    for i, e in enumerate(epochs):
+    # Draw the still parts once (axes, ticks, legend), then only the points and the title of
+    # each frame on top of them: a frame costs a few milliseconds, not a full figure draw.
+    fig.set_dpi(FRAME_DPI)
+    for _, artist in groups:
+        artist.set_animated(True)
+    ax.title.set_animated(True)
+    fig.canvas.draw()
+    still = fig.canvas.copy_from_bbox(fig.bbox)
+    images, pixels = [], []
+    for e in epochs:
         xy = coords[e]
+        fig.canvas.restore_region(still)
         for m, artist in groups:
             if three_d:
                 artist._offsets3d = tuple(xy[m].T)  # mplot3d has no public setter
+                artist.do_3d_projection()  # what Axes3D.draw does before drawing it
             else:
                 artist.set_offsets(xy[m])
+            ax.draw_artist(artist)
         ax.set_title(f"Validation embeddings, {_title(e, best_epoch)}")
-        images.append(to_data_uri(fig, dpi=95, tight=False, close=i == len(epochs) - 1))
-    return images
+        ax.draw_artist(ax.title)
+        images.append(canvas_png(fig))
+        pixels.append(pixel_positions(fig, ax, xy, FRAME_DPI))
+    plt_close(fig)
+    return images, pixels
 
 
 MAX_SPLIT_POINTS = 600  # test items drawn in the split view (a fixed, evenly spaced subset)
+
+
+def split_points(n: int) -> np.ndarray:
+    """Positions of the test items the split view draws: all, or an evenly spaced subset."""
+    if n <= MAX_SPLIT_POINTS:
+        return np.arange(n)
+    return np.linspace(0, n - 1, MAX_SPLIT_POINTS).astype(int)
+
+
+@dataclass
+class SplitView:
+    """The test-classes figure.
+
+    Attributes:
+        image: PNG data URI.
+        method: how the space was drawn.
+        positions: ``(m,)`` positions of the drawn test items among the evaluation items.
+        pixels: ``(m, 2)`` where each of them is drawn in the PNG.
+        val_pixels: ``(v, 2)`` where each validation (snapshot) item is drawn, or ``None``.
+    """
+
+    image: str
+    method: str
+    positions: np.ndarray
+    pixels: np.ndarray
+    val_pixels: np.ndarray | None = None
 
 
 def split_embedding_figure(
@@ -198,17 +249,12 @@ def split_embedding_figure(
     val_labels: np.ndarray | None,
     class_names: list[str],
     epoch: int,
-) -> tuple[str, str]:
+) -> SplitView:
     """The evaluated model's embedding of test items (filled, by class) and, when given, of
-    validation items (hollow, grey), on one projection fitted on both.
-
-    Returns:
-        ``(png data URI, how the space was drawn)``.
-    """
+    validation items (hollow, grey), on one projection fitted on both."""
     test = np.asarray(test)
-    if len(test) > MAX_SPLIT_POINTS:
-        keep = np.linspace(0, len(test) - 1, MAX_SPLIT_POINTS).astype(int)
-        test, test_labels = test[keep], np.asarray(test_labels)[keep]
+    keep = split_points(len(test))
+    test, test_labels = test[keep], np.asarray(test_labels)[keep]
     both = test if val is None else np.concatenate([test, val])
     if both.shape[1] <= 2:
         xy, method = both, "raw 2-D axes"
@@ -239,4 +285,8 @@ def split_embedding_figure(
     ax.set_ylabel(names[1] + " (embedding units)")
     ax.set_title(f"Test (never-seen) classes, evaluated model (epoch {epoch})")
     ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
-    return to_data_uri(fig, dpi=95), method
+    fig.tight_layout()
+    pixels = pixel_positions(fig, ax, t, FRAME_DPI)
+    val_pixels = None if val is None else pixel_positions(fig, ax, xy[len(test) :], FRAME_DPI)
+    uri = to_data_uri(fig, dpi=FRAME_DPI, tight=False)
+    return SplitView(uri, method, keep, pixels, val_pixels)

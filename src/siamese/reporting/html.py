@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from siamese.reporting._scripts import SCRIPTS_JS
+
 CSS = """
 body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:0;color:#222;
 background:#fafafa;line-height:1.45}
@@ -40,15 +42,14 @@ img{max-width:100%}
 .metrics{display:flex;flex-wrap:wrap;gap:10px;margin:6px 0 12px 0}
 .metrics div{border:1px solid #e0e0e0;border-radius:4px;padding:6px 12px;min-width:120px;background:#fcfcfc}
 .metrics span{display:block;font-size:12px;color:#555}
-"""
-
-# A frame slider: shows one frame of a group at a time (no network, no library).
-SLIDER_JS = """
-function siameseFrame(group, i){
-  var frames=document.querySelectorAll('[data-group="'+group+'"]');
-  for(var k=0;k<frames.length;k++){frames[k].hidden=(k!=i);}
-  document.getElementById(group+'-label').textContent=frames[i].getAttribute('data-label');
-}
+.tip{position:absolute;z-index:10;background:#fff;border:1px solid #90a4ae;border-radius:4px;
+padding:6px 8px;font-size:12px;box-shadow:0 2px 6px rgba(0,0,0,.25);pointer-events:none;max-width:420px}
+.tip .src{color:#666;font-size:11px;overflow-wrap:anywhere}.tip img{image-rendering:pixelated;width:96px}
+.tip table{margin:2px 0;font-size:11px}
+.view3d canvas{border:1px solid #e0e0e0;background:#fff;cursor:grab;max-width:100%}
+.legend{display:flex;flex-wrap:wrap;gap:4px 14px;font-size:12px;max-width:760px}
+.legend i{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:4px}
+.small{font-size:12px;color:#555;max-width:760px}
 """
 
 
@@ -115,17 +116,24 @@ def note(text: str, *, warn: bool = False) -> str:
     return f'<div class="{"warn" if warn else "note"}">{esc(text)}</div>'
 
 
-def slider(group: str, frames: list[tuple[str, str]], alt: str, start: int | None = None) -> str:
+def slider(
+    group: str,
+    frames: list[tuple[str, str]],
+    alt: str,
+    start: int | None = None,
+    pixels: str | None = None,
+) -> str:
     """Frames ``(label, png uri)`` behind a range slider; frame ``start`` shows first (default:
     the last).
 
-    Without JavaScript the ``start`` frame stays visible.
+    Without JavaScript the ``start`` frame stays visible. ``pixels`` names the JSON element
+    that places the points of each frame, for the hover previews (``hover_attributes``).
     """
     last = len(frames) - 1
     start = last if start is None else max(0, min(int(start), last))
     imgs = "".join(
         f'<img data-group="{group}" data-label="{esc(label)}" src="{uri}" alt="{esc(alt)}: '
-        f'{esc(label)}"{"" if i == start else " hidden"}>'
+        f'{esc(label)}"{hover_attributes(pixels, i)}{"" if i == start else " hidden"}>'
         for i, (label, uri) in enumerate(frames)
     )
     control = (
@@ -135,6 +143,15 @@ def slider(group: str, frames: list[tuple[str, str]], alt: str, start: int | Non
         f'<span id="{group}-label">{esc(frames[start][0])}</span></div>'
     )
     return control + f"<div>{imgs}</div>"
+
+
+def hover_attributes(pixels: str | None, frame: int = 0) -> str:
+    """Attributes that give an image hover previews: ``pixels`` is the id of a JSON element
+    holding, per frame, the point sets ``{"h": items element id, "l": label, "xy": [x, y, ...]}``
+    (pixel positions in the PNG)."""
+    if pixels is None:
+        return ""
+    return f' data-pixels="{esc(pixels)}" data-frame="{int(frame)}"'
 
 
 def section(anchor: str, title: str, body: str) -> str:
@@ -152,7 +169,7 @@ def page(title: str, subtitle: str, sections: list[tuple[str, str, str]]) -> str
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width"><title>{esc(title)}</title>'
-        f"<style>{CSS}</style><script>{SLIDER_JS}</script></head><body>"
+        f"<style>{CSS}</style><script>{SCRIPTS_JS}</script></head><body>"
         f"<header><h1>{esc(title)}</h1><p>{esc(subtitle)}</p></header><nav>{nav}</nav>"
         f"<main>{body}</main></body></html>\n"
     )

@@ -10,6 +10,7 @@ from siamese.evaluation.model_evaluation import DEFAULT_N_WAY, fixed_subset
 from siamese.evaluation.separation import cohens_d
 from siamese.evaluation.verification import equal_error_rate, roc_auc
 from siamese.reporting import html as h
+from siamese.reporting.convergence import convergence_html
 from siamese.reporting.figures_curves import (
     accuracy_figure,
     collapse_epochs,
@@ -17,8 +18,8 @@ from siamese.reporting.figures_curves import (
     loss_figure,
     spread_figure,
 )
-from siamese.reporting.figures_embedding import embedding_frames, split_embedding_figure
 from siamese.reporting.figures_results import distance_figure, retrieval_figure, roc_figure
+from siamese.reporting.pair_reasons import pair_measures, pair_reason
 from siamese.reporting.run_data import RunData, example_pairs
 from siamese.reporting.run_folder import RunFolder
 from siamese.reporting.thumbnails import thumbnail
@@ -45,7 +46,7 @@ EXAMPLE_KINDS = [
 ]
 
 
-def _novelty(run: RunFolder, split: str) -> str:
+def novelty(run: RunFolder, split: str) -> str:
     """Whether a split's classes were trained on (items held out) or never seen."""
     classes = run.info.get("split_classes", {})
     if split not in classes or "train" not in classes:
@@ -153,6 +154,7 @@ def curves_section(run: RunFolder, data: RunData | None = None) -> str:
                 warn=True,
             )
         )
+    out.append(convergence_html(run, n_way))
     out.append(f"<p>{loss_sentence(run)}</p>")
     figs = [
         (loss_figure(run.metrics, objective, *loss_labels(run)), "loss per epoch"),
@@ -184,55 +186,29 @@ def curves_section(run: RunFolder, data: RunData | None = None) -> str:
     return "".join(out)
 
 
-def embedding_section(run: RunFolder, data: RunData | None = None) -> str:
-    """The snapshot frames behind a slider (opening on the evaluated epoch), and the evaluated
-    model's embedding of the test (never-seen) classes beside the validation ones."""
-    evaluated = run.evaluated_epoch
-    frames = embedding_frames(
-        run.snapshots,
-        run.snapshot_labels,
-        run.class_names,
-        best_epoch=run.training.get("best_epoch"),
+def tar_at_far_table(ev: dict[str, Any]) -> str:
+    """``evaluation.json["verification"]["tar_at_far"]`` as a table; nothing when absent."""
+    ver = ev.get("verification") or {}
+    tars = ver.get("tar_at_far")
+    if not isinstance(tars, dict) or not tars:
+        return ""
+    impostors = ver.get("impostor_pairs")
+    rows = []
+    for far, tar in sorted(tars.items(), key=lambda kv: -float(kv[0])):
+        short = "too few impostor pairs for this FAR"
+        if impostors is not None:
+            short += f" ({impostors:,} of the {round(1 / float(far)):,} needed)"
+        rows.append([f"{float(far):g}", tar if tar is not None else short])
+    counts = ""
+    if ver.get("pairs") is not None and impostors is not None:
+        counts = f" ({ver['pairs']:,} test pairs, {impostors:,} of them different-class)"
+    return (
+        "<h3>True accepts at fixed false accepts (test pairs)</h3>"
+        + h.table(["false accept rate (FAR)", "true accept rate (TAR)"], rows)
+        + "<p>TAR at a FAR: the share of same-class pairs accepted when the acceptance bound "
+        "lets in at most that share of the different-class (impostor) pairs, as "
+        f"evaluation.json records it{counts}.</p>"
     )
-    out = []
-    if frames is None:
-        out.append(
-            h.note(
-                "No embedding snapshots over time in this run (they are taken of validation "
-                "items: training.snapshot_items = 0 or no validation split)."
-            )
-        )
-    else:
-        n = len(run.snapshot_labels) if run.snapshot_labels is not None else 0
-        start = frames.epochs.index(evaluated) if evaluated in frames.epochs else None
-        out.append(
-            f"<p>{n} validation items ({_novelty(run, 'val')}), embedded after every epoch. "
-            f"Drawn on {h.esc(frames.method)}; all frames share the axes. The view opens on "
-            f"epoch {evaluated}, the evaluated one; move the slider to go through the epochs.</p>"
-        )
-        out += [h.note(t) for t in frames.notes]
-        labels = [
-            ("before training" if e == 0 else f"epoch {e}")
-            + (" (evaluated)" if e == evaluated else "")
-            for e in frames.epochs
-        ]
-        out.append(
-            h.slider("emb", list(zip(labels, frames.images, strict=True)), "embedding space", start)
-        )
-    if data is not None and data.eval_name == "test":
-        val = run.snapshots.get(evaluated)
-        val_labels = run.snapshot_labels if val is not None else None
-        uri, method = split_embedding_figure(
-            data.embeddings, data.eval_items.labels, val, val_labels, run.class_names, evaluated
-        )
-        out.append(
-            f"<h3>Never-seen test classes in the evaluated model (epoch {evaluated})</h3>"
-            f"<p>{len(data.eval_items)} test items ({_novelty(run, 'test')})"
-            + (" beside the validation items of the same epoch" if val is not None else "")
-            + f", drawn on {h.esc(method)}.</p>"
-            + h.image(uri, "test and validation embeddings")
-        )
-    return "".join(out)
 
 
 def results_section(run: RunFolder, data: RunData | None, note: str | None) -> str:
@@ -251,9 +227,10 @@ def results_section(run: RunFolder, data: RunData | None, note: str | None) -> s
         out.append(h.metric_tiles([(k, v) for k, v in tiles if v is not None]))
         out.append(
             f"<p>On {h.fmt(ev.get('items'))} test items of {h.fmt(ev.get('classes'))} classes "
-            f"({_novelty(run, 'test')}), {h.fmt(ev.get('episodes'))} episodes. "
+            f"({novelty(run, 'test')}), {h.fmt(ev.get('episodes'))} episodes. "
             f"{threshold_sentence(run)}</p>"
         )
+        out.append(tar_at_far_table(ev))
     else:
         out.append(
             h.note(
@@ -320,9 +297,20 @@ def examples_section(run: RunFolder, data: RunData | None, note: str | None) -> 
     ranges = channel_ranges(data) if data.eval_items.kind == "sequence" else None
     channels = run.dataset.get("meta", {}).get("channels")
     rule = threshold_rule(run, threshold)
+    measures = pair_measures(data.eval_items, ps["left"], ps["right"])
     out = [
-        f"<p>Pairs of {data.eval_name} items ({_novelty(run, data.eval_name)}). A pair is called "
-        f"<i>same</i> when its {rule} (threshold {source}).</p>"
+        f"<p>Pairs of {data.eval_name} items ({novelty(run, data.eval_name)}). A pair is called "
+        f"<i>same</i> when its {rule} (threshold {source}). Beside each pair, what was measured: "
+        "its score against the threshold"
+        + (
+            " and how its two items differ ("
+            + ", ".join(measures.values)
+            + "), against the median difference over all "
+            + f"{len(ps['scores']):,} scored pairs"
+            if measures.values
+            else ""
+        )
+        + ".</p>"
     ]
     for key, title in EXAMPLE_KINDS:
         out.append(f"<h3>{h.esc(title)}</h3>")
@@ -331,7 +319,17 @@ def examples_section(run: RunFolder, data: RunData | None, note: str | None) -> 
             continue
         out.append(
             '<div class="pairs">'
-            + "".join(_pair_html(data, ps, i, channels, ranges) for i in picks[key])
+            + "".join(
+                _pair_html(
+                    data,
+                    ps,
+                    i,
+                    channels,
+                    ranges,
+                    _reason(measures, ps, i, threshold, data.model.head is not None),
+                )
+                for i in picks[key]
+            )
             + "</div>"
         )
     return "".join(out)
@@ -346,8 +344,18 @@ def channel_ranges(data: RunData) -> tuple[np.ndarray, np.ndarray]:
     return np.percentile(x, 1, axis=0), np.percentile(x, 99, axis=0)
 
 
+def _reason(measures: Any, ps: dict[str, np.ndarray], i: int, threshold: float, head: bool) -> str:
+    a, b = int(ps["left"][i]), int(ps["right"][i])
+    return pair_reason(measures, a, b, float(ps["scores"][i]), threshold, head=head)
+
+
 def _pair_html(
-    data: RunData, ps: dict[str, np.ndarray], i: int, channels: Any, ranges: Any = None
+    data: RunData,
+    ps: dict[str, np.ndarray],
+    i: int,
+    channels: Any,
+    ranges: Any = None,
+    reason: str = "",
 ) -> str:
     items = data.eval_items
     sides = []
@@ -362,4 +370,6 @@ def _pair_html(
         f"<b>{h.esc(sides[0][1])}</b> vs <b>{h.esc(sides[1][1])}</b><br>{score}"
         f"distance {h.fmt(float(ps['distances'][i]))}"
     )
+    if reason:
+        cap += f"<br>measured: {h.esc(reason)}"
     return f'<div class="pair"><div class="items">{imgs}</div><div class="cap">{cap}</div></div>'

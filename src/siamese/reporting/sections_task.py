@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 from siamese.reporting import html as h
 from siamese.reporting._plot import figure, to_data_uri
+from siamese.reporting.baseline_dtw import dtw_episodes, unpadded_inputs
 from siamese.reporting.episodes import Episodes, raw_features, replay_episodes, untrained_copy
 from siamese.reporting.run_data import RunData
 from siamese.reporting.run_folder import RunFolder
@@ -60,8 +62,19 @@ def _baselines(run: RunFolder, data: RunData, eps: Episodes, args: dict[str, Any
     items = data.eval_items.load(np.arange(len(data.eval_items)))
     n = args["n_way"]
     rows = [["the trained model", eps.accuracy, "embedding, " + data.model.distance_name]]
-    raw = replay_episodes(raw_features(data.model, items), labels, "euclidean", **args)
+    lengths = data.eval_items.lengths
+    raw = replay_episodes(raw_features(data.model, items, lengths), labels, "euclidean", **args)
     rows.append(["1-NN on the raw (normalised) inputs", raw.accuracy, "euclidean on inputs"])
+    if data.eval_items.kind == "sequence":
+        dtw = dtw_episodes(unpadded_inputs(data.model, items, lengths), labels, **args)
+        rows.append(
+            [
+                "1-NN DTW on the raw (normalised) inputs",
+                None if dtw.episodes is None else dtw.episodes.accuracy,
+                "DTW, full warping (dtaidistance), "
+                + (f"{dtw.cells:,} cells" if dtw.episodes is not None else dtw.why),
+            ]
+        )
     fresh = untrained_copy(data.model, args["seed"])
     emb = fresh.embed_dataset(data.eval_items)
     untrained = replay_episodes(emb, labels, fresh.distance, **args)
@@ -103,17 +116,29 @@ def _episodes_html(run: RunFolder, data: RunData, eps: Episodes) -> str:
             )
         verdict = "right" if p == t else "wrong"
         answer = names[p] if p >= 0 else "no answer (a tie)"
+        measured = _nearest_by_class(data, q, eps.support[e], eps.support_cls[e], names)
         blocks.append(
             f'<div class="episode {verdict}"><figure><img src="{pic(q)}" alt="query">'
             f"<figcaption>query: {h.esc(names[t])}</figcaption></figure>"
             f'<div class="support">{"".join(sup)}</div>'
             f"<p>episode {e + 1}: predicted <b>{h.esc(answer)}</b>, true {h.esc(names[t])}: "
-            f"<b>{verdict}</b></p></div>"
+            f"<b>{verdict}</b>. Measured: the query's distance to the nearest support of each "
+            f"class: {h.esc(measured)}.</p></div>"
         )
     return (
         f"<p>{len(blocks)} of the episodes, those with a wrong answer first; the predicted "
         "support is outlined.</p>" + "".join(blocks)
     )
+
+
+def _nearest_by_class(
+    data: RunData, query: int, support: np.ndarray, support_cls: np.ndarray, names: list[str]
+) -> str:
+    """``class d, ...`` nearest first: the query's distance to each class's nearest support."""
+    emb = torch.as_tensor(data.embeddings, dtype=torch.float32)
+    d = data.model.distance.matrix(emb[[query]], emb[np.asarray(support)])[0].numpy()
+    per = {int(c): float(d[support_cls == c].min()) for c in np.unique(support_cls)}
+    return ", ".join(f"{names[c]} {h.fmt(v)}" for c, v in sorted(per.items(), key=lambda kv: kv[1]))
 
 
 def _per_class(data: RunData, eps: Episodes) -> str:

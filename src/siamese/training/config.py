@@ -68,7 +68,12 @@ class DataConfig:
 class ModelConfig:
     """The shared encoder. Other keys are the encoder's arguments (``siamese encoders``)."""
 
-    encoder: str = _f("lstm", "registered encoder name: koch_cnn, conv4, lstm, mlp")
+    encoder: str = _f("lstm", "registered encoder name: koch_cnn, conv4, lstm, mlp, face_resnet")
+    init_from: str = _f(
+        "",
+        "a model folder (siamese import-weights, or a run) whose encoder weights start training "
+        "(empty: random weights)",
+    )
     args: dict = _f({}, "encoder arguments (written as plain keys of [model])")
 
     _extra = "args"
@@ -148,6 +153,20 @@ class TrainingConfig:
     momentum: float = _f(0.9, "momentum (sgd only)")
     lr_schedule: str = _f("none", "none or cosine (decays to 1% over the epochs)")
     grad_clip: float = _f(0.0, "clip the gradient norm at this value (0: off)")
+    freeze_backbone_epochs: int = _f(
+        0,
+        "fine-tuning: the first n epochs train only the encoder's head (its last layer group) "
+        "and the pair head, the backbone frozen; then everything (encoders with layer groups: "
+        "face_resnet)",
+    )
+    backbone_lr_scale: float = _f(
+        1.0, "fine-tuning: the backbone's learning rate as a share of learning_rate (e.g. 0.1)"
+    )
+    layer_decay: float = _f(
+        1.0,
+        "fine-tuning: each backbone layer group one step further from the head learns this "
+        "factor slower (layer-wise decay, e.g. 0.8; 1: off)",
+    )
     early_stopping: bool = _f(True, "stop when the monitored metric stops improving")
     monitor: str = _f("val_loss", "metric to monitor: val_loss, val_accuracy or val_auc")
     min_delta: float = _f(0.0, "smallest change that counts as an improvement")

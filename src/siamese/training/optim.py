@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,19 @@ from siamese.training.config import CHOICES
 
 
 def build_optimizer(
-    model: torch.nn.Module, name: str, *, learning_rate: float, weight_decay: float, momentum: float
+    model: torch.nn.Module,
+    name: str,
+    *,
+    learning_rate: float,
+    weight_decay: float,
+    momentum: float,
+    groups: list[dict[str, Any]] | None = None,
 ) -> torch.optim.Optimizer:
-    """``adam`` / ``adamw`` (fused: the largest CPU speed-up for big dense layers) or ``sgd``."""
-    params = [p for p in model.parameters() if p.requires_grad]
+    """``adam`` / ``adamw`` (fused: the largest CPU speed-up for big dense layers) or ``sgd``.
+
+    ``groups``: parameter groups with their own learning rates (fine-tuning) instead of one.
+    """
+    params: Any = groups or [p for p in model.parameters() if p.requires_grad]
     if name == "sgd":
         return torch.optim.SGD(
             params, lr=learning_rate, momentum=momentum, weight_decay=weight_decay
@@ -29,7 +39,15 @@ def build_optimizer(
 def build_scheduler(
     optimizer: torch.optim.Optimizer, name: str, *, epochs: int, learning_rate: float
 ) -> Any:
-    """``cosine``: decay to 1% of the learning rate over the epochs; ``none``: no schedule."""
+    """``cosine``: decay to 1% of the learning rate over the epochs; ``none``: no schedule.
+
+    With several parameter groups, each one decays to 1% of its own learning rate.
+    """
+    if name == "cosine" and len(optimizer.param_groups) > 1:
+        t_max = max(1, epochs)
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda e: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(e, t_max) / t_max))
+        )
     if name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(
             optimizer, T_max=max(1, epochs), eta_min=learning_rate * 0.01

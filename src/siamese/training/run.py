@@ -33,6 +33,7 @@ from siamese.training.collapse import collapse_summary
 from siamese.training.config import RunConfig, to_dict
 from siamese.training.distributed import DistributedContext
 from siamese.training.early_stopping import EarlyStopping
+from siamese.training.fine_tune import BackboneSchedule, init_encoder_from
 from siamese.training.margin import distance_bound, fit_margin, histogram, sample_distances
 from siamese.training.recovery import CollapseRecovery
 from siamese.training.splits import load_splits
@@ -70,6 +71,8 @@ def build_model(
     """Encoder (input shape from the data), normaliser fitted on train, objective and pair head."""
     encoder_args = {"input_shape": list(train.item_shape), **cfg.model.args}
     encoder = create_encoder(cfg.model.encoder, **encoder_args)
+    if cfg.model.init_from:  # fine-tuning: start from a model folder's encoder weights
+        info = {**info, "init_from": init_encoder_from(encoder, cfg, cfg.model.init_from)}
     dim = int(getattr(encoder, "embedding_dim", 0) or 0)
     if dim == 0:
         with torch.no_grad():
@@ -97,6 +100,19 @@ def build_model(
         info=info,
     )
     return model, objective
+
+
+def backbone_schedule(cfg: RunConfig, model: SiameseModel) -> BackboneSchedule | None:
+    """The fine-tuning schedule of ``[training]``, or None when its keys are at their defaults."""
+    t = cfg.training
+    if t.freeze_backbone_epochs == 0 and t.backbone_lr_scale == 1 and t.layer_decay == 1:
+        return None
+    return BackboneSchedule(
+        model,
+        freeze_epochs=t.freeze_backbone_epochs,
+        backbone_lr_scale=t.backbone_lr_scale,
+        layer_decay=t.layer_decay,
+    )
 
 
 def build_generator(
@@ -347,6 +363,7 @@ def train_run(
         console=console,
         progress=cfg.training.progress if progress_override is None else progress_override,
         distributed=ctx,
+        backbone=backbone_schedule(cfg, model),
         precision=cfg.training.precision,
     )
     t0 = time.perf_counter()

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from siamese._io import atomic_write_text
 from siamese.data.labeled_dataset import LabeledDataset
+from siamese.errors import ConfigError
 from siamese.evaluation.model_evaluation import (
     can_pair,
     fixed_subset,
@@ -30,6 +31,7 @@ from siamese.training.checkpoint import load_checkpoint, load_weights, save_chec
 from siamese.training.collapse import WINDOW, CollapseDetector, batch_stats
 from siamese.training.distributed import DistributedContext, distributed_embed
 from siamese.training.early_stopping import EarlyStopping
+from siamese.training.fine_tune import BackboneSchedule
 from siamese.training.optim import build_optimizer, build_scheduler, check_precision
 from siamese.training.prefetch import Prefetcher
 from siamese.training.recovery import CollapseRecovery
@@ -86,6 +88,7 @@ class Trainer:
         distributed: DistributedContext | None = None,
         prefetch: int = 2,
         precision: str = "float32",
+        backbone: BackboneSchedule | None = None,
     ):
         self.model, self.objective, self.generator = model, objective, generator
         self.train, self.val, self.val_generator, self.miner = train, val, val_generator, miner
@@ -113,12 +116,21 @@ class Trainer:
         self.prefetch = int(prefetch)  # batches loaded ahead in a background thread (0: off)
         self.autocast = check_precision(precision, self.dist.device)  # bf16 training steps only
         self.data_wait_seconds = 0.0  # time the loop waited for data (all epochs of this process)
+        # fine-tuning: a frozen backbone first, layer-wise learning rates (siamese.training.fine_tune)
+        self.backbone = backbone
+        if backbone is not None and backbone.freeze_epochs and self.dist.world_size > 1:
+            raise ConfigError(
+                "training.freeze_backbone_epochs: not with torchrun (DistributedDataParallel "
+                "fixes the trained parameters when it starts); train the head first on one "
+                "process, then fine-tune from that run with model.init_from"
+            )
         self.optimizer = build_optimizer(
             model,
             optimizer,
             learning_rate=learning_rate,
             weight_decay=weight_decay,
             momentum=momentum,
+            groups=None if backbone is None else backbone.param_groups(learning_rate),
         )
         self.scheduler = build_scheduler(
             self.optimizer, lr_schedule, epochs=epochs, learning_rate=learning_rate
@@ -325,6 +337,7 @@ class Trainer:
         hardness: list[float] = []
         achieved: list[float] = []
         self.model.train()
+        frozen = self.backbone.apply(epoch) if self.backbone is not None else None
         # batches are loaded ahead in a thread, except when a refresh changes the generator mid-epoch
         refreshing = self.refresh_every > 0 and hasattr(self.generator, "refresh")
         loader = Prefetcher(
@@ -374,6 +387,7 @@ class Trainer:
             **metrics,
             **{f"train_{k}": float(np.mean(v)) for k, v in stats.items()},
             "lr": float(self.optimizer.param_groups[0]["lr"]),
+            **({} if frozen is None else {"backbone_frozen": frozen}),
             "seconds": round(time.perf_counter() - t0, 3),
             "train_seconds": round(train_seconds, 3),
         }

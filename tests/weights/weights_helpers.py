@@ -1,0 +1,65 @@
+"""For the importer tests: TensorFlow.js weight manifests written as the tfjs converter writes
+them, and the CLI run in-process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from siamese.cli.app import main
+from siamese.encoders.face_resnet import FaceResNet
+from siamese.weights.face_api import MANIFEST, tf_name
+
+
+def write_manifest(
+    folder: Path,
+    tensors: dict[str, np.ndarray],
+    *,
+    quantise: bool = False,
+    name: str = MANIFEST,
+    shards: int = 1,
+) -> Path:
+    """``tensors`` (TF layout) as a manifest + ``shards`` .bin files; ``quantise``: uint8 with
+    scale and min per tensor, as the tfjs converter writes face-api's weights."""
+    specs, chunks = [], []
+    for key, value in tensors.items():
+        value = np.asarray(value, dtype=np.float32)
+        spec = {"name": key, "shape": list(value.shape), "dtype": "float32"}
+        if quantise:
+            lo, hi = float(value.min()), float(value.max())
+            scale = (hi - lo) / 255 or 1.0
+            spec["quantization"] = {"dtype": "uint8", "scale": scale, "min": lo}
+            chunks.append(np.round((value - lo) / scale).astype(np.uint8).tobytes())
+        else:
+            chunks.append(value.astype("<f4").tobytes())
+        specs.append(spec)
+    data = b"".join(chunks)
+    cut = np.linspace(0, len(data), shards + 1).astype(int)
+    paths = []
+    for k in range(shards):
+        paths.append(f"{Path(name).stem}-shard{k + 1}.bin")
+        (folder / paths[-1]).write_bytes(data[cut[k] : cut[k + 1]])
+    (folder / name).write_text(json.dumps([{"paths": paths, "weights": specs}]))
+    return folder / name
+
+
+def tf_tensors(encoder: FaceResNet) -> dict[str, np.ndarray]:
+    """A ``FaceResNet``'s weights under face-api's names, in TensorFlow's layouts."""
+    out = {}
+    for key, value in encoder.state_dict().items():
+        v = value.numpy()
+        out[tf_name(key)] = v.transpose(2, 3, 1, 0) if v.ndim == 4 else (v.T if v.ndim == 2 else v)
+    return out
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    """Run ``siamese ARGS`` in-process: ``(exit code, stdout, stderr)``."""
+    code = 0
+    try:
+        main([str(a) for a in args])
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out = capsys.readouterr()
+    return code, out.out, out.err
