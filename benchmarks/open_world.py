@@ -3,7 +3,7 @@ clustering the unknowns (``Gallery.discover``) recover the never-seen classes?
 
 Two settings, each trained as its own benchmark trains:
 
-* **traffic**: the demo's recipe (``siamese.demo.demo_config``: 5 seen patterns, the 3 never-seen
+* **traffic**: the demo's recipe (``siamese.pipeline.demo.demo_config``: 5 seen patterns, the 3 never-seen
   ``flapping``, ``surge``, ``degradation``). Gallery: every training window of the 5 seen
   patterns; calibrated on the validation windows (leave-own-class-out: no never-seen window is
   used); queries: ``--queries`` fresh windows of each of the 8 patterns (simulator seed + 10,000,
