@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("sampling", "encoders", "objectives"),
     ("mining",),
     ("model",),
+    ("weights",),  # importers of pretrained weights into model folders
     ("evaluation",),
     ("training",),
     ("gallery", "export", "recipes"),
