@@ -1,18 +1,21 @@
 """Every relative link in README.md, BENCHMARKS.md and docs/**/*.md points at a file of the repo.
 
-No network: links with a scheme (https:, mailto:) and in-page anchors are not followed. Links
-inside code spans and fenced code blocks are not links and are skipped.
+The markdown is parsed with markdown-it-py (installed with rich), so code spans and fenced code
+blocks hold no links and reference links count. No network: links with a scheme (https:,
+mailto:) and in-page anchors are not followed.
 """
 
 import re
 from pathlib import Path
+from urllib.parse import unquote
+
+from markdown_it import MarkdownIt
 
 ROOT = Path(__file__).resolve().parents[1]
 
-_INLINE = re.compile(r"!?\[(?:[^\[\]]|\[[^\[\]]*\])*\]\(\s*<?([^()\s<>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
-_REFERENCE = re.compile(r"^ {0,3}\[[^\]]+\]:\s*<?([^\s<>]+)>?")
-_CODE_SPAN = re.compile(r"(`+).+?\1")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+# GitHub-flavoured enough for links: CommonMark (code spans, fences, reference links) plus tables.
+_PARSER = MarkdownIt("commonmark").enable("table")
 
 
 def markdown_files(root: Path) -> list[Path]:
@@ -22,17 +25,21 @@ def markdown_files(root: Path) -> list[Path]:
 
 
 def links(path: Path) -> list[tuple[int, str]]:
-    """(line number, target) of each markdown link in `path`, outside code."""
-    found, fenced = [], False
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.lstrip().startswith(("```", "~~~")):
-            fenced = not fenced
+    """(line number, target) of each markdown link and image in `path`, as a renderer sees them."""
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    found = []
+    for block in _PARSER.parse(text):
+        if block.type != "inline" or block.map is None:
             continue
-        if fenced:
-            continue
-        line = _CODE_SPAN.sub("code", line)
-        found += [(number, m.group(1)) for m in _INLINE.finditer(line)]
-        found += [(number, m.group(1)) for m in _REFERENCE.finditer(line)]
+        first, last = block.map
+        for token in block.children or []:
+            if token.type not in ("link_open", "image"):
+                continue
+            target = unquote(str(token.attrs["href" if token.type == "link_open" else "src"]))
+            # the line that spells the target; a reference link's definition is elsewhere
+            number = next((n + 1 for n in range(first, last) if target in lines[n]), first + 1)
+            found.append((number, target))
     return found
 
 
@@ -66,13 +73,15 @@ def test_the_check_finds_a_broken_link_and_skips_code_and_urls(tmp_path):
         "`[in code](missing_in_code.md)`\n"
         "```\n[in a fence](missing_in_fence.md)\n```\n"
         "see [the gone page](gone.md) and ![a picture](../up.png)\n"
-        "[ref]: ../../outside.md\n"
+        "\n| table | [cell](cell%20gone.md) |\n|---|---|\n\n"
+        "and [the outside][out]\n\n[out]: ../../outside.md\n"
     )
     broken = broken_links(page, tmp_path)
     assert broken == [
         "docs/page.md:6: gone.md (no such file: docs/gone.md)",
         "docs/page.md:6: ../up.png (no such file: up.png)",
-        "docs/page.md:7: ../../outside.md (points outside the repository)",
+        "docs/page.md:8: cell gone.md (no such file: docs/cell gone.md)",
+        "docs/page.md:11: ../../outside.md (points outside the repository)",
     ]
 
 
