@@ -243,14 +243,27 @@ def test_out_dir_that_is_a_file(tmp_path):
     assert (tmp_path / "runs").read_text() == "not a folder"
 
 
-def test_n_way_beyond_the_test_classes_is_said_and_k_shot_0_fails_before_the_run_folder(tmp_path):
+def test_n_way_beyond_the_classes_and_k_shot_0_fail_before_the_run_folder(tmp_path):
     """The simulator's default split leaves 2 test and 2 validation classes: an explicit n_way
-    beyond them is evaluated at the classes there are, with a warning that names both."""
-    with pytest.warns(UserWarning, match=r"the test split has only 2 classes.*evaluating 2-way"):
+    beyond them is an error found once the data is read, before the run folder exists; a
+    left-out n_way takes the classes there are."""
+    with pytest.raises(ConfigError) as info:
         train_from_config(tiny_config(tmp_path, "wide", ["evaluation.n_way=50"]), report=False)
+    lines = str(info.value).splitlines()
+    assert len(lines) == 2 and lines[0].startswith(
+        "config key 'evaluation.n_way' = 50: the test split has only 2 classes with >= 2 items "
+        "(k_shot + 1) of its 2; set evaluation.n_way <= 2, leave it out (as many classes as the "
+        "split has, up to 5), or give the test split more classes"
+    ), lines
+    assert "the val split has only 2 classes" in lines[1]
+    with pytest.raises(ConfigError, match="'evaluation.n_way' = 3: the test split has only 2"):
+        train_from_config(tiny_config(tmp_path, "wide", ["evaluation.n_way=3"]), report=False)
+    assert not (tmp_path / "wide").exists()
     with pytest.raises(ConfigError, match="'evaluation.k_shot' = 0"):
         train_from_config(tiny_config(tmp_path, "k0", ["evaluation.k_shot=0"]), report=False)
     assert not (tmp_path / "k0").exists()
+    done = train_from_config(tiny_config(tmp_path, "fits", ["evaluation.n_way=2"]), report=False)
+    assert done.evaluation["n_way"] == 2
 
 
 def test_a_failed_run_is_marked_and_rerunning_says_what_to_do(tmp_path, monkeypatch):

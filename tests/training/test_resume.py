@@ -39,7 +39,6 @@ COMMON = [
     "training.patience=10",
     'training.lr_schedule="cosine"',  # the scheduler's state is part of the checkpoint
     "training.snapshot_items=20",
-    "evaluation.n_way=3",
     "evaluation.episodes=20",
     "evaluation.val_episodes=10",
     "evaluation.pairs=50",
