@@ -304,7 +304,7 @@ def _build(data: Any, cls: type, where: str, errors: list[str]) -> Any:
         value = float(value) if _wants_float(typ) and type(value) is int else value
         if path in CHOICES and value not in CHOICES[path]:
             errors.append(
-                f"config key {path!r} = {value!r}: expected one of {', '.join(CHOICES[path])}"
+                f"config key {path!r}: expected one of {', '.join(CHOICES[path])}, got {value!r}"
             )
             continue
         kwargs[key] = value
