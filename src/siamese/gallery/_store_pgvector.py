@@ -260,9 +260,9 @@ class PgVectorStore(GalleryStore):
         op, p = _OPERATORS[metric], self.prefix
         exact = exact or 2 * k > EF_SEARCH_MAX
         sql = (
-            "SELECT q.ord, s.id, s.d, s.class_id FROM unnest(%s::text[]) WITH ORDINALITY AS "
-            f"q(v, ord) CROSS JOIN LATERAL (SELECT id, class_id, embedding {op} q.v::vector AS d "
-            f"FROM {p}items WHERE id < %s ORDER BY embedding {op} q.v::vector LIMIT %s) s "
+            "SELECT q.ord, s.id, s.d, s.class_id FROM unnest(%s::text[]::vector[]) WITH "
+            f"ORDINALITY AS q(v, ord) CROSS JOIN LATERAL (SELECT id, class_id, embedding {op} q.v "
+            f"AS d FROM {p}items WHERE id < %s ORDER BY embedding {op} q.v LIMIT %s) s "
             "ORDER BY q.ord, s.d, s.id"
         )
         with self._guard("search"), self._transaction() as cur:
