@@ -330,6 +330,7 @@ def service_cases(f: dict[str, Path], work: Path) -> list[dict[str, Any]]:
 
     image = ['data.source="folders"', f'data.path="{f["good_faces"]}"', "data.size=16"]
     image += ['model.encoder="conv4"', "model.channels=4", "data.test_fraction=0.5"]
+    image += ["data.val_fraction=0"]  # 4 classes: 2 to train on, 2 to test
     out = siamese(
         "train", *sets('name="faces"', f'out_dir="{work / "runs"}"', *LOOP, *image), cwd=work
     )

@@ -238,8 +238,11 @@ def test_resume_from_a_damaged_checkpoint_is_one_line_and_exit_2(tmp_path, monke
         for x in ['name="damaged"', f'out_dir="{tmp_path}"', *COMMON, *lines]
         for a in ("--set", x)
     ]
+    before = {q: q.read_bytes() for q in (tmp_path / "damaged").rglob("*") if q.is_file()}
     with pytest.raises(SystemExit) as exit_info:
         main(["train", *sets, "--resume"])
+    after = {q: q.read_bytes() for q in (tmp_path / "damaged").rglob("*") if q.is_file()}
+    assert after == before  # refused before the folder is marked running
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "Traceback" not in err
     assert f"{tensors.name}: " in err and "start the run again with --overwrite" in err

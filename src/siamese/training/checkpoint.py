@@ -196,16 +196,31 @@ def load_checkpoint(
         ModelFileError: a missing, damaged or inconsistent checkpoint, or one that does not fit
             ``model`` (one line naming the file and the fix).
     """
-    path = Path(path)
-    manifest_file, meta = _manifest(path)
-    if "format" in meta:
-        tensors = _verified_file(path.parent, manifest_file, meta, _tensors_entry(meta))
-        if meta.get("best"):
-            _verified_file(path.parent, manifest_file, meta, meta["best"])
-    else:
-        tensors = _legacy_tensors(path, meta)
+    manifest_file, meta, tensors = _checked(Path(path))
     _restore(manifest_file, meta, tensors, model, optimizer, scheduler)
     return meta["loop"]
+
+
+def _checked(path: Path) -> tuple[Path, dict[str, Any], dict[str, torch.Tensor]]:
+    """The manifest file, its content and the tensors of checkpoint ``path``, every hash checked
+    (the best weights' too)."""
+    manifest_file, meta = _manifest(path)
+    if "format" not in meta:
+        return manifest_file, meta, _legacy_tensors(path, meta)
+    tensors = _verified_file(path.parent, manifest_file, meta, _tensors_entry(meta))
+    if meta.get("best"):
+        _verified_file(path.parent, manifest_file, meta, meta["best"])
+    return manifest_file, meta, tensors
+
+
+def verify_checkpoint(path: Path) -> None:
+    """Check the checkpoint ``path`` whole (manifest, state hash, every file it names, their
+    sizes and SHA-256) without a model: what ``--resume`` does before it touches the run folder.
+
+    Raises:
+        ModelFileError: as ``load_checkpoint``, for everything but the fit to a model.
+    """
+    _checked(Path(path))
 
 
 def load_best(path: Path, model: torch.nn.Module) -> bool:
