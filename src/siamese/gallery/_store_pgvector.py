@@ -38,6 +38,7 @@ DSN_ENV = "SIAMESE_GALLERY_DSN"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _OPERATORS = {"l2": "<->", "ip": "<=>"}  # euclidean distance; cosine distance
 _HNSW_OPS = {"l2": "vector_l2_ops", "ip": "vector_cosine_ops"}
+EF_SEARCH = 40  # pgvector's default HNSW search beam (raised to 2k for a k-wide search)
 EF_SEARCH_MAX = 1000  # pgvector's limit on hnsw.ef_search: wider searches run exact
 _CLASS_CACHE_MAX = 1_000_000  # ids whose class a search returned, kept for labels_[ids]
 
@@ -248,16 +249,25 @@ class PgVectorStore(GalleryStore):
         return PgVectorIndex(self, int(dim), gallery._metric, len(gallery.labels_), gallery.index)
 
     def search(
-        self, queries: np.ndarray, k: int, metric: str, rows: int, *, exact: bool = False
+        self,
+        queries: np.ndarray,
+        k: int,
+        metric: str,
+        rows: int,
+        *,
+        exact: bool = False,
+        ef_search: int = EF_SEARCH,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest of the first ``rows`` stored items per query, as faiss would score
         them: squared euclidean distance (``l2``) or cosine similarity (``ip``).
 
-        Through the HNSW index (approximate; ``hnsw.ef_search`` = max(40, 2k)) unless ``exact``
-        or ``k`` is beyond ``EF_SEARCH_MAX``: then a sequential scan, exact. Each hit's class is
+        Through the HNSW index (approximate; ``hnsw.ef_search`` = max(ef_search, 2k): a wider
+        beam finds more of the true neighbours, slower) unless ``exact`` or ``2k`` is beyond
+        ``EF_SEARCH_MAX``: then a sequential scan, exact. Each hit's class is
         kept for ``labels_[ids]``.
         """
         op, p = _OPERATORS[metric], self.prefix
+        beam = min(max(int(ef_search), 2 * int(k)), EF_SEARCH_MAX)
         exact = exact or 2 * k > EF_SEARCH_MAX
         sql = (
             "SELECT q.ord, s.id, s.d, s.class_id FROM unnest(%s::text[]::vector[]) WITH "
@@ -270,7 +280,7 @@ class PgVectorStore(GalleryStore):
                 cur.execute("SET LOCAL enable_indexscan = off")
                 cur.execute("SET LOCAL enable_bitmapscan = off")
             else:
-                cur.execute(f"SET LOCAL hnsw.ef_search = {max(40, 2 * int(k))}")
+                cur.execute(f"SET LOCAL hnsw.ef_search = {beam}")
             cur.execute(sql, ([self._vector(q) for q in queries], rows, k))
             found = cur.fetchall()
         ids = np.full((len(queries), k), -1, dtype=np.int64)
