@@ -14,9 +14,10 @@ Part 3 (``--pgvector``, on its own; the DSN from ``$SIAMESE_GALLERY_DSN`` or ``-
 server ``source .ci/start-postgres`` starts): a gallery of 100,000 random 64-d gaussian rows
 (1,000 classes) saved to PostgreSQL + pgvector (rows by COPY, then the HNSW index, timed
 together), loaded back (timed; the rows stay on the server), then 200 random queries from the
-same distribution: recall@1 and recall@10 of the HNSW search (at hnsw.ef_search 40, the default,
-100, 200 and 400) against the exact search (both in PostgreSQL), and the latency of one query per
-call (as ``identify`` of one item) for each, plus ``Gallery.identify`` end to end (default beam). The tables are dropped at the end, whatever happens.
+same distribution: recall@1 and recall@10 of the HNSW search (hnsw.ef_search 40, pgvector's
+default; 100; 200, the store's default; 400) against the exact search (both in PostgreSQL), the
+latency of one query per call (as ``identify`` of one item) for each, and ``Gallery.identify``
+end to end (the store's default beam). The tables are dropped at the end, whatever happens.
 
     python benchmarks/gallery_scale.py            # the full sizes above, 2 threads
     python benchmarks/gallery_scale.py --quick    # a few seconds (run by the test suite)
@@ -57,7 +58,7 @@ FULL = {
 QUICK = {"vectors": 4_000, "classes": 2_000, "queries": 500, "k": 50, "clients": 8, "requests": 5}
 PG_FULL = {"rows": 100_000, "classes": 1_000, "dim": 64, "queries": 200}
 PG_QUICK = {"rows": 5_000, "classes": 100, "dim": 64, "queries": 30}
-EF_SEARCHES = (40, 100, 200, 400)  # hnsw.ef_search: 40 is pgvector's (and the store's) default
+EF_SEARCHES = (40, 100, 200, 400)  # hnsw.ef_search: 40 is pgvector's default, 200 the store's
 
 
 def make_data(
@@ -258,11 +259,11 @@ def bench_pgvector(cfg: dict[str, int], dsn: str, seed: int) -> dict[str, Any]:
             k, found = 10, {}
             modes = [("exact", True, 0)] + [(f"hnsw_ef{ef}", False, ef) for ef in EF_SEARCHES]
             for mode, exact, ef in modes:
-                store.search(q[:2], k, "l2", n, exact=exact, ef_search=ef or 40)  # warm-up
+                store.search(q[:2], k, "l2", n, exact=exact, ef_search=ef or 1)  # warm-up
                 lat, ids = [], []
                 for row in q:
                     t0 = time.perf_counter()
-                    _, hit = store.search(row[None], k, "l2", n, exact=exact, ef_search=ef or 40)
+                    _, hit = store.search(row[None], k, "l2", n, exact=exact, ef_search=ef or 1)
                     lat.append(time.perf_counter() - t0)
                     ids.append(hit[0])
                 out[f"{mode}_ms_p50"] = float(np.percentile(lat, 50) * 1000)
