@@ -10,8 +10,18 @@ the thread count for what idle cores would take). Part 2 (service): the gallery 
 child process; 50 concurrent clients x 20 POST /identify requests (k=5) from this process; errors
 and p50/p99 latency. The server is stopped at the end, whatever happens.
 
+Part 3 (``--pgvector``, on its own; the DSN from ``$SIAMESE_GALLERY_DSN`` or ``--dsn``, e.g. the
+server ``source .ci/start-postgres`` starts): a gallery of 100,000 random 64-d gaussian rows
+(1,000 classes) saved to PostgreSQL + pgvector (rows by COPY, then the HNSW index, timed
+together), loaded back (timed; the rows stay on the server), then 200 random queries from the
+same distribution: recall@1 and recall@10 of the HNSW search (hnsw.ef_search 40, pgvector's
+default; 100; 200, the store's default; 400) against the exact search (both in PostgreSQL), the
+latency of one query per call (as ``identify`` of one item) for each, and ``Gallery.identify``
+end to end (the store's default beam). The tables are dropped at the end, whatever happens.
+
     python benchmarks/gallery_scale.py            # the full sizes above, 2 threads
     python benchmarks/gallery_scale.py --quick    # a few seconds (run by the test suite)
+    python benchmarks/gallery_scale.py --pgvector [--quick]
 """
 
 from __future__ import annotations
@@ -46,6 +56,9 @@ FULL = {
     "requests": 20,
 }
 QUICK = {"vectors": 4_000, "classes": 2_000, "queries": 500, "k": 50, "clients": 8, "requests": 5}
+PG_FULL = {"rows": 100_000, "classes": 1_000, "dim": 64, "queries": 200}
+PG_QUICK = {"rows": 5_000, "classes": 100, "dim": 64, "queries": 30}
+EF_SEARCHES = (40, 100, 200, 400)  # hnsw.ef_search: 40 is pgvector's default, 200 the store's
 
 
 def make_data(
@@ -233,12 +246,79 @@ def _wait_until_up(server: subprocess.Popen, port: int, timeout: float = 120.0) 
     raise RuntimeError(f"the server did not answer on port {port} within {timeout:.0f} s")
 
 
+def bench_pgvector(cfg: dict[str, int], dsn: str, seed: int) -> dict[str, Any]:
+    """HNSW vs exact search in PostgreSQL on random rows (see the module docstring, part 3)."""
+    import uuid
+
+    from siamese.gallery._store_pgvector import PgVectorStore
+    from siamese.gallery._stored_rows import StoredRows
+
+    rng = np.random.default_rng(seed)
+    dim, n = cfg["dim"], cfg["rows"]
+    x = rng.normal(size=(n, dim)).astype(np.float32)  # (N, D)
+    q = rng.normal(size=(cfg["queries"], dim)).astype(np.float32)  # (Q, D)
+    names = [f"c{i % cfg['classes']}" for i in range(n)]
+    model = identity_model(dim)
+    store = PgVectorStore(dsn, f"bench_{uuid.uuid4().hex[:12]}")
+    out: dict[str, Any] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            gallery = Gallery(model, index="hnsw").add_embeddings(x, names)
+            t0 = time.perf_counter()
+            gallery.save(tmp, store=store)  # COPY the rows, then build the HNSW index
+            out["save_rows_and_hnsw_build_s"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            loaded = Gallery.load(tmp, model=model, dsn=dsn)
+            out["load_s"] = time.perf_counter() - t0
+            out["rows_in_memory_after_load"] = (
+                0 if isinstance(loaded.embeddings_, StoredRows) else len(loaded.embeddings_)
+            )
+            out["hnsw_index"] = store.has_hnsw_index()
+            k, found = 10, {}
+            modes = [("exact", True, 0)] + [(f"hnsw_ef{ef}", False, ef) for ef in EF_SEARCHES]
+            for mode, exact, ef in modes:
+                store.search(q[:2], k, "l2", n, exact=exact, ef_search=ef or 1)  # warm-up
+                lat, ids = [], []
+                for row in q:
+                    t0 = time.perf_counter()
+                    _, hit = store.search(row[None], k, "l2", n, exact=exact, ef_search=ef or 1)
+                    lat.append(time.perf_counter() - t0)
+                    ids.append(hit[0])
+                out[f"{mode}_ms_p50"] = float(np.percentile(lat, 50) * 1000)
+                found[mode] = np.array(ids)
+            truth = found.pop("exact")
+            for mode, approx in found.items():
+                out[f"{mode}_recall@1"] = float(np.mean(truth[:, 0] == approx[:, 0]))
+                out[f"{mode}_recall@10"] = float(
+                    np.mean([len(set(a) & set(b)) / k for a, b in zip(truth, approx, strict=True)])
+                )
+            loaded.identify_embeddings(q[:2], k=5)
+            t0 = time.perf_counter()
+            for row in q:
+                loaded.identify_embeddings(row[None], k=5)
+            out["identify_ms_mean"] = (time.perf_counter() - t0) / len(q) * 1000
+            out["rows_in_memory_after_queries"] = (
+                0 if isinstance(loaded.embeddings_, StoredRows) else len(loaded.embeddings_)
+            )
+            loaded.store_.close()
+    finally:
+        store.drop()
+        store.close()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a few seconds")
     parser.add_argument("--threads", type=int, default=2, help="faiss/BLAS/torch threads")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument(
+        "--pgvector", action="store_true", help="part 3 only: HNSW vs exact in PostgreSQL"
+    )
+    parser.add_argument(
+        "--dsn", help="PostgreSQL DSN for --pgvector (default $SIAMESE_GALLERY_DSN)"
+    )
     parser.add_argument("--serve", metavar="DIR", help=argparse.SUPPRESS)  # the server process
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -247,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
         serve(args.serve, args.port, 128)
         return 0
+    if args.pgvector:
+        return _main_pgvector(args)
     cfg = QUICK if args.quick else FULL
     faiss.omp_set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
@@ -283,6 +365,34 @@ def main(argv: list[str] | None = None) -> int:
         s.add_row(key, f"{value:.2f}" if isinstance(value, float) else str(value))
     console.print(s)
     return 1 if service["errors"] else 0
+
+
+def _main_pgvector(args: argparse.Namespace) -> int:
+    import os
+
+    dsn = args.dsn or os.environ.get("SIAMESE_GALLERY_DSN")
+    if not dsn:
+        print(
+            "error: --pgvector needs a server: pass --dsn or set $SIAMESE_GALLERY_DSN "
+            "(`source .ci/start-postgres` starts one and exports SIAMESE_TEST_PG_DSN)",
+            file=sys.stderr,
+        )
+        return 2
+    cfg = PG_QUICK if args.quick else PG_FULL
+    result = bench_pgvector(cfg, dsn, args.seed)
+    if args.json:
+        print(json.dumps({"config": cfg, "pgvector": result}, indent=2))
+        return 0
+    t = Table(
+        title=f"pgvector: {cfg['rows']:,} random {cfg['dim']}-d rows, {cfg['queries']} random "
+        "queries, one per call, top-10 (euclidean)"
+    )
+    t.add_column("measure")
+    t.add_column("value", justify="right")
+    for key, value in result.items():
+        t.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    Console().print(t)
+    return 0
 
 
 if __name__ == "__main__":

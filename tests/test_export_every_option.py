@@ -134,7 +134,7 @@ def trained(tmp_path_factory):
                 'objective.name="koch_bce"', 'sampling.kind="pairs"', "sampling.batch_size=6",
                 "training.epochs=1", "training.steps_per_epoch=2", "training.val_batches=1",
                 "training.progress=false", "evaluation.episodes=4", "evaluation.val_episodes=4",
-                "evaluation.pairs=10", "evaluation.n_way=2",
+                "evaluation.pairs=10",
             ])  # fmt: skip
             train_from_config(cfg, report=False)
             runs[name] = folder / name

@@ -184,3 +184,26 @@ def test_gallery_model_path_outside_the_folder(tmp_path, capsys, model_path):
     cfg_path.write_text(json.dumps(cfg))
     code, out, err = _run(capsys, "identify", str(tmp_path / "g"), str(tmp_path / "q.npy"))
     _one_line_error(code, out, err, f"model path {model_path!r} leaves the gallery folder")
+
+
+def test_evaluate_n_way_beyond_the_test_classes(tmp_path, capsys):
+    """``evaluate --n-way 50`` on a run with 2 test classes is an error, never capped; an N the
+    split has runs; the run folder is left as it was."""
+    from tiny_runs import tiny_config
+
+    from siamese.training import train_from_config
+
+    run = train_from_config(tiny_config(tmp_path, "r"), report=False).run_dir
+    before = (run / "evaluation.json").read_bytes()
+    capsys.readouterr()  # what training printed
+    code, out, err = _run(capsys, "evaluate", str(run), "--n-way", "50")
+    _one_line_error(
+        code,
+        out,
+        err,
+        "--n-way 50: the test split has only 2 classes with >= 2 items (k_shot + 1) of its 2; "
+        "pass --n-way <= 2, leave it out (the run's config), or give the test split more classes",
+    )
+    code, out, err = _run(capsys, "evaluate", str(run), "--n-way", "2", "--json")
+    assert code == 0 and json.loads(out)["n_way"] == 2, err
+    assert (run / "evaluation.json").read_bytes() == before

@@ -36,7 +36,7 @@ def test_missing_config_file(tmp_path, capsys, monkeypatch):
     "args,needle",
     [
         (["--set", "training.epoch=3"], "valid keys in [training]"),
-        (["--set", 'training.epochs="x"'], "expected int"),
+        (["--set", 'training.epochs="x"'], "expected an integer >= 1, got a string"),
         (
             ["--set", 'model.encoder="resnet"'],
             "valid encoders: conv1d, conv4, face_resnet, koch_cnn, lstm, mlp",

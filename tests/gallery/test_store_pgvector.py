@@ -12,9 +12,11 @@ import uuid
 
 import numpy as np
 import pytest
+from torch import nn
 
 from siamese.errors import ConfigError, DataError, ModelFileError
 from siamese.gallery import Gallery
+from siamese.model import SiameseModel
 
 DSN = os.environ.get("SIAMESE_TEST_PG_DSN")
 if not DSN and os.environ.get("CI"):
@@ -139,3 +141,78 @@ def test_enroll_and_identify_commands_on_pgvector(saved_model, tmp_path, capsys,
         store = PgVectorStore(DSN, table)
         store.drop()
         store.close()
+
+
+def test_loading_reads_no_rows_and_search_returns_the_classes(
+    make_mlp, vectors, tmp_path, pg_store
+):
+    """A loaded pgvector gallery holds StoredRows, not arrays: load and identify fetch no row
+    (the search returns each hit's class); enrolments after the load extend the count."""
+    from siamese.gallery._stored_rows import StoredRows
+
+    model = make_mlp("cosine")
+    names = [f"c{i % 5}" for i in range(20)]
+    lite, _ = _pair(model, vectors[:20], names, tmp_path, pg_store)
+    fetched = []
+    original = pg_store._fetch_rows  # what reads rows from the server
+    pg_store._fetch_rows = lambda *a: fetched.append(a[0]) or original(*a)
+    loaded = _files_open(tmp_path / "pg", pg_store)
+    assert isinstance(loaded.embeddings_, StoredRows) and loaded.embeddings_.shape == (20, 4)
+    assert isinstance(loaded.labels_, StoredRows) and len(loaded) == 20
+    for a, b in zip(lite.identify(vectors, k=3), loaded.identify(vectors, k=3), strict=True):
+        assert [m.label for m in a.matches] == [m.label for m in b.matches]
+        np.testing.assert_allclose(
+            [m.distance for m in a.matches], [m.distance for m in b.matches], atol=1e-4
+        )
+    assert fetched == []  # neither the load nor the searches read a row
+    loaded.add(vectors[20:22], ["new", "new"])
+    assert len(loaded) == 22 and loaded.identify(vectors[20:21], k=1)[0].label == "new"
+    np.testing.assert_array_equal(np.asarray(loaded.embeddings_)[:20], lite.embeddings_)
+    np.testing.assert_array_equal(loaded.labels_[np.array([0, 21])], [0, 5])
+    assert fetched == ["embedding", "class_id"]  # only what was asked for
+
+
+def _files_open(folder, store):
+    """``Gallery.load`` of ``folder`` on ``store``'s connection (to watch its fetches)."""
+    from siamese.gallery import _files
+
+    original = _files.open_store
+    _files.open_store = lambda *a: store
+    try:
+        return Gallery.load(folder, dsn=DSN)
+    finally:
+        _files.open_store = original
+
+
+@pytest.mark.parametrize("distance", ["euclidean", "cosine"])
+def test_hnsw_search_on_the_server_and_exact_as_an_option(
+    tmp_path, pg_store, monkeypatch, distance
+):
+    """The rows get an HNSW index; index="auto" searches exactly up to AUTO_EXACT_MAX rows and
+    through HNSW beyond, index="exact" always exactly; on well-separated clusters both agree."""
+    from siamese.gallery import _store_pgvector
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(40, 6)) * 4
+    items = (np.repeat(centres, 5, axis=0) + 0.1 * rng.normal(size=(200, 6))).astype(np.float32)
+    names = [f"c{i // 5}" for i in range(200)]
+    model = SiameseModel(
+        nn.Identity(), distance=distance, info={"kind": "vector", "item_shape": [6]}
+    )
+    Gallery(model).fit(items, names).save(tmp_path / "auto", store=pg_store)
+    assert pg_store.has_hnsw_index()
+    auto = Gallery.load(tmp_path / "auto", model=model, dsn=DSN)
+    assert auto.index_.exact  # 200 rows <= AUTO_EXACT_MAX
+    queries = (centres + 0.1 * rng.normal(size=centres.shape)).astype(np.float32)
+    exact = auto.identify(queries, k=3)
+    monkeypatch.setattr(_store_pgvector, "AUTO_EXACT_MAX", 100)
+    assert not auto.index_.exact
+    approx = auto.identify(queries, k=3)
+    assert [r.label for r in approx] == [r.label for r in exact] == [f"c{i}" for i in range(40)]
+    scores, ids = pg_store.search(queries, 1, auto._metric, 200, exact=True)
+    scores_h, ids_h = pg_store.search(queries, 1, auto._metric, 200, exact=False)
+    np.testing.assert_array_equal(ids, ids_h)
+    np.testing.assert_allclose(scores, scores_h, atol=1e-5)
+    g = Gallery(model, index="exact").fit(items, names)
+    g.save(tmp_path / "exact", store=pg_store)
+    assert Gallery.load(tmp_path / "exact", model=model, dsn=DSN).index_.exact

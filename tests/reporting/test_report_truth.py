@@ -58,7 +58,8 @@ def _train(tmp_path_factory, name, extra):
 
 @pytest.fixture(scope="module")
 def capped_run(tmp_path_factory):
-    """P x K with P = 8 and n_way = 8 on 4 training and 2 test classes; batch-hard mining.
+    """P x K with P = 8 on 4 training classes, n_way left out (up to 5) on 2 test classes;
+    batch-hard mining.
 
     With this seed the validation loss never beats the untrained model: best epoch 0.
     """
@@ -66,7 +67,6 @@ def capped_run(tmp_path_factory):
         'sampling.kind="pk"',
         "sampling.p=8",
         "sampling.k=4",
-        "evaluation.n_way=8",
         'mining.strategy="batch_hard"',
     ]
     return _train(tmp_path_factory, "capped", extra)
@@ -86,13 +86,14 @@ def test_capped_n_way_and_p_are_the_ones_used(capped_run):
     run_dir, text = capped_run
     cfg, ds, ev = _files(run_dir)
     n_way, train_classes = ev["n_way"], ds["splits"]["train"]["classes"]
-    assert n_way < cfg["evaluation"]["n_way"] and train_classes < cfg["sampling"]["p"]
+    assert cfg["evaluation"]["n_way"] is None and n_way == ds["splits"]["test"]["classes"] < 5
+    assert train_classes < cfg["sampling"]["p"]
     assert f"{n_way}-way {ev['k_shot']}-shot accuracy" in text  # the headline tile
     assert f"evaluation {n_way}-way {ev['k_shot']}-shot" in text  # the setup table
-    assert f"{cfg['evaluation']['n_way']}-way" not in text  # the configured N never as a label
-    # Validation episodes are capped the same way (the trainer's fixed validation subset).
+    assert "5-way" not in text  # the default's upper bound never as a label
+    # Validation episodes take the classes there are the same way (the trainer's fixed subset).
     val_classes = ds["splits"]["val"]["classes"]
-    assert val_classes < cfg["evaluation"]["n_way"]
+    assert val_classes < 5
     assert f"val {val_classes}-way accuracy" in text  # the per-epoch table's column
     assert (
         f"P x K = {train_classes} classes x {cfg['sampling']['k']} items "

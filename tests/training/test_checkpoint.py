@@ -228,3 +228,96 @@ def test_damaged_best_weights_are_a_model_file_error(tmp_path):
     (tmp_path / "best.safetensors").write_bytes(b"\x00" * 20)
     with pytest.raises(ModelFileError, match="best.safetensors: unreadable or mismatched weights"):
         load_weights(tmp_path / "best.safetensors", _setup()[0])
+
+
+def _files(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_best_weights_are_part_of_the_checkpoint_unit(saved):
+    """Best weights are hash-named, recorded with their SHA-256 in the manifest, kept while no
+    new best comes, replaced (and the old file removed) by a new best, restored verified."""
+    path, model, optimizer, scheduler = saved
+    best_weights = checkpoint.weights_of(model)
+    save_checkpoint(path, model, optimizer, scheduler, _loop(4), best=best_weights)
+    first = json.loads(path.with_suffix(".json").read_text())["best"]
+    assert first["file"] == f"best-{first['sha256'][:16]}.safetensors"
+    _steps(model, optimizer, scheduler, 1, seed=3)
+    save_checkpoint(path, model, optimizer, scheduler, _loop(5))  # no new best
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    assert manifest["best"] == first
+    assert _files(path.parent) == sorted([first["file"], manifest["tensors"], "last.json"])
+    fresh = _setup(seed=5)[0]
+    assert checkpoint.load_best(path, fresh)
+    for key, value in fresh.state_dict().items():
+        assert torch.equal(value, best_weights[key]), key
+    save_checkpoint(path, model, optimizer, scheduler, _loop(6), best=checkpoint.weights_of(model))
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    assert manifest["best"]["file"] != first["file"]
+    assert _files(path.parent) == sorted(
+        [manifest["best"]["file"], manifest["tensors"], "last.json"]
+    )
+
+
+def test_damaged_or_edited_best_weights_are_refused_on_resume_and_on_load(saved):
+    path, model, optimizer, scheduler = saved
+    save_checkpoint(path, model, optimizer, scheduler, _loop(3), best=checkpoint.weights_of(model))
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    best = path.parent / manifest["best"]["file"]
+    data = bytearray(best.read_bytes())
+    data[-1] ^= 1
+    best.write_bytes(bytes(data))
+    for load in (
+        lambda: load_checkpoint(path, *_setup()),
+        lambda: checkpoint.load_best(path, _setup()[0]),
+    ):
+        with pytest.raises(
+            ModelFileError, match=r"best-[0-9a-f]{16}.safetensors: \d+ bytes that do"
+        ):
+            load()
+    best.unlink()
+    with pytest.raises(ModelFileError, match="the checkpoint's best weights are unreadable"):
+        load_checkpoint(path, *_setup())
+    manifest["best"]["file"] = "../model.safetensors"  # edited: the state hash says so first
+    path.with_suffix(".json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelFileError, match="does not match its recorded SHA-256"):
+        checkpoint.load_best(path, _setup()[0])
+
+
+def _format_2(path, best_weights):
+    """Rewrite checkpoint ``path`` as format 2 wrote it: no best entry, best.safetensors beside."""
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    for name in [manifest.pop("best")["file"]] if manifest.get("best") else []:
+        (path.parent / name).unlink()
+    state = {k: manifest[k] for k in ("optimizer", "scheduler", "loop")}
+    manifest["format"] = 2
+    manifest["state_sha256"] = checkpoint._sha256(checkpoint.canonical_json(state).encode("utf-8"))
+    path.with_suffix(".json").write_text(json.dumps(manifest))
+    (path.parent / "best.safetensors").write_bytes(save(best_weights))
+
+
+def test_a_format_2_checkpoint_and_its_best_safetensors_still_load(saved):
+    """An old run folder resumes; its best.safetensors is restored, then taken into the next
+    manifest by hash, and removed once a new best replaces it."""
+    path, model, optimizer, scheduler = saved
+    old_best = checkpoint.weights_of(_setup(seed=7)[0])
+    _format_2(path, old_best)
+    fresh, fresh_opt, fresh_sched = _setup(seed=5)
+    assert load_checkpoint(path, fresh, fresh_opt, fresh_sched) == _loop(3)
+    assert checkpoint.load_best(path, fresh)
+    for key, value in fresh.state_dict().items():
+        assert torch.equal(value, old_best[key]), key
+    save_checkpoint(path, model, optimizer, scheduler, _loop(4))
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    assert manifest["format"] == 3 and manifest["best"]["file"] == "best.safetensors"
+    assert checkpoint.load_best(path, _setup()[0])
+    save_checkpoint(path, model, optimizer, scheduler, _loop(5), best=checkpoint.weights_of(model))
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    assert _files(path.parent) == sorted(
+        [manifest["best"]["file"], manifest["tensors"], "last.json"]
+    )
+
+
+def test_no_best_weights_is_said(saved):
+    path, *_ = saved
+    assert checkpoint.load_best(path, _setup()[0]) is False

@@ -110,8 +110,12 @@ def test_stop_ends_at_the_first_collapse_with_exit_1(tmp_path):
 @pytest.mark.parametrize(
     ("key", "value", "match"),
     [
-        ("training.on_collapse", '"panic"', r"training.on_collapse.*recover, warn, stop.*'panic'"),
-        ("objective.margin", '"big"', r"objective.margin.*a number or \"auto\".*'big'"),
+        (
+            "training.on_collapse",
+            '"panic"',
+            r"training.on_collapse.*recover, warn, stop.*'panic'",
+        ),
+        ("objective.margin", '"big"', r"margin' = 'big': expected a finite number > 0, 'auto' or"),
     ],
 )
 def test_bad_values_are_one_line_errors(key, value, match):

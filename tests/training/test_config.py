@@ -30,7 +30,7 @@ def test_errors(tmp_path):
         match="unknown config key 'training.epoch'; valid keys in \\[training\\]: epochs",
     ):
         load_config(None, ["training.epoch=3"])
-    with pytest.raises(ConfigError, match="expected int, got str"):
+    with pytest.raises(ConfigError, match="expected an integer >= 1, got a string"):
         load_config(None, ['training.epochs="three"'])
     with pytest.raises(ConfigError, match="expected one of pairs, triplets, pk"):
         load_config(None, ['sampling.kind="quads"'])

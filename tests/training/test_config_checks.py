@@ -143,6 +143,46 @@ def test_every_error_is_reported_at_once_one_line_each():
         assert sum(key in line for line in lines) == 1, key
 
 
+def test_type_choice_key_and_range_errors_all_at_once(tmp_path, capsys, monkeypatch):
+    """Wrong types do not stop the checks: every wrong type, unknown key, bad choice and range
+    error of a config is one line (the CLI prefixes each with error:), exit 2, nothing written."""
+    from siamese.cli.app import main
+
+    (tmp_path / "bad.toml").write_text(
+        'name = "typed"\ndata = 3\n'
+        '[model]\nhidden_size = "big"\n'
+        '[training]\nepochs = "x"\nlearning_rate = -1\ncolour = 3\n'
+        '[sampling]\np = 1.5\nkind = "quads"\n'
+        '[evaluation]\nn_way = "five"\nk_shot = 0\n'
+    )
+    expected = [
+        "config key 'model.hidden_size' = 'big': expected an integer (lstm argument",
+        "config key 'training.epochs' = 'x': expected an integer >= 1, got a string (default 10)",
+        "config key 'training.learning_rate' = -1.0: expected a finite number > 0",
+        "unknown config key 'training.colour'; valid keys in [training]: epochs",
+        "config key 'sampling.p' = 1.5: expected an integer >= 2, got a number (default 16)",
+        "config key 'sampling.kind': expected one of pairs, triplets, pk, got 'quads'",
+        "config key 'evaluation.n_way' = 'five': expected an integer >= 2 or left out, got a "
+        "string (default None)",
+        "config key 'evaluation.k_shot' = 0: expected an integer >= 1",
+        "[data]: expected a table of keys, got an integer (3)",
+    ]
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "bad.toml")
+    lines = str(info.value).splitlines()
+    assert len(lines) == len(expected), lines
+    for needle in expected:
+        assert sum(needle in line for line in lines) == 1, (needle, lines)
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--config", str(tmp_path / "bad.toml")])
+    err = capsys.readouterr().err.splitlines()
+    assert exit_info.value.code == 2 and len(err) == len(expected), err
+    assert all(line.startswith("error: ") for line in err), err
+    assert not (tmp_path / "runs").exists()
+
+
 def test_every_numeric_field_has_a_range():
     """A field added later must come with its valid range (or it would go unchecked)."""
     cfg = RunConfig()
@@ -204,14 +244,27 @@ def test_out_dir_that_is_a_file(tmp_path):
     assert (tmp_path / "runs").read_text() == "not a folder"
 
 
-def test_n_way_beyond_the_test_classes_is_said_and_k_shot_0_fails_before_the_run_folder(tmp_path):
+def test_n_way_beyond_the_classes_and_k_shot_0_fail_before_the_run_folder(tmp_path):
     """The simulator's default split leaves 2 test and 2 validation classes: an explicit n_way
-    beyond them is evaluated at the classes there are, with a warning that names both."""
-    with pytest.warns(UserWarning, match=r"the test split has only 2 classes.*evaluating 2-way"):
+    beyond them is an error found once the data is read, before the run folder exists; a
+    left-out n_way takes the classes there are."""
+    with pytest.raises(ConfigError) as info:
         train_from_config(tiny_config(tmp_path, "wide", ["evaluation.n_way=50"]), report=False)
+    lines = str(info.value).splitlines()
+    assert len(lines) == 2 and lines[0].startswith(
+        "config key 'evaluation.n_way' = 50: the test split has only 2 classes with >= 2 items "
+        "(k_shot + 1) of its 2; set evaluation.n_way <= 2, leave it out (as many classes as the "
+        "split has, up to 5), or give the test split more classes"
+    ), lines
+    assert "the val split has only 2 classes" in lines[1]
+    with pytest.raises(ConfigError, match="'evaluation.n_way' = 3: the test split has only 2"):
+        train_from_config(tiny_config(tmp_path, "wide", ["evaluation.n_way=3"]), report=False)
+    assert not (tmp_path / "wide").exists()
     with pytest.raises(ConfigError, match="'evaluation.k_shot' = 0"):
         train_from_config(tiny_config(tmp_path, "k0", ["evaluation.k_shot=0"]), report=False)
     assert not (tmp_path / "k0").exists()
+    done = train_from_config(tiny_config(tmp_path, "fits", ["evaluation.n_way=2"]), report=False)
+    assert done.evaluation["n_way"] == 2
 
 
 def test_a_failed_run_is_marked_and_rerunning_says_what_to_do(tmp_path, monkeypatch):

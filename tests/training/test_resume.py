@@ -41,7 +41,6 @@ COMMON = [
     "training.patience=10",
     'training.lr_schedule="cosine"',  # the scheduler's state is part of the checkpoint
     "training.snapshot_items=20",
-    "evaluation.n_way=3",
     "evaluation.episodes=20",
     "evaluation.val_episodes=10",
     "evaluation.pairs=50",
@@ -139,10 +138,10 @@ def assert_resume_is_exact(tmp_path: Path, monkeypatch, extra: list[str]) -> Non
     assert_same_run(full.run_dir, resumed.run_dir)
 
 
-def assert_same_run(a: Path, b: Path) -> None:
+def assert_same_run(a: Path, b: Path, epochs: int = EPOCHS) -> None:
     """Two run folders hold the same metrics, evaluation, weights and optimizer state."""
     assert run_metrics(b) == run_metrics(a)
-    assert len(run_metrics(a)) == EPOCHS + 1
+    assert len(run_metrics(a)) == epochs + 1
     wa, wb = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
     assert wa.keys() == wb.keys()
     for key in wa:
@@ -251,9 +250,60 @@ def test_resume_from_a_damaged_checkpoint_is_one_line_and_exit_2(tmp_path, monke
         for x in ['name="damaged"', f'out_dir="{tmp_path}"', *COMMON, *lines]
         for a in ("--set", x)
     ]
+    before = {q: q.read_bytes() for q in (tmp_path / "damaged").rglob("*") if q.is_file()}
     with pytest.raises(SystemExit) as exit_info:
         main(["train", *sets, "--resume"])
+    after = {q: q.read_bytes() for q in (tmp_path / "damaged").rglob("*") if q.is_file()}
+    assert after == before  # refused before the folder is marked running
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "Traceback" not in err
     assert f"{tensors.name}: " in err and "start the run again with --overwrite" in err
     assert len(err.strip().splitlines()) == 1
+
+
+_CHILD_BEST = textwrap.dedent(
+    """
+    import os, signal, sys
+    import torch
+    torch.set_num_threads(1)
+    from siamese.training import checkpoint, load_config, train_from_config
+
+    write_bytes = checkpoint.atomic_write_bytes
+
+    def dying(path, data, **kw):  # SIGKILL once a later epoch's new best weights are on disk
+        write_bytes(path, data, **kw)
+        if path.name.startswith("best-") and (path.parent / "last.json").exists():
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    checkpoint.atomic_write_bytes = dying
+    train_from_config(load_config(None, sys.argv[1:]), report=False)
+    """
+)
+
+
+def test_sigkill_after_new_best_weights_leaves_the_best_the_manifest_names(tmp_path):
+    """A real SIGKILL after an improving epoch's best weights are written, before its manifest:
+    the manifest still names the previous best (present, its SHA-256 matching), the new file is
+    unnamed, and the resumed run ends with the uninterrupted run's best weights and state."""
+    kind, args = ENCODER_RUNS["mlp"]
+    extra = [*_data(tmp_path, kind), 'model.encoder="mlp"', *args, *PK, "training.epochs=5"]
+    full = train_from_config(_config(tmp_path, "full", extra), report=False)
+    lines = ['name="killed"', f'out_dir="{tmp_path}"', *COMMON, *extra]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD_BEST, *lines], env=env, capture_output=True, timeout=600
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
+    ckpt = tmp_path / "killed" / "checkpoints"
+    manifest = json.loads((ckpt / "last.json").read_text())
+    named = manifest["best"]["file"]
+    best_files = sorted(p.name for p in ckpt.glob("best-*.safetensors"))
+    assert len(best_files) == 2 and named in best_files  # + the killed epoch's, unnamed
+    resumed = train_from_config(_config(tmp_path, "killed", extra), resume=True, report=False)
+    assert_same_run(full.run_dir, resumed.run_dir, epochs=5)
+    ma, mb = (
+        json.loads((r / "checkpoints" / "last.json").read_text())
+        for r in (full.run_dir, ckpt.parent)
+    )
+    assert mb["best"] == ma["best"]
+    assert sorted(p.name for p in ckpt.glob("best-*.safetensors")) == [mb["best"]["file"]]

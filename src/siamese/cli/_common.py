@@ -19,9 +19,11 @@ err_console = Console(stderr=True)
 def fail(message: str, code: int = 2, hint: str | None = None) -> NoReturn:
     """Print ``error: message`` (and a ``hint`` line) on stderr and exit with ``code``.
 
-    Code 2 means the user's input was wrong.
+    A message of several lines (every error of a config at once) prints each line as its own
+    ``error:`` line. Code 2 means the user's input was wrong.
     """
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    for line in message.splitlines() or [""]:
+        err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
     if hint:
         err_console.print(escape(hint), highlight=False, soft_wrap=True)
     sys.exit(code)

@@ -79,6 +79,10 @@ class GalleryStore:
     def _lock_rows(self, cur: Any) -> None:
         """Keep other writers out until the transaction ends (SQLite's BEGIN IMMEDIATE does)."""
 
+    def _index_rows(self, cur: Any, settings: dict[str, Any]) -> None:
+        """Build the database's own search index over the rows just written (in the same
+        transaction as the rows); nothing for a store that searches through faiss."""
+
     def manifest(self) -> dict[str, Any]:
         """What ``gallery.json`` records to find this store again (never a password)."""
         raise NotImplementedError
@@ -147,6 +151,7 @@ class GalleryStore:
             )
             if stored.background is not None:
                 self._insert_background(cur, stored.background)
+            self._index_rows(cur, stored.settings)
         return generation
 
     def append(
@@ -167,6 +172,7 @@ class GalleryStore:
         """
         p = self.prefix
         with self._guard("write"), self._transaction() as cur:
+            self._lock_rows(cur)  # the count below stays true until the commit
             cur.execute(
                 f"SELECT (SELECT COUNT(*) FROM {p}items), (SELECT COUNT(*) FROM {p}classes)"
             )

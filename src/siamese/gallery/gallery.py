@@ -16,6 +16,7 @@ from siamese.gallery._calibration import calibration
 from siamese.gallery._crowding import Crowding
 from siamese.gallery._results import UNKNOWN, Identification, Match, Verification
 from siamese.gallery._store import GalleryStore, StoredGallery
+from siamese.gallery._stored_rows import StoredRows
 from siamese.gallery.discover import Discovery, check_names, discover
 from siamese.gallery.inputs import ItemSpec, check_batch, label_names
 from siamese.gallery.vector_index import VectorIndex
@@ -171,8 +172,14 @@ class Gallery:
         self.index_.add(self._for_index(emb))
         self.class_names_ += new
         self._class_ids = ids
-        self.embeddings_ = np.concatenate([self.embeddings_.reshape(-1, dim), emb])
-        self.labels_ = np.concatenate([self.labels_, labels])
+        if isinstance(self.embeddings_, StoredRows):  # rows on the server: counted, not copied
+            self.embeddings_, self.labels_ = (
+                self.embeddings_.extended(len(emb)),
+                self.labels_.extended(len(emb)),
+            )
+        else:
+            self.embeddings_ = np.concatenate([self.embeddings_.reshape(-1, dim), emb])
+            self.labels_ = np.concatenate([self.labels_, labels])
         if self.crowding_ is not None and radius is not None:
             self.crowding_.radius = np.concatenate([self.crowding_.radius, radius])
         return self
@@ -194,7 +201,7 @@ class Gallery:
             raise ConfigError("crowding correction: needs a distance model, not a pair head")
         else:
             crowding = Crowding(embeddings, self.model.distance_name, beta, k)
-            crowding.extend(self.embeddings_)
+            crowding.extend(np.asarray(self.embeddings_))  # every row, also from a store
         if self.store_ is not None:
             old, self.crowding_ = self.crowding_, crowding
             try:
@@ -520,9 +527,11 @@ class Gallery:
             width = min(n, 8 * k + 32)
         while len(todo):
             cand_d, cand_i = self._candidates(emb[todo], width)  # (q, width) each
+            cand_c = np.full(cand_i.shape, -1, dtype=np.int64)  # each candidate's class
+            cand_c[cand_i >= 0] = self.labels_[cand_i[cand_i >= 0]]
             short = []
             for row, q in enumerate(todo):
-                found = _first_per_class(cand_i[row], cand_d[row], self.labels_, k)
+                found = _first_per_class(cand_i[row], cand_d[row], cand_c[row], k)
                 if len(found) < k and width < n:
                     short.append(q)
                     continue
@@ -550,14 +559,14 @@ class Gallery:
 
 
 def _first_per_class(
-    ids: np.ndarray, dists: np.ndarray, labels: np.ndarray, k: int
+    ids: np.ndarray, dists: np.ndarray, classes: np.ndarray, k: int
 ) -> list[tuple[int, float]]:
-    """The first (nearest) occurrence of each class along sorted candidates, up to ``k`` classes."""
+    """The first (nearest) occurrence of each class along sorted candidates (``classes``: each
+    candidate's class id), up to ``k`` classes."""
     seen: dict[int, float] = {}
-    for i, d in zip(ids.tolist(), dists.tolist(), strict=True):
+    for i, d, c in zip(ids.tolist(), dists.tolist(), classes.tolist(), strict=True):
         if i < 0:
             continue
-        c = int(labels[i])
         if c not in seen:
             seen[c] = d
             if len(seen) == k:

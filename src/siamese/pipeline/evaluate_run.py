@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ def evaluate_run(
     """
     from siamese.model import SiameseModel
     from siamese.training.config import from_dict
+    from siamese.training.config_checks import data_errors, raise_all
     from siamese.training.splits import load_splits
 
     run_dir = Path(run_dir)
@@ -49,13 +51,18 @@ def evaluate_run(
     _, parts, _ = load_splits(cfg)
     if "test" not in parts:
         raise ModelFileError(f"{run_dir}: the run has no test split (data.test_fraction = 0)")
-    ev = cfg.evaluation
+    ev = dataclasses.replace(
+        cfg.evaluation, n_way=n_way or cfg.evaluation.n_way, k_shot=k_shot or cfg.evaluation.k_shot
+    )
+    if n_way:  # an explicit --n-way beyond the test classes is an error, never capped
+        checked = dataclasses.replace(cfg, evaluation=ev)
+        raise_all(data_errors(checked, parts, splits=["test"], option="--n-way"))
     result = evaluate_model(
         model,
         parts["test"],
         val=parts.get("val"),
-        n_way=n_way or ev.n_way,
-        k_shot=k_shot or ev.k_shot,
+        n_way=ev.n_way,
+        k_shot=ev.k_shot,
         episodes=episodes or ev.episodes,
         pairs=ev.pairs,
         seed=cfg.seed,

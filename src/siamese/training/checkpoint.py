@@ -1,18 +1,23 @@
 """Checkpoints: model, optimizer and loop state as safetensors + JSON (never pickle), one atomic unit.
 
-A checkpoint ``checkpoints/last`` is two files:
+A checkpoint ``checkpoints/last`` is two or three files:
 
 * ``last-<sha256[:16]>.safetensors``: the tensors (model weights, optimizer moments), named by
   their content hash, so a new checkpoint never overwrites the file the current one names;
-* ``last.json``: the manifest, written last by an atomic rename: the tensors file's name, size and
+* ``best-<sha256[:16]>.safetensors``: the weights of the best epoch so far (early stopping's
+  restore_best), hash-named the same way;
+* ``last.json``: the manifest, written last by an atomic rename: both files' names, sizes and
   SHA-256, the optimizer, scheduler and loop state, and the SHA-256 of that state.
 
 Replacing the manifest is the commit point: a kill at any moment leaves the old manifest and the
-tensors it names, or the new ones, never a mix. Both files are flushed to disk before the rename.
-Loading checks the hashes and restores every optimizer tensor in the memory layout of its
-parameter (channels-last conv weights get channels-last Adam moments), so a resumed run takes
-exactly the steps the uninterrupted one takes. Checkpoints of the previous format
-(``last.safetensors`` + ``last.json`` without a manifest) still load when their two halves agree.
+files it names, or the new ones, never a mix (a best file always belongs to its loop state).
+Every file is flushed to disk before the rename. Loading checks the hashes (the best weights'
+too, on resume and when they are restored) and restores every optimizer tensor in the memory
+layout of its parameter (channels-last conv weights get channels-last Adam moments), so a
+resumed run takes exactly the steps the uninterrupted one takes. Older checkpoints still load:
+format 2 (a manifest without best weights, ``best.safetensors`` beside it) and the two-file
+format (``last.safetensors`` + ``last.json`` without a manifest) when its two halves agree; the
+next checkpoint takes such a ``best.safetensors`` into its manifest.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from safetensors.torch import load, load_file, save
 from siamese._io import atomic_write_bytes, atomic_write_json, canonical_json
 from siamese.errors import ModelFileError
 
-FORMAT = 2  # the manifest's "format"; files without one are the previous, two-file format
+FORMAT = 3  # the manifest's "format"; files without one are the first, two-file format
+READS = (2, 3)  # format 2: the same manifest without best weights (best.safetensors beside it)
+LEGACY_BEST = "best.safetensors"  # where format 2 and the two-file format kept the best weights
 _FRESH = "start the run again with --overwrite"
 
 
@@ -81,30 +88,46 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def weights_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of ``model``'s weights as a checkpoint stores them (contiguous, detached)."""
+    return {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+
+
 def save_checkpoint(
     path: Path,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     loop_state: dict[str, Any],
+    *,
+    best: dict[str, torch.Tensor] | None = None,
 ) -> None:
     """Write the checkpoint ``path`` (e.g. ``checkpoints/last``) as one atomic unit.
 
-    The tensors go to a new file named by their hash, then the manifest ``path.json`` naming it
-    replaces the old one (the commit), then tensor files no manifest names are removed.
+    The tensors (and ``best``, new best weights from :func:`weights_of`) go to new files named
+    by their hash, then the manifest ``path.json`` naming them replaces the old one (the
+    commit), then files no manifest names are removed. Without ``best`` the manifest keeps the
+    best weights the previous one names.
     """
     path = Path(path)
-    tensors = {f"model.{k}": v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    tensors = {f"model.{k}": v for k, v in weights_of(model).items()}
     opt_tensors, opt_plain = _flatten_optimizer(optimizer.state_dict())
     tensors.update(opt_tensors)
     data = save(tensors)
     digest = _sha256(data)
     name = f"{path.name}-{digest[:16]}.safetensors"
     atomic_write_bytes(path.parent / name, data, fsync=True)
+    if best is not None:
+        best_data = save(best)
+        best_entry = _file_entry(f"best-{_sha256(best_data)[:16]}.safetensors", best_data)
+        atomic_write_bytes(path.parent / best_entry["file"], best_data, fsync=True)
+    else:
+        best_entry = _previous_best(path)
     state = {
         "optimizer": opt_plain,
         "scheduler": None if scheduler is None else scheduler.state_dict(),
         "loop": loop_state,
+        "best": best_entry,
     }
     state = json.loads(canonical_json(state))  # what the manifest will hold, as plain JSON
     manifest = {
@@ -116,17 +139,42 @@ def save_checkpoint(
         **state,
     }
     atomic_write_json(path.with_suffix(".json"), manifest, fsync=True)  # the commit point
-    legacy = f"{path.name}.safetensors"  # the previous format's tensors file
-    for old in path.parent.glob(f"{path.name}*.safetensors"):
-        if old.name != name and (old.name == legacy or _is_tensor_name(path, old.name)):
+    named = {name, (best_entry or {}).get("file")}
+    legacy = f"{path.name}.safetensors"  # the two-file format's tensors file
+    for old in path.parent.glob("*.safetensors"):
+        ours = old.name == legacy or _is_tensor_name(path.name, old.name)
+        if old.name not in named and (ours or _is_tensor_name("best", old.name)):
             old.unlink(missing_ok=True)  # an older checkpoint's, or one a kill left uncommitted
-    for tmp in path.parent.glob(f".{path.name}[-.]*.tmp"):
-        tmp.unlink(missing_ok=True)  # half-written by a killed write (one writer per run)
+    if LEGACY_BEST not in named:
+        (path.parent / LEGACY_BEST).unlink(missing_ok=True)  # superseded by a hash-named one
+    for pattern in (f".{path.name}[-.]*.tmp", ".best-*.tmp"):
+        for tmp in path.parent.glob(pattern):
+            tmp.unlink(missing_ok=True)  # half-written by a killed write (one writer per run)
 
 
-def _is_tensor_name(path: Path, name: str) -> bool:
-    """``name`` is one of checkpoint ``path``'s hash-named tensor files (a plain file name)."""
-    prefix, suffix = f"{path.name}-", ".safetensors"
+def _file_entry(file: str, data: bytes) -> dict[str, Any]:
+    return {"file": file, "bytes": len(data), "sha256": _sha256(data)}
+
+
+def _previous_best(path: Path) -> dict[str, Any] | None:
+    """The best-weights entry the current manifest of ``path`` names; for a checkpoint of an
+    older format, an entry for the ``best.safetensors`` beside it (None: no best weights)."""
+    try:
+        meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        meta = None
+    if isinstance(meta, dict) and meta.get("format") == FORMAT:
+        return meta.get("best")
+    try:
+        data = (path.parent / LEGACY_BEST).read_bytes()
+    except OSError:
+        return None
+    return _file_entry(LEGACY_BEST, data)
+
+
+def _is_tensor_name(stem_of: str, name: str) -> bool:
+    """``name`` is a hash-named tensor file ``<stem_of>-<16 hex>.safetensors`` (a plain name)."""
+    prefix, suffix = f"{stem_of}-", ".safetensors"
     stem = name[len(prefix) : -len(suffix)]
     return (
         name.startswith(prefix)
@@ -141,11 +189,68 @@ def load_checkpoint(
 ) -> dict[str, Any]:
     """Verify the checkpoint ``path``, restore model, optimizer and scheduler; return the loop state.
 
+    The best weights the manifest names are verified too (read, sized and hashed), so a resumed
+    run never ends on best weights that do not belong to its state.
+
     Raises:
         ModelFileError: a missing, damaged or inconsistent checkpoint, or one that does not fit
             ``model`` (one line naming the file and the fix).
     """
+    manifest_file, meta, tensors = _checked(Path(path))
+    _restore(manifest_file, meta, tensors, model, optimizer, scheduler)
+    return meta["loop"]
+
+
+def _checked(path: Path) -> tuple[Path, dict[str, Any], dict[str, torch.Tensor]]:
+    """The manifest file, its content and the tensors of checkpoint ``path``, every hash checked
+    (the best weights' too)."""
+    manifest_file, meta = _manifest(path)
+    if "format" not in meta:
+        return manifest_file, meta, _legacy_tensors(path, meta)
+    tensors = _verified_file(path.parent, manifest_file, meta, _tensors_entry(meta))
+    if meta.get("best"):
+        _verified_file(path.parent, manifest_file, meta, meta["best"])
+    return manifest_file, meta, tensors
+
+
+def verify_checkpoint(path: Path) -> None:
+    """Check the checkpoint ``path`` whole (manifest, state hash, every file it names, their
+    sizes and SHA-256) without a model: what ``--resume`` does before it touches the run folder.
+
+    Raises:
+        ModelFileError: as ``load_checkpoint``, for everything but the fit to a model.
+    """
+    _checked(Path(path))
+
+
+def load_best(path: Path, model: torch.nn.Module) -> bool:
+    """Load the best weights checkpoint ``path`` records into ``model``, verified against the
+    manifest's SHA-256 (checkpoints of older formats: the ``best.safetensors`` beside them).
+
+    Returns:
+        Whether there were best weights to load.
+
+    Raises:
+        ModelFileError: the manifest or the best weights are damaged, or do not fit ``model``.
+    """
     path = Path(path)
+    manifest_file, meta = _manifest(path)
+    if meta.get("format") == FORMAT:
+        if not meta.get("best"):
+            return False
+        weights = _verified_file(path.parent, manifest_file, meta, meta["best"])
+        _load_weights_from(path.parent / meta["best"]["file"], weights, model)
+        return True
+    legacy = path.parent / LEGACY_BEST
+    if not legacy.exists():
+        return False
+    load_weights(legacy, model)
+    return True
+
+
+def _manifest(path: Path) -> tuple[Path, dict[str, Any]]:
+    """``path``'s manifest file and content; a manifest of a known format has its state hash
+    checked."""
     manifest_file = path.with_suffix(".json")
     try:
         meta = json.loads(manifest_file.read_text(encoding="utf-8"))
@@ -158,49 +263,60 @@ def load_checkpoint(
             f"{manifest_file}: not a checkpoint manifest (expected the keys optimizer and loop); "
             f"{_FRESH}"
         )
-    if "format" in meta:
-        tensors = _verified_tensors(path, manifest_file, meta)
-    else:
-        tensors = _legacy_tensors(path, meta)
-    _restore(manifest_file, meta, tensors, model, optimizer, scheduler)
-    return meta["loop"]
-
-
-def _verified_tensors(path: Path, manifest_file: Path, meta: dict[str, Any]) -> dict[str, Any]:
-    """The tensors of a manifest-format checkpoint, after checking every hash it records."""
-    if meta["format"] != FORMAT:
+    if "format" not in meta:
+        return manifest_file, meta  # the two-file format: checked against its tensors
+    if meta["format"] not in READS:
         raise ModelFileError(
-            f"{manifest_file}: checkpoint format {meta['format']!r}, this version reads format "
-            f"{FORMAT}; resume with the version that wrote it, or {_FRESH}"
+            f"{manifest_file}: checkpoint format {meta['format']!r}, this version reads formats "
+            f"{', '.join(map(str, READS))}; resume with the version that wrote it, or {_FRESH}"
         )
-    state = {k: meta.get(k) for k in ("optimizer", "scheduler", "loop")}
+    keys = ("optimizer", "scheduler", "loop", *(("best",) if meta["format"] >= 3 else ()))
+    state = {k: meta.get(k) for k in keys}
     if _sha256(canonical_json(state).encode("utf-8")) != meta.get("state_sha256"):
         raise ModelFileError(
             f"{manifest_file}: the loop and optimizer state does not match its recorded SHA-256 "
             f"(the manifest was changed after it was written); {_FRESH}"
         )
-    name = str(meta.get("tensors", ""))
-    if not _is_tensor_name(path, name):
+    return manifest_file, meta
+
+
+def _tensors_entry(meta: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "file": meta.get("tensors"),
+        "bytes": meta.get("tensors_bytes"),
+        "sha256": meta.get("tensors_sha256"),
+    }
+
+
+def _verified_file(
+    folder: Path, manifest_file: Path, meta: dict[str, Any], entry: dict[str, Any]
+) -> dict[str, torch.Tensor]:
+    """The tensors of a file the manifest names (``entry``: file, bytes, sha256), after checking
+    that it is one of this checkpoint's files and that its size and SHA-256 match."""
+    name = str(entry.get("file", "")) if isinstance(entry, dict) else ""
+    what = "tensors" if name == meta.get("tensors") else "best weights"
+    stem = manifest_file.stem if what == "tensors" else "best"
+    if not (_is_tensor_name(stem, name) or (what != "tensors" and name == LEGACY_BEST)):
         raise ModelFileError(
-            f"{manifest_file}: tensors {name!r} is not a tensor file of this checkpoint (expected "
-            f"{path.name}-<16 hex digits>.safetensors beside it); {_FRESH}"
+            f"{manifest_file}: {what} {name!r} is not a tensor file of this checkpoint (expected "
+            f"{stem}-<16 hex digits>.safetensors beside it); {_FRESH}"
         )
-    file = path.parent / name
+    file = folder / name
     try:
         data = file.read_bytes()
     except OSError as exc:
         raise ModelFileError(
-            f"{file}: the checkpoint's tensors are unreadable ({exc.strerror or exc}); {_FRESH}"
+            f"{file}: the checkpoint's {what} are unreadable ({exc.strerror or exc}); {_FRESH}"
         ) from None
-    if len(data) != meta.get("tensors_bytes") or _sha256(data) != meta.get("tensors_sha256"):
+    if len(data) != entry.get("bytes") or _sha256(data) != entry.get("sha256"):
         raise ModelFileError(
-            f"{file}: {len(data)} bytes that do not match the {meta.get('tensors_bytes')} bytes "
+            f"{file}: {len(data)} bytes that do not match the {entry.get('bytes')} bytes "
             f"and SHA-256 its manifest {manifest_file.name} records (damaged after it was "
             f"written); {_FRESH}"
         )
     try:
         return load(data)
-    except SafetensorError as exc:  # hashed as written, so written by something else
+    except SafetensorError as exc:  # hashed as written, so a file something else wrote
         raise ModelFileError(f"{file}: not a safetensors file ({exc}); {_FRESH}") from None
 
 
@@ -245,24 +361,34 @@ def _restore(
         if scheduler is not None and meta.get("scheduler") is not None:
             scheduler.load_state_dict(meta["scheduler"])
     except (RuntimeError, ValueError, KeyError, TypeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelFileError(
             f"{manifest_file}: the checkpoint does not fit this run's model and optimizer "
-            f"({first}); resume with the config the run started with, or {_FRESH}"
+            f"({_first_line(exc)}); resume with the config the run started with, or {_FRESH}"
         ) from None
-
-
-def save_weights(path: Path, model: torch.nn.Module) -> None:
-    atomic_write_bytes(
-        path, save({k: v.detach().contiguous().clone() for k, v in model.state_dict().items()})
-    )
 
 
 def load_weights(path: Path, model: torch.nn.Module) -> None:
+    """Load a weights file into ``model`` (a one-line ModelFileError when it does not fit)."""
     try:
-        model.load_state_dict(load_file(str(path)))
-    except (OSError, ValueError, RuntimeError, SafetensorError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        weights = load_file(str(path))
+    except (OSError, ValueError, SafetensorError) as exc:
         raise ModelFileError(
-            f"{path}: unreadable or mismatched weights ({first}); {_FRESH}"
+            f"{path}: unreadable or mismatched weights ({_first_line(exc)}); {_FRESH}"
         ) from None
+    _load_weights_from(path, weights, model)
+
+
+def _load_weights_from(
+    path: Path, weights: dict[str, torch.Tensor], model: torch.nn.Module
+) -> None:
+    try:
+        model.load_state_dict(weights)
+    except (ValueError, RuntimeError) as exc:
+        raise ModelFileError(
+            f"{path}: unreadable or mismatched weights ({_first_line(exc)}); {_FRESH}"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -267,15 +267,35 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def from_dict(data: dict[str, Any], cls: type = RunConfig, where: str = "") -> Any:
-    """Build a config dataclass from plain data, checking keys, types and choices.
+    """Build a config dataclass from plain data, checking keys, types, choices and (for a
+    whole ``RunConfig``) ranges and cross-field rules.
+
+    Every error is collected before anything is raised: a field with an error takes its
+    default so the other fields are still checked, and the ``ConfigError`` holds one line per
+    error.
 
     Raises:
-        ConfigError: unknown key (lists the valid keys), wrong type, or invalid choice.
+        ConfigError: unknown keys (listing the valid keys), wrong types (naming the expected
+            type and range), invalid choices, out-of-range values; all of them, one per line.
     """
+    from siamese.training.config_checks import config_errors, raise_all
+
+    errors: list[str] = []
+    cfg = _build(data, cls, where, errors)
+    if cls is RunConfig:  # ranges and cross-field rules of the fields that have the right type
+        errors += config_errors(cfg)
+    raise_all(errors)
+    return cfg
+
+
+def _build(data: Any, cls: type, where: str, errors: list[str]) -> Any:
+    """``cls`` from ``data``; every error goes to ``errors`` and its field keeps its default."""
     if not isinstance(data, dict):
-        raise ConfigError(
-            f"{where or 'config'}: expected a table of keys, got {type(data).__name__}"
+        errors.append(
+            f"{'[' + where + ']' if where else 'config'}: expected a table of keys, got "
+            f"{_kind(data)} ({data!r}); write it as a [section] of key = value lines"
         )
+        return cls()
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     extra = getattr(cls, "_extra", None)
@@ -288,52 +308,93 @@ def from_dict(data: dict[str, Any], cls: type = RunConfig, where: str = "") -> A
                 extras[key] = value
                 continue
             valid = ", ".join(k for k in fields if k != extra)
-            raise ConfigError(
+            errors.append(
                 f"unknown config key {path!r}; valid keys{' in [' + where + ']' if where else ''}: {valid}"
             )
+            continue
         typ = hints[key]
         if dataclasses.is_dataclass(typ):
-            kwargs[key] = from_dict(value, typ, path)
-        else:
-            kwargs[key] = _coerce(value, typ, path)
+            kwargs[key] = _build(value, typ, path, errors)
+            continue
+        error = _type_error(value, typ, path, fields[key])
+        if error:
+            errors.append(error)
+            continue
+        value = float(value) if _wants_float(typ) and type(value) is int else value
+        if path in CHOICES and value not in CHOICES[path]:
+            errors.append(
+                f"config key {path!r}: expected one of {', '.join(CHOICES[path])}, got {value!r}"
+            )
+            continue
+        kwargs[key] = value
     if extra:
         kwargs[extra] = extras
-    cfg = cls(**kwargs)
-    for f in dataclasses.fields(cls):
-        path = f"{where}.{f.name}" if where else f.name
-        if path in CHOICES and getattr(cfg, f.name) not in CHOICES[path]:
-            raise ConfigError(
-                f"config key {path!r}: expected one of {', '.join(CHOICES[path])}, got {getattr(cfg, f.name)!r}"
-            )
-    if cls is RunConfig:  # ranges and cross-field rules: every error at once, one line each
-        from siamese.training.config_checks import check_config
-
-        check_config(cfg)
-    return cfg
+    return cls(**kwargs)
 
 
-def _coerce(value: Any, typ: Any, path: str) -> Any:
-    origin = typing.get_origin(typ)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(typ)
-        if value is None and type(None) in options:
-            return None
-        if str in options and isinstance(value, str):
-            if path == "objective.margin" and value != "auto":
-                raise ConfigError(
-                    f'config key {path!r}: expected a number or "auto", got {value!r}'
-                )
-            return value
-        typ = next(t for t in options if t is not type(None))
-    if typ is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if typ is dict and isinstance(value, dict):
-        return value
-    if isinstance(value, typ) and not (typ is int and isinstance(value, bool)):
-        return value
-    raise ConfigError(
-        f"config key {path!r}: expected {getattr(typ, '__name__', typ)}, got {type(value).__name__} ({value!r})"
+def _wants_float(typ: Any) -> bool:
+    options = typing.get_args(typ) or (typ,)
+    return float in options and int not in options
+
+
+def _type_error(value: Any, typ: Any, path: str, f: dataclasses.Field) -> str | None:
+    """The one-line error of a value of the wrong type for ``typ`` (None: the type fits)."""
+    from siamese.training.config_checks import RULES, WORDS
+
+    options = (
+        typing.get_args(typ)
+        if typing.get_origin(typ) in (typing.Union, types.UnionType)
+        else (typ,)
     )
+    if _fits(value, options, WORDS.get(path)):
+        return None
+    numeric = [t for t in options if t in (int, float)]
+    if path in CHOICES:
+        expected = f"one of {', '.join(CHOICES[path])}"
+    elif path in RULES and numeric:
+        expected = RULES[path].describe(float not in numeric)
+    else:
+        words = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+        expected = " or ".join(
+            words.get(t, "a table") for t in options if t is not type(None) and t is not str
+        )
+    alternatives = [repr(w) for w in WORDS.get(path, ())]
+    if str in options and path not in WORDS and path not in CHOICES:
+        alternatives.insert(0, "a string")
+    if type(None) in options:
+        alternatives.append("left out")
+    parts = [expected, *alternatives] if expected else alternatives
+    expected = ", ".join(parts[:-1]) + f" or {parts[-1]}" if len(parts) > 1 else parts[0]
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    return (
+        f"config key {path!r} = {value!r}: expected {expected}, got {_kind(value)} "
+        f"(default {default!r})"
+    )
+
+
+def _fits(value: Any, options: tuple, words: tuple[str, ...] | None) -> bool:
+    """Whether TOML/YAML data fits a field typed as one of ``options`` (``words``: the only
+    strings a numeric field takes, such as ``"auto"``)."""
+    if isinstance(value, bool):  # before int: True is an int to Python, not to a config
+        return bool in options
+    if isinstance(value, str):
+        return str in options and (words is None or value in words)
+    kinds = {int: (int, float), float: (float,), dict: (dict,), type(None): (type(None),)}
+    return any(t in options for t in kinds.get(type(value), ()))
+
+
+def _kind(value: Any) -> str:
+    """A value's kind in the words of a config file."""
+    if isinstance(value, bool):
+        return "true/false"
+    return {
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+        type(None): "nothing",
+    }.get(type(value), type(value).__name__)
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

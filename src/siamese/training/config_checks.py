@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import types
 import typing
-import warnings
 from collections.abc import Sequence
 from pathlib import Path, PurePath
 from typing import Any
@@ -274,29 +273,42 @@ def _is_integer(hint: Any) -> bool:
     return "int" in words and "float" not in words
 
 
-def data_errors(cfg: Any, parts: dict[str, Any]) -> list[str]:
-    """Errors only the data can show: ``evaluation.n_way`` against the classes of the test and
-    validation splits that have ``k_shot + 1`` items (a support set and a query)."""
+def data_errors(
+    cfg: Any,
+    parts: dict[str, Any],
+    *,
+    splits: Sequence[str] = ("test", "val"),
+    option: str | None = None,
+) -> list[str]:
+    """Errors only the data can show: an explicit ``evaluation.n_way`` beyond the classes of the
+    test and validation splits that have ``k_shot + 1`` items (a support set and a query).
+
+    A left-out ``n_way`` (None) is never an error: it means as many classes as the split has,
+    up to ``DEFAULT_N_WAY``. ``option`` names the command option the value came from
+    (``--n-way`` of ``siamese evaluate``) instead of the config key.
+    """
     from siamese.evaluation.model_evaluation import DEFAULT_N_WAY
 
     ev = cfg.evaluation
     if ev.n_way is None:
-        return []  # the default: as many classes as the split offers, up to DEFAULT_N_WAY
+        return []
+    label = f"{option} {ev.n_way}" if option else f"config key 'evaluation.n_way' = {ev.n_way}"
+    setting = f"pass {option}" if option else "set evaluation.n_way"
+    left_out = (
+        "the run's config" if option else f"as many classes as the split has, up to {DEFAULT_N_WAY}"
+    )
     errors = []
-    for name in ("test", "val"):
+    for name in splits:
         part = parts.get(name)
         if part is None or not len(part):
             continue
         _, counts = np.unique(part.labels, return_counts=True)
         eligible = int((counts >= ev.k_shot + 1).sum())
         if ev.n_way > eligible:
-            message = (
-                f"config key 'evaluation.n_way' = {ev.n_way}: the {name} split has only "
-                f"{eligible} classes with >= {ev.k_shot + 1} items (k_shot + 1) of its "
-                f"{len(counts)}; set evaluation.n_way <= {eligible}, leave it out (as many "
-                f"classes as the split has, up to {DEFAULT_N_WAY}), or give the {name} split more classes"
+            lower = f"{setting} <= {eligible}, " if eligible >= 2 else ""
+            errors.append(
+                f"{label}: the {name} split has only {eligible} classes with >= "
+                f"{ev.k_shot + 1} items (k_shot + 1) of its {len(counts)}; {lower}leave it out "
+                f"({left_out}), or give the {name} split more classes"
             )
-            # evaluated at the classes there are (none under 2), and said so
-            what = f"evaluating {eligible}-way" if eligible >= 2 else "no N-way episodes can run"
-            warnings.warn(f"{message}; {what}", stacklevel=2)
     return errors

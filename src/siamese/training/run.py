@@ -29,6 +29,7 @@ from siamese.objectives import PairHead, create_objective
 from siamese.sampling import BatchGenerator, PairGenerator, PKGenerator, TripletGenerator
 from siamese.sampling.neighbour_pk import NeighbourPKGenerator
 from siamese.seed import seed_everything
+from siamese.training.checkpoint import verify_checkpoint
 from siamese.training.collapse import collapse_summary
 from siamese.training.config import RunConfig, to_dict
 from siamese.training.distributed import DistributedContext
@@ -225,6 +226,8 @@ def prepare_run_dir(cfg: RunConfig, *, resume: bool, overwrite: bool) -> Path:
             f"--resume: no checkpoint in {run_dir / 'checkpoints'}{failed}; start without "
             "--resume, with --overwrite if the folder exists"
         )
+    if resume:  # a damaged checkpoint is refused before the folder is marked running
+        verify_checkpoint(run_dir / "checkpoints" / "last")
     run_dir.mkdir(parents=True, exist_ok=True)
     run_status.start(run_dir)  # failed / finished: written by @run_status.tracked
     return run_dir

@@ -27,7 +27,7 @@ from siamese.model import SiameseModel
 from siamese.objectives._base import Objective
 from siamese.sampling._batch import Batch, BatchGenerator
 from siamese.seed import derived_rng, epoch_torch_seeds
-from siamese.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
+from siamese.training.checkpoint import load_best, load_checkpoint, save_checkpoint, weights_of
 from siamese.training.collapse import WINDOW, CollapseDetector, batch_stats
 from siamese.training.distributed import DistributedContext, distributed_embed
 from siamese.training.early_stopping import EarlyStopping
@@ -49,8 +49,9 @@ class Trainer:
     augmentation with ``(seed, epoch)`` (and the rank, under torchrun: ``epoch_torch_seeds``), so
     a run resumed from the checkpoint of epoch e replays epochs e+1... exactly.
 
-    Files written: ``metrics.jsonl`` (one line per epoch), ``checkpoints/last.*`` (each epoch),
-    ``checkpoints/best.safetensors``, ``snapshots/epoch_XXXX.npy`` (validation embeddings).
+    Files written: ``metrics.jsonl`` (one line per epoch), ``checkpoints/last.*`` (each epoch,
+    with the best epoch's weights in the same atomic unit), ``snapshots/epoch_XXXX.npy``
+    (validation embeddings).
     """
 
     def __init__(
@@ -315,10 +316,10 @@ class Trainer:
             and self.early_stopping is not None
             and self.early_stopping.best_epoch > 0
         ):
-            best = self._path("checkpoints", "best.safetensors")
+            ckpt = self._path("checkpoints", "last")
             self.dist.barrier()  # rank 0 has written it
-            if best is not None and best.exists():
-                load_weights(best, self.model)
+            if ckpt is not None:
+                load_best(ckpt, self.model)  # verified against the checkpoint's manifest
         self.model.eval()
         return self.history
 
@@ -454,11 +455,11 @@ class Trainer:
             warnings.warn(message, stacklevel=3)
 
     def _end_of_epoch(self, epoch: int, record: dict[str, Any]) -> bool:
-        stop = False
+        stop, best = False, None
         if self.early_stopping is not None:
             improved = self.early_stopping.update(epoch, record)
             if improved and self.run_dir is not None and self.dist.is_main:
-                save_weights(self.run_dir / "checkpoints" / "best.safetensors", self.model)
+                best = weights_of(self.model)  # committed with this epoch's checkpoint
             if self.early_stopping.should_stop:
                 stop, self.stopped_reason = True, "early_stopping"
         if record.get("collapse"):
@@ -485,5 +486,5 @@ class Trainer:
                 "stopped": stop,
                 "stopped_reason": self.stopped_reason if stop else None,
             }
-            save_checkpoint(ckpt, self.model, self.optimizer, self.scheduler, loop)
+            save_checkpoint(ckpt, self.model, self.optimizer, self.scheduler, loop, best=best)
         return stop
