@@ -191,7 +191,7 @@ def test_evaluate_n_way_beyond_the_test_classes(tmp_path, capsys):
     split has runs; the run folder is left as it was."""
     from tiny_runs import tiny_config
 
-    from siamese.training import train_from_config
+    from siamese.pipeline import train_from_config
 
     run = train_from_config(tiny_config(tmp_path, "r"), report=False).run_dir
     before = (run / "evaluation.json").read_bytes()

@@ -266,7 +266,8 @@ _CHILD_BEST = textwrap.dedent(
     import os, signal, sys
     import torch
     torch.set_num_threads(1)
-    from siamese.training import checkpoint, load_config, train_from_config
+    from siamese.pipeline import train_from_config
+    from siamese.training import checkpoint, load_config
 
     write_bytes = checkpoint.atomic_write_bytes
 

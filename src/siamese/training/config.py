@@ -462,13 +462,6 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 def describe_fields(cls: type = RunConfig, prefix: str = "") -> list[tuple[str, Any, str]]:
     """(key, default, help) for every config field, for documentation and ``--help``."""
-    rows = []
-    for f in dataclasses.fields(cls):
-        key = f"{prefix}{f.name}"
-        typ = typing.get_type_hints(cls)[f.name]
-        if dataclasses.is_dataclass(typ):
-            rows += describe_fields(typ, key + ".")
-        elif f.name != getattr(cls, "_extra", None):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            rows.append((key, default, f.metadata.get("help", "")))
-    return rows
+    from siamese.training.config_checks import dataclass_fields
+
+    return dataclass_fields(cls, prefix)

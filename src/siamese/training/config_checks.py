@@ -10,6 +10,7 @@ errors of a config are raised together in one ``ConfigError``, one line each.
 
 from __future__ import annotations
 
+import dataclasses
 import types
 import typing
 from collections.abc import Sequence
@@ -101,10 +102,8 @@ def check_config(cfg: Any) -> None:
 
 def config_errors(cfg: Any) -> list[str]:
     """Every range and cross-field error of a ``RunConfig``, one line each (empty: valid)."""
-    from siamese.training.config import describe_fields
-
     errors = []
-    for key, default, _ in describe_fields(type(cfg)):
+    for key, default, _ in dataclass_fields(type(cfg)):
         value = _get(cfg, key)
         if key in RULES and value is not None and value not in WORDS.get(key, ()):
             errors += [
@@ -115,6 +114,21 @@ def config_errors(cfg: Any) -> list[str]:
     errors += _cross_field_errors(cfg)
     errors += encoder_arg_errors(cfg.model.encoder, cfg.model.args)
     return errors
+
+
+def dataclass_fields(cls: type, prefix: str = "") -> list[tuple[str, Any, str]]:
+    """(key, default, help) of every field of a config dataclass, nested sections flattened to
+    dotted keys (a section's extra-arguments field, ``_extra``, left out)."""
+    rows = []
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        typ = typing.get_type_hints(cls)[f.name]
+        if dataclasses.is_dataclass(typ):
+            rows += dataclass_fields(typ, key + ".")
+        elif f.name != getattr(cls, "_extra", None):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            rows.append((key, default, f.metadata.get("help", "")))
+    return rows
 
 
 def raise_all(errors: list[str]) -> None:
