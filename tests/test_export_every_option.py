@@ -33,7 +33,13 @@ ALL_ON = {
         "dropout": 0.1,
         "output_activation": "l2",
     },
-    "koch_cnn": {"embedding_dim": 6, "batch_norm": True, "dropout": 0.1, "dense_init_std": 0.02},
+    "koch_cnn": {
+        "embedding_dim": 6,
+        "batch_norm": True,
+        "dropout": 0.1,
+        "dense_init_std": 0.02,
+        "channels": [4, 6, 6, 8],
+    },
     "lstm": {
         "hidden_size": 4,
         "num_layers": 2,
