@@ -52,6 +52,9 @@ def _register() -> None:
     from siamese.cli import mine as _mine
 
     app.command("mine")(_mine.mine)
+    from siamese.cli import prune as _prune
+
+    app.command("prune")(_prune.prune)
 
 
 _register()
