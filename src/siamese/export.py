@@ -209,7 +209,7 @@ def export_model(
             got = _run_exported(head_out, format, {"e1": e1, "e2": e2})
             report["head_max_abs_diff"] = _max_diff(got, want, head_out)
     if format == "onnx":
-        from siamese.compress.onnx_model import EXPORT_FORMAT, OnnxModel, meta_path
+        from siamese.compress.onnx_model import EXPORT_FORMAT, OnnxModel, meta_path, weights_digest
 
         meta = {
             "format": EXPORT_FORMAT,
@@ -219,6 +219,7 @@ def export_model(
             "embedding": out.name,
             "head": None if head_out is None else head_out.name,
             "model": model.config(),
+            "weights_digest": weights_digest(model),
             "check": {k: report[k] for k in ("checked_on", "max_abs_diff", "head_max_abs_diff")},
         }
         report["meta_path"] = str(meta_path(out))

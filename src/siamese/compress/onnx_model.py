@@ -9,6 +9,7 @@ inputs, the model's ``model.json`` and the checks made), all written by ``siames
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,16 @@ from siamese.errors import ConfigError, ModelFileError
 from siamese.objectives.distances import get_distance
 
 EXPORT_FORMAT = "siamese-export/1"
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """sha256 of a model's tensors (names, shapes, values): which weights an export was made of."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    return h.hexdigest()
 
 
 def meta_path(onnx_path: str | Path) -> Path:
@@ -153,11 +164,39 @@ class OnnxModel:
     def eval(self) -> OnnxModel:
         return self
 
+    def check_made_from(self, model: Any, where: str | Path) -> None:
+        """Refuse to stand in for ``model`` (e.g. a gallery's) unless exported from its weights.
+
+        Raises:
+            ConfigError: the export records other weights (or none).
+        """
+        if self.meta.get("weights_digest") != weights_digest(model):
+            raise ConfigError(
+                f"--model {self.path}: exported from other weights than the model of {where}; "
+                f"export that model (siamese export {where} --format onnx --precision "
+                f"{self.precision}) or enroll the gallery with the run the export was made from"
+            )
+
     def save(self, directory: str | Path) -> Path:
         raise ConfigError(
             f"{self.path}: an ONNX export is served, not saved into a gallery; enroll with the "
             "run folder (siamese enroll RUN_DIR ...) and serve with --model EXPORT"
         )
+
+
+def serving_model(export: str | Path, gallery_dir: str | Path, *, threads: int = 0) -> OnnxModel:
+    """The export ``export``, checked to be of the model the gallery folder was enrolled with.
+
+    Raises:
+        ModelFileError: a broken export or gallery folder.
+        ConfigError: an export of other weights.
+    """
+    from siamese.gallery import find_model_dir
+    from siamese.model import SiameseModel
+
+    onnx = OnnxModel(export, threads=threads)
+    onnx.check_made_from(SiameseModel.load(find_model_dir(gallery_dir)), gallery_dir)
+    return onnx
 
 
 def _session(path: Path, threads: int) -> Any:
