@@ -207,6 +207,7 @@ def _session(path: Path, threads: int) -> Any:
             "serving an ONNX export needs onnxruntime: pip install 'siamese[export]'"
         ) from None
     opts = ort.SessionOptions()
+    opts.log_severity_level = 3  # errors only: fp16 graphs log a note per unfoldable node
     if threads > 0:
         opts.intra_op_num_threads = int(threads)
         opts.inter_op_num_threads = 1
