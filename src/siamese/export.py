@@ -19,11 +19,10 @@ naming the part and the format that does carry it.
 tools (``siamese.compress.quantise``; int8 static calibrates on the run's training items); the
 pair head stays float32 (it is ``D + 1`` weights). Every ONNX export also gets ``<file>.json``
 beside it (``siamese-export/1``: precision, inputs, the model's ``model.json``, the checks), which
-``siamese.compress.OnnxModel`` (and ``siamese serve --model``) reads. When the run's data can be
-read again, the check also compares the export with the float32 library model on the run's test
-items (``siamese.compress.compare``): mean and min cosine similarity of the embeddings, one-shot
-accuracy and verification AUC of each. An fp16 or int8 export is not held to the 1e-4 tolerance:
-its figures are reported instead.
+``siamese.compress.OnnxModel`` (and ``siamese serve --model``) reads. An fp16 or int8 export is
+not held to the 1e-4 tolerance; when the run's data can be read again, its check compares it with
+the float32 library model on the run's test items instead (``siamese.compress.compare``): mean
+and min cosine similarity of the embeddings, one-shot accuracy and verification AUC of each.
 """
 
 from __future__ import annotations
@@ -106,15 +105,15 @@ def export_model(
             then ``model.fp16.onnx`` / ``model.int8.onnx``.
         int8_mode: ``"static"`` (calibrated on the run's training items), ``"dynamic"``, or
             ``"auto"``: the encoder family's mode (``siamese.compress.quantise.INT8_MODE``).
-        compare_items: test items the comparison with the library embeds (ONNX, with the
-            run's data).
+        compare_items: test items the comparison with the library embeds (fp16 / int8, with
+            the run's data).
 
     Returns:
         ``{"path", "format", "precision", "int8_mode", "inputs", "input_shape",
         "embedding_dim", "test_time_shift", "checked_on", "max_abs_diff", "head_path",
         "head_max_abs_diff", "bytes", "meta_path", "comparison"}`` (diffs None without
         ``check``; head fields None without a head; ``comparison``: see
-        ``compare_with_library``, None without the run's data).
+        ``compare_with_library``, None for float32 or without the run's data).
 
     Raises:
         ConfigError: unknown format or precision, a precision the format cannot take
@@ -224,7 +223,7 @@ def export_model(
         }
         report["meta_path"] = str(meta_path(out))
         atomic_write_json(meta_path(out), meta)
-        if check:
+        if check and not exact:  # float32 is held to 1e-4 above: the same figures
             report["comparison"] = _compare(
                 OnnxModel(out), model, run_dir, splits[0], compare_items
             )
