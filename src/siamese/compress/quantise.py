@@ -8,8 +8,8 @@
 - ``fp16``: every weight and operation in float16, inputs and outputs kept float32
   (``onnxruntime.transformers.float16.convert_float_to_float16(keep_io_types=True)``).
 
-``INT8_MODE`` says which int8 mode each encoder family gets by default: measured on conv4
-(Omniglot, 28x28) and koch_cnn (LFW, 105x105) with ``benchmarks/compress.py`` (see
+``INT8_MODE`` says which int8 mode each encoder family gets by default: both were measured on
+conv4 (Omniglot, 28x28) and koch_cnn (LFW, 105x105) with ``benchmarks/compress.py`` (see
 ``benchmarks/results/compress.md``).
 """
 
@@ -28,9 +28,13 @@ from siamese.errors import ConfigError
 
 PRECISIONS = ("float32", "fp16", "int8")
 INT8_MODES = ("auto", "static", "dynamic")
-# The default int8 mode per encoder family (see the module docstring). Convolutions: static QDQ
-# runs as int8 convolutions (QLinearConv), dynamic ConvInteger re-measures every activation at
-# run time; recurrent and dense-only encoders: dynamic (int8 MatMul/LSTM weights, no calibration).
+# The default int8 mode per encoder family. Convolutions: static (QDQ, run as int8 convolutions);
+# dynamic int8 convolutions (ConvInteger, activation ranges measured on every call) were far
+# slower than float32 in benchmarks/compress.py (one item per call, ONNX Runtime, 1 thread):
+# conv4 Omniglot 0.43 ms static / 7.4 ms dynamic / 0.60 ms float32; koch_cnn LFW 32 / 111 / 80 ms.
+# Dense-only and recurrent encoders (mlp, lstm): dynamic, which needs no calibration data and
+# keeps the LSTM's recurrence in float (static QDQ would quantise each step's activations); the
+# benchmark measures only this mode for them.
 INT8_MODE = {
     "conv4": "static",
     "koch_cnn": "static",
