@@ -35,7 +35,13 @@ ALL_ON = {
         "output_activation": "l2",
     },
     "face_resnet": {"widths": [2, 3, 4, 5], "embedding_dim": 4, "output_activation": "l2"},
-    "koch_cnn": {"embedding_dim": 6, "batch_norm": True, "dropout": 0.1, "dense_init_std": 0.02},
+    "koch_cnn": {
+        "embedding_dim": 6,
+        "batch_norm": True,
+        "dropout": 0.1,
+        "dense_init_std": 0.02,
+        "channels": [4, 6, 6, 8],
+    },
     "lstm": {
         "hidden_size": 4,
         "num_layers": 2,

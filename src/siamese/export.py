@@ -14,6 +14,15 @@ Each file is run (onnxruntime, ``torch.jit.load``) and compared with the library
 of the run's own data when the run folder can read it again, else on random items; the largest
 absolute difference is returned. A part an exporter cannot carry is one ``ModelFileError`` line
 naming the part and the format that does carry it.
+
+``precision`` ``fp16`` or ``int8`` (ONNX only) converts the embedding graph with ONNX Runtime's
+tools (``siamese.compress.quantise``; int8 static calibrates on the run's training items); the
+pair head stays float32 (it is ``D + 1`` weights). Every ONNX export also gets ``<file>.json``
+beside it (``siamese-export/1``: precision, inputs, the model's ``model.json``, the checks), which
+``siamese.compress.OnnxModel`` (and ``siamese serve --model``) reads. An fp16 or int8 export is
+not held to the 1e-4 tolerance; when the run's data can be read again, its check compares it with
+the float32 library model on the run's test items instead (``siamese.compress.compare``): mean
+and min cosine similarity of the embeddings, one-shot accuracy and verification AUC of each.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from siamese._io import atomic_write_bytes
+from siamese._io import atomic_write_bytes, atomic_write_json
 from siamese.errors import ConfigError, ModelFileError, SiameseError
 from siamese.gallery import find_model_dir
 from siamese.gallery.inputs import ItemSpec
@@ -39,6 +48,7 @@ from siamese.gallery.inputs import ItemSpec
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 TOLERANCE = 1e-4
 CHECK_ITEMS = 16  # real items the check embeds
+CALIBRATION_ITEMS = 128  # training items int8 static calibrates on
 
 
 class _EmbeddingTower(nn.Module):
@@ -75,6 +85,9 @@ def export_model(
     opset: int = 17,
     check: bool = True,
     seed: int = 0,
+    precision: str = "float32",
+    int8_mode: str = "auto",
+    compare_items: int = 1000,
 ) -> dict[str, Any]:
     """Export a model's embedding (and pair head) and check it computes what the library does.
 
@@ -88,27 +101,47 @@ def export_model(
         check: run the exported files and compare with ``SiameseModel.embed`` / ``similarity``
             on real items of the run's data (random items when it has none).
         seed: seed of the random items (the traced example, and the check without real items).
+        precision: ``"float32"``, or (ONNX) ``"fp16"`` or ``"int8"``; the default ``out`` is
+            then ``model.fp16.onnx`` / ``model.int8.onnx``.
+        int8_mode: ``"static"`` (calibrated on the run's training items), ``"dynamic"``, or
+            ``"auto"``: the encoder family's mode (``siamese.compress.quantise.INT8_MODE``).
+        compare_items: test items the comparison with the library embeds (fp16 / int8, with
+            the run's data).
 
     Returns:
-        ``{"path", "format", "inputs", "input_shape", "embedding_dim", "test_time_shift",
-        "checked_on", "max_abs_diff", "head_path", "head_max_abs_diff"}`` (diffs None without
-        ``check``; head fields None without a head).
+        ``{"path", "format", "precision", "int8_mode", "inputs", "input_shape",
+        "embedding_dim", "test_time_shift", "checked_on", "max_abs_diff", "head_path",
+        "head_max_abs_diff", "bytes", "meta_path", "comparison"}`` (diffs None without
+        ``check``; head fields None without a head; ``comparison``: see
+        ``compare_with_library``, None for float32 or without the run's data).
 
     Raises:
-        ConfigError: unknown format, or no ``out`` for an in-memory model.
+        ConfigError: unknown format or precision, a precision the format cannot take
+            (TorchScript: float32 only), int8 static without the run's training data, or no
+            ``out`` for an in-memory model.
         ModelFileError: the model folder is broken, a part of the model cannot be exported to
             ``format`` (the message names it and the format that works), or an export does not
             match the library within 1e-4.
     """
+    from siamese.compress.quantise import PRECISIONS
+    from siamese.compress.quantise import int8_mode as resolve_int8_mode
     from siamese.model import SiameseModel
 
     if format not in FORMATS:
         raise ConfigError(f"format: expected one of {', '.join(FORMATS)}, got {format!r}")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if format != "onnx" and precision != "float32":
+        raise ConfigError(
+            f"precision {precision!r}: {format} exports are float32 only; use --format onnx "
+            f"--precision {precision}"
+        )
     run_dir = None
+    suffix = FORMATS[format] if precision == "float32" else f".{precision}{FORMATS[format]}"
     if isinstance(source, (str, Path)):
         folder = find_model_dir(source)
         model = SiameseModel.load(folder)
-        out = Path(out) if out else folder / f"model{FORMATS[format]}"
+        out = Path(out) if out else folder / f"model{suffix}"
         run_dir = next((p for p in (Path(source), folder) if (p / "config.json").is_file()), None)
     else:
         model = source
@@ -122,6 +155,13 @@ def export_model(
     example = _random_batch(spec, 2, seed, takes_lengths)  # (2, *item_shape) [, (2,)]
     names = ["items", "lengths"] if takes_lengths else ["items"]
     data = _export_or_explain(model, tower, example, names, ["embeddings"], format, opset, source)
+    mode = None
+    if precision == "int8":
+        mode = resolve_int8_mode(int8_mode, model.encoder_name)
+    # the run's splits, read once: the real items of the check, int8 calibration, the comparison
+    splits = _run_splits(run_dir) if check or mode == "static" else (None, "")
+    if precision != "float32":
+        data = _convert(data, precision, mode, splits, names, source)
     head_out = None
     if model.head is not None:
         head_out = out.with_name(f"{out.stem}.head{out.suffix}")
@@ -138,6 +178,9 @@ def export_model(
     report: dict[str, Any] = {
         "path": str(out),
         "format": format,
+        "precision": precision,
+        "int8_mode": mode,
+        "bytes": len(data),
         "inputs": names,
         "input_shape": ["batch", *spec.shape],
         "embedding_dim": None,
@@ -146,28 +189,110 @@ def export_model(
         "max_abs_diff": None,
         "head_path": None if head_out is None else str(head_out),
         "head_max_abs_diff": None,
+        "meta_path": None,
+        "comparison": None,
     }
-    if not check:
-        return report
-    batches, where = _check_batches(run_dir, spec, takes_lengths, seed)
-    diff, emb = 0.0, None
-    for batch in batches:
-        want = model.embed(*batch).numpy()  # (n, D)
-        got = _run_exported(out, format, dict(zip(names, batch, strict=False)))
-        diff = max(diff, _max_diff(got, want, out))
-        emb = want if emb is None else emb
-    report.update(embedding_dim=int(emb.shape[1]), checked_on=where, max_abs_diff=diff)
-    if head_out is not None:
-        e1, e2 = emb, np.roll(emb, 1, axis=0)  # each item against the next: same and different
-        want = model.similarity(torch.from_numpy(e1), torch.from_numpy(e2)).numpy()  # (n,)
-        got = _run_exported(head_out, format, {"e1": e1, "e2": e2})
-        report["head_max_abs_diff"] = _max_diff(got, want, head_out)
+    exact = precision == "float32"  # fp16 / int8: differences are measured, not a failure
+    if check:
+        batches, where = _check_batches(run_dir, splits, spec, takes_lengths, seed)
+        diff, emb = 0.0, None
+        for batch in batches:
+            want = model.embed(*batch).numpy()  # (n, D)
+            got = _run_exported(out, format, dict(zip(names, batch, strict=False)))
+            diff = max(diff, _max_diff(got, want, out, exact))
+            emb = want if emb is None else emb
+        report.update(embedding_dim=int(emb.shape[1]), checked_on=where, max_abs_diff=diff)
+        if head_out is not None:
+            e1, e2 = emb, np.roll(emb, 1, axis=0)  # each item against the next: same and different
+            want = model.similarity(torch.from_numpy(e1), torch.from_numpy(e2)).numpy()  # (n,)
+            got = _run_exported(head_out, format, {"e1": e1, "e2": e2})
+            report["head_max_abs_diff"] = _max_diff(got, want, head_out)
+    if format == "onnx":
+        from siamese.compress.onnx_model import EXPORT_FORMAT, OnnxModel, meta_path, weights_digest
+
+        meta = {
+            "format": EXPORT_FORMAT,
+            "precision": precision,
+            "int8_mode": mode,
+            "inputs": names,
+            "embedding": out.name,
+            "head": None if head_out is None else head_out.name,
+            "model": model.config(),
+            "weights_digest": weights_digest(model),
+            "check": {k: report[k] for k in ("checked_on", "max_abs_diff", "head_max_abs_diff")},
+        }
+        report["meta_path"] = str(meta_path(out))
+        atomic_write_json(meta_path(out), meta)
+        if check and not exact:  # float32 is held to 1e-4 above: the same figures
+            report["comparison"] = _compare(
+                OnnxModel(out), model, run_dir, splits[0], compare_items
+            )
+            meta["comparison"] = report["comparison"]
+            atomic_write_json(meta_path(out), meta)
     return report
 
 
-def _max_diff(got: np.ndarray, want: np.ndarray, path: Path) -> float:
+def _convert(
+    data: bytes,
+    precision: str,
+    mode: str | None,
+    splits: tuple[dict[str, Any] | None, str],
+    names: list[str],
+    source: Any,
+) -> bytes:
+    """The float32 graph ``data`` in fp16 or int8 (static: calibrated on the run's training items).
+
+    Raises:
+        ConfigError: int8 static without readable training data (the message says to pass a run
+            folder or ``--int8-mode dynamic``).
+    """
+    from siamese.compress.quantise import calibration_batches, quantise
+
+    calibration = None
+    if mode == "static":
+        parts, why = splits
+        train = None if parts is None else parts.get("train")
+        if train is None or not len(train):
+            why = why or "the run has no training items"
+            raise ConfigError(
+                f"{source}: int8 static needs calibration items from the run's training data "
+                f"({why}); pass the run folder written by `siamese train`, or --int8-mode dynamic"
+            )
+        idx = np.unique(np.linspace(0, len(train) - 1, min(CALIBRATION_ITEMS, len(train))))
+        idx = idx.astype(int)
+        lengths = None if train.lengths is None else np.asarray(train.lengths)[idx]
+        calibration = calibration_batches(train.load(idx).astype(np.float32), lengths, names)
+    try:
+        return quantise(data, precision, mode=mode or "dynamic", calibration=calibration)
+    except ConfigError:
+        raise
+    except Exception as exc:  # the tools raise their own types; each means "cannot convert"
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        other = "--int8-mode dynamic" if mode == "static" else "--precision float32"
+        raise ModelFileError(
+            f"{source}: ONNX Runtime could not convert the model to {precision} ({first}); "
+            f"try {other}"
+        ) from None
+
+
+def _compare(
+    export: Any, model: Any, run_dir: Path | None, parts: dict[str, Any] | None, max_items: int
+) -> dict | None:
+    """``compare_with_library`` on the run's test items (None without the run's data)."""
+    from siamese.compress.compare import compare_with_library
+
+    cfg = _run_config(run_dir)
+    if cfg is None or parts is None:
+        return None
+    return (
+        compare_with_library(export, model, parts, cfg.evaluation, cfg.seed, max_items=max_items)
+        or None
+    )
+
+
+def _max_diff(got: np.ndarray, want: np.ndarray, path: Path, exact: bool = True) -> float:
     diff = float(np.abs(got - want).max()) if want.size else 0.0
-    if not diff <= TOLERANCE:
+    if exact and not diff <= TOLERANCE:
         raise ModelFileError(
             f"{path}: exported output differs from the library's by {diff:.3g} "
             f"(tolerance {TOLERANCE}); the model has an operation the exporter mistranslates"
@@ -191,7 +316,11 @@ def _random_batch(
 
 
 def _check_batches(
-    run_dir: Path | None, spec: ItemSpec, takes_lengths: bool, seed: int
+    run_dir: Path | None,
+    splits: tuple[dict[str, Any] | None, str],
+    spec: ItemSpec,
+    takes_lengths: bool,
+    seed: int,
 ) -> tuple[list[tuple[np.ndarray, ...]], str]:
     """The batches the check embeds, and what they are.
 
@@ -199,7 +328,7 @@ def _check_batches(
     (at least 2); for an encoder that takes lengths, the same items again cut to shorter random lengths, so the
     padded path is checked even on equal-length data.
     """
-    real, where = _real_items(run_dir)
+    real, where = _real_items(run_dir, splits)
     if real is None:
         batch = _random_batch(spec, 5, seed + 1)  # a batch size unlike the traced one
         items, lengths = batch[0], None
@@ -214,18 +343,40 @@ def _check_batches(
     return [(items, full), (items, np.minimum(full, cut))], where + ", full and cut lengths"
 
 
-def _real_items(run_dir: Path | None) -> tuple[tuple[np.ndarray, Any] | None, str]:
-    """Up to ``CHECK_ITEMS`` items spread over one split of the run's data, and their source."""
+def _run_config(run_dir: Path | None) -> Any:
+    """The run's ``RunConfig`` (None without a readable ``config.json``)."""
+    from siamese.training.config import from_dict
+
     if run_dir is None:
-        return None, "random items (no run config.json beside the model)"
+        return None
+    try:
+        return from_dict(json.loads((run_dir / "config.json").read_text()))
+    except (SiameseError, OSError, ValueError):
+        return None
+
+
+def _run_splits(run_dir: Path | None) -> tuple[dict[str, Any] | None, str]:
+    """The run's splits read again, or None and why not."""
     from siamese.training.config import from_dict
     from siamese.training.splits import load_splits
 
+    if run_dir is None:
+        return None, "no run config.json beside the model"
     try:
         cfg = from_dict(json.loads((run_dir / "config.json").read_text()))
         _, parts, _ = load_splits(cfg)
     except (SiameseError, OSError, ValueError) as exc:
-        return None, f"random items (the run's data could not be read again: {exc})"
+        return None, f"the run's data could not be read again: {exc}"
+    return parts, ""
+
+
+def _real_items(
+    run_dir: Path | None, splits: tuple[dict[str, Any] | None, str]
+) -> tuple[tuple[np.ndarray, Any] | None, str]:
+    """Up to ``CHECK_ITEMS`` items spread over one split of the run's data, and their source."""
+    parts, why = splits
+    if parts is None:
+        return None, f"random items ({why})"
     name = next((k for k in ("test", "val", "train") if len(parts.get(k) or [])), None)
     if name is None:
         return None, "random items (the run's splits are empty)"

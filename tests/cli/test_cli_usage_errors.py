@@ -59,6 +59,11 @@ CASES: dict[str, tuple[list[str], list[str] | None, list[str]]] = {
     ),
     "export": (["export", "r", "--bogus"], ["export"], ["export", "r", "--json=yes"]),
     "serve": (["serve", "g", "--bogus"], ["serve"], ["serve", "g", "--port", "http"]),
+    "prune": (
+        ["prune", "r", "--amount", "0.5", "--out", "o", "--bogus"],
+        ["prune", "r", "--out", "o"],
+        ["prune", "r", "--amount", "half", "--out", "o"],
+    ),
     "report": (["report", "r", "--bogus"], ["report"], ["report", "r", "extra"]),
     "sweep": (["sweep", "c.toml", "--bogus"], ["sweep", "--grid"], ["sweep", "--overwrite=yes"]),
     "mine": (["mine", "-s", "csv", "--bogus"], ["mine"], ["mine", "-s", "csv", "--triplets", "x"]),

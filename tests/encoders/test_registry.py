@@ -117,3 +117,16 @@ def test_lstm_rejects_bad_branch_settings():
         create_encoder("lstm", input_shape=(16, 3), spectrum=9)
     with pytest.raises(ConfigError, match="lstm fixed_features: expected a non-negative"):
         create_encoder("lstm", input_shape=(16, 3), fixed_features=-1.0)
+
+
+def test_koch_cnn_channels():
+    enc = create_encoder("koch_cnn", input_shape=(1, 105, 105), channels=[8, 16, 16, 32])
+    assert [m.out_channels for m in enc.features if isinstance(m, torch.nn.Conv2d)] == [
+        8,
+        16,
+        16,
+        32,
+    ]
+    assert enc.fc.in_features == 32 * 6 * 6
+    with pytest.raises(ConfigError, match="koch_cnn channels: expected four positive widths"):
+        create_encoder("koch_cnn", channels=[8, 16])

@@ -78,6 +78,9 @@ def _register() -> None:
     from siamese.cli import import_weights as _import_weights
 
     app.command("import-weights")(_import_weights.import_weights)
+    from siamese.cli import prune as _prune
+
+    app.command("prune")(_prune.prune)
 
 
 _register()

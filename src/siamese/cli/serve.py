@@ -33,6 +33,12 @@ def serve(
         help="Most pixels (width x height, from the image header) per uploaded image, >= 1.",
         callback=in_range("--max-pixels", 1),
     ),
+    model: Path = typer.Option(
+        None,
+        "--model",
+        help="An ONNX export of the gallery's model (float32, fp16 or int8, `siamese export`) "
+        "to embed with, through ONNX Runtime, instead of the gallery's torch model.",
+    ),
 ) -> None:
     """Serve /identify, /verify, /enroll and /health (OpenAPI at /docs); enrolments are saved."""
     # a busy port is one line and exit 2, not uvicorn's exit 3 (checked, then left to uvicorn)
@@ -42,13 +48,21 @@ def serve(
     from siamese.service import create_app
 
     key = os.environ.get(api_key_env) or None
+    embedder = None
+    if model is not None:
+        from siamese.compress.onnx_model import serving_model
+
+        embedder = serving_model(model, gallery_dir)
     app = create_app(
         gallery_dir,
         api_key=key,
         max_request_bytes=int(max_request_mb * 2**20),
         max_pixels=max_pixels,
+        model=embedder,
     )
+    how = "" if embedder is None else f" with {model} ({embedder.precision}, ONNX Runtime)"
     console.print(
-        f"serving {gallery_dir} on http://{host}:{port} (API key {'required' if key else 'off'})"
+        f"serving {gallery_dir}{how} on http://{host}:{port} "
+        f"(API key {'required' if key else 'off'})"
     )
     uvicorn.run(app, host=host, port=port, log_level="warning")

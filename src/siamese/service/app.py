@@ -75,6 +75,7 @@ def create_app(
     max_request_bytes: int = 16 * 2**20,
     max_items: int = 256,
     max_pixels: int = 4096 * 4096,
+    model: Any = None,
 ) -> FastAPI:
     """Build the FastAPI app serving ``gallery``.
 
@@ -86,6 +87,8 @@ def create_app(
         max_items: most items per request.
         max_pixels: most pixels per image (width x height, read from the image header before
             decoding; larger images get 413).
+        model: the model that embeds instead of the gallery folder's copy (an ONNX export run
+            by ONNX Runtime, ``siamese.compress.OnnxModel``); only with a gallery folder.
 
     Raises:
         ModelFileError: the gallery folder is broken. ConfigError: the model does not record
@@ -97,7 +100,7 @@ def create_app(
             f"{max_pixels}, {max_items} and {max_request_bytes}"
         )
     directory = Path(gallery) if isinstance(gallery, (str, Path)) else None
-    g = Gallery.load(directory) if directory is not None else gallery
+    g = Gallery.load(directory, model) if directory is not None else gallery
     if directory is not None and g.store_ is None:  # a first-layout folder: migrate it now
         g.save(directory, with_model=False)
     spec = g.item_spec()

@@ -1,0 +1,373 @@
+"""Smaller, faster models: file size, latency and accuracy of each shipped recipe's model as a
+float32 / fp16 / int8 ONNX export, pruned by 50% (structured, fine-tuned briefly), and pruned +
+int8.
+
+Recipes (each trained SHORT here: a few hundred steps at most, one thread, so the figures compare
+formats of one model, not the recipes' benchmark accuracy):
+
+* ``koch_lfw``: Koch et al.'s CNN (koch_cnn, 105x105 grayscale, 4096-d sigmoid embedding, the
+  38M-parameter dense layer) with the pair head and BCE, on the LFW dev split (``configs/lfw.toml``
+  data: train.txt people train, test.txt people test);
+* ``conv4_omniglot``: ``configs/omniglot.toml`` (conv4 [64, 64, 128, 256]), embedding one view
+  per image here (the recipe's 25 test-time views would multiply every evaluation by 25);
+* ``lstm_demo``: the demo's LSTM on the traffic simulator (``siamese.demo.demo_config``);
+* ``mlp_nslkdd``: ``configs/nsl_kdd.toml`` (MLP on NSL-KDD records).
+
+For every variant: the ONNX file size (embedding + pair head), latency per item (batch of one,
+median of repeated runs after a warm-up; ONNX Runtime with 1 and 2 intra-op threads), and the
+run's own evaluation (``evaluate_model`` on the test split: one-shot accuracy, verification AUC
+and accuracy) computed on the variant's embeddings; same-shape variants also get the cosine
+similarity of their embeddings with the float32 library's. int8 is measured in both modes
+(static, calibrated on training items; dynamic) for the convolutional recipes; the ``int8``
+column is the mode ``--int8-mode auto`` picks (``siamese.compress.quantise.INT8_MODE``).
+
+    python benchmarks/compress.py            # all four recipes (about 30 minutes on 2 busy cores)
+    python benchmarks/compress.py --quick    # a few steps each, small evaluations (the tests)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from siamese._io import atomic_write_json, atomic_write_text
+from siamese.compress import OnnxModel
+from siamese.compress.prune import prune_run
+from siamese.compress.quantise import INT8_MODE
+from siamese.demo import demo_config
+from siamese.evaluation.model_evaluation import evaluate_model, fixed_subset
+from siamese.export import export_model
+from siamese.model import SiameseModel
+from siamese.training import train_from_config
+from siamese.training.config import from_dict, read_config_file
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = ("koch_lfw", "conv4_omniglot", "lstm_demo", "mlp_nslkdd")
+COLUMNS = ("float32", "fp16", "int8", "pruned50", "pruned50_int8")
+# steps of training (epochs x steps per epoch) and of fine-tuning after pruning
+BUDGET = {
+    "full": {
+        "koch_lfw": (2, 40, 20),
+        "conv4_omniglot": (4, 50, 100),
+        "lstm_demo": (10, 40, 100),
+        "mlp_nslkdd": (10, 50, 100),
+    },
+    "quick": {r: (1, 3, 2) for r in RECIPES},
+}
+PRIMARY = {  # the figure each recipe's benchmark reports
+    "koch_lfw": "verification_accuracy",
+    "conv4_omniglot": "accuracy",
+    "lstm_demo": "accuracy",
+    "mlp_nslkdd": "accuracy",
+}
+
+
+def recipe_config(name: str, data: Path, runs: Path, mode: str) -> dict[str, Any]:
+    """The recipe's run config (plain data), trained for the mode's budget."""
+    epochs, steps, _ = BUDGET[mode][name]
+    if name == "lstm_demo":
+        cfg = demo_config(name=name, out_dir=str(runs), quick=mode == "quick")
+    else:
+        file = {"koch_lfw": "lfw", "conv4_omniglot": "omniglot", "mlp_nslkdd": "nsl_kdd"}[name]
+        cfg = read_config_file(ROOT / "configs" / f"{file}.toml")
+        cfg.update(name=name, out_dir=str(runs))
+        folder = {"lfw": "lfw", "omniglot": "omniglot", "nsl_kdd": "nsl-kdd"}[file]
+        for key in ("path", "test_path"):
+            if key in cfg["data"]:
+                cfg["data"][key] = str(data / folder / Path(cfg["data"][key]).name)
+        if file == "omniglot":
+            cfg["data"]["path"] = str(data / "omniglot")
+        if file == "lfw":
+            cfg["data"]["path"] = str(data / "lfw")
+    if name == "koch_lfw":  # Koch's network and objective on the LFW dev split
+        cfg["data"].update(grayscale=True, size=105)
+        cfg["data"]["augment"] = {"shift": 0.05, "flip": True}
+        cfg["model"] = {"encoder": "koch_cnn", "embedding_dim": 4096}
+        cfg["objective"] = {"name": "koch_bce"}
+        cfg["sampling"] = {"kind": "pairs", "batch_size": 16}
+        cfg["mining"] = {"strategy": "none"}
+        cfg["training"].update(learning_rate=3e-4)
+    cfg["training"].update(
+        epochs=epochs, steps_per_epoch=steps, threads=1, progress=False, early_stopping=False
+    )
+    cfg["training"]["snapshot_items"] = 0
+    if cfg["training"].get("precision") == "bfloat16":
+        from siamese.training.optim import cpu_bf16_units
+
+        if not cpu_bf16_units():
+            cfg["training"]["precision"] = "float32"
+    ev = cfg.setdefault("evaluation", {})
+    # one view per image: the recipe's 25 test-time views (test_time_shift = 2) would make every
+    # evaluation here 25 times longer on 2 shared cores; latency with them is about 25x
+    ev["test_time_shift"] = 0
+    if mode == "quick":
+        ev.update(episodes=50, pairs=200, val_episodes=20)
+        cfg["training"]["val_batches"] = 2
+    return cfg
+
+
+def latency(model: OnnxModel, item: np.ndarray, length: Any, seconds: float, reps: int) -> float:
+    """Median seconds to embed one item (batch of one), after a warm-up."""
+    x = item[None]
+    lens = None if length is None else np.asarray([length])
+    for _ in range(3):
+        model.embed(x, lens)
+    times = []
+    t_end = time.perf_counter() + seconds
+    while len(times) < reps and (len(times) < 5 or time.perf_counter() < t_end):
+        t0 = time.perf_counter()
+        model.embed(x, lens)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def file_bytes(report: dict[str, Any]) -> int:
+    head = report.get("head_path")
+    return Path(report["path"]).stat().st_size + (Path(head).stat().st_size if head else 0)
+
+
+def measure_variant(
+    name: str,
+    export: dict[str, Any],
+    parts: dict[str, Any],
+    cfg: Any,
+    reference: np.ndarray | None,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """Size, latency (1 and 2 threads) and the run's evaluation of one exported variant."""
+    test = parts["test"]
+    sub = test.subset(fixed_subset(len(test), args.items, cfg.seed))
+    item = sub.load(np.arange(1))[0].astype(np.float32)
+    length = None if sub.lengths is None else int(sub.lengths[0])
+    row: dict[str, Any] = {"variant": name, "bytes": file_bytes(export)}
+    row["int8_mode"] = export.get("int8_mode")
+    for threads in (1, 2):
+        model = OnnxModel(export["path"], threads=threads)
+        row[f"latency_ms_{threads}t"] = 1000 * latency(model, item, length, args.seconds, 200)
+    ev = cfg.evaluation
+    res = evaluate_model(
+        model, test, val=parts.get("val"), n_way=ev.n_way, k_shot=ev.k_shot,
+        episodes=ev.episodes, pairs=ev.pairs, seed=cfg.seed, max_items=args.items,
+    )  # fmt: skip
+    row.update({k: res.get(k) for k in ("accuracy", "auc", "verification_accuracy", "n_way")})
+    if reference is not None:
+        emb = model.embed_dataset(sub)
+        if emb.shape == reference.shape:
+            cos = (emb * reference).sum(1) / np.maximum(
+                np.linalg.norm(emb, axis=1) * np.linalg.norm(reference, axis=1), 1e-12
+            )
+            row["cosine_mean"], row["cosine_min"] = float(cos.mean()), float(cos.min())
+    return row
+
+
+def run_recipe(name: str, args: argparse.Namespace, work: Path, console: Console) -> dict:
+    mode = "quick" if args.quick else "full"
+    raw = recipe_config(name, Path(args.data), work / "runs", mode)
+    cfg = from_dict(raw)
+    t0 = time.perf_counter()
+    result = train_from_config(cfg, report=False)
+    train_s = time.perf_counter() - t0
+    run = result.run_dir
+    console.print(f"{name}: trained in {train_s:.0f} s ({run})")
+    parts = result.splits
+    library = SiameseModel.load(run)
+    test = parts["test"]
+    sub = test.subset(fixed_subset(len(test), args.items, cfg.seed))
+    reference = library.embed_dataset(sub)
+    ev = cfg.evaluation
+    lib_eval = evaluate_model(
+        library, test, val=parts.get("val"), n_way=ev.n_way, k_shot=ev.k_shot,
+        episodes=ev.episodes, pairs=ev.pairs, seed=cfg.seed, max_items=args.items,
+    )  # fmt: skip
+    exports = work / "exports" / name
+    exports.mkdir(parents=True, exist_ok=True)
+    rows = []
+
+    def add(variant: str, source: Path, precision: str, int8_mode: str = "auto") -> None:
+        out = exports / f"{variant}.onnx"
+        rep = export_model(
+            source, "onnx", out, precision=precision, int8_mode=int8_mode, check=False
+        )
+        ref = reference if "pruned" not in variant else None
+        rows.append(measure_variant(variant, rep, parts, cfg, ref, args))
+        console.print(f"  {variant}: {rows[-1]}")
+
+    add("float32", run, "float32")
+    add("fp16", run, "fp16")
+    encoder = cfg.model.encoder
+    auto = INT8_MODE.get(encoder, "dynamic")
+    add("int8", run, "int8", auto)
+    if encoder in ("conv4", "koch_cnn"):  # both int8 modes measured on the convolutional recipes
+        other = "dynamic" if auto == "static" else "static"
+        add(f"int8_{other}", run, "int8", other)
+    pruned = work / "runs" / f"{name}-pruned50"
+    shutil.rmtree(pruned, ignore_errors=True)
+    t0 = time.perf_counter()
+    pr = prune_run(run, pruned, 0.5, fine_tune_steps=BUDGET[mode][name][2], report=False)
+    prune_s = time.perf_counter() - t0
+    add("pruned50", pruned, "float32")
+    add("pruned50_int8", pruned, "int8", auto)
+    return {
+        "recipe": name,
+        "encoder": encoder,
+        "train_steps": cfg.training.epochs * cfg.training.steps_per_epoch,
+        "train_seconds": round(train_s, 1),
+        "fine_tune_steps": BUDGET[mode][name][2],
+        "prune_seconds": round(prune_s, 1),
+        "parameters": pr["parameters_before"],
+        "parameters_pruned": pr["parameters_after"],
+        "safetensors_bytes": pr["bytes_before"],
+        "safetensors_bytes_pruned": pr["bytes_after"],
+        "pruned_args": pr["args_after"],
+        "primary": PRIMARY[name],
+        "test_items": int(len(sub)),
+        "library": {k: lib_eval.get(k) for k in ("accuracy", "auc", "verification_accuracy")},
+        "variants": rows,
+    }
+
+
+def targets(results: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    by = {r["recipe"]: r for r in results}
+    if "koch_lfw" in by:
+        r = by["koch_lfw"]
+        v = {x["variant"]: x for x in r["variants"]}
+        ratio = v["float32"]["bytes"] / v["pruned50_int8"]["bytes"]
+        key = r["primary"]
+        loss = 100 * (r["library"][key] - v["pruned50_int8"][key])
+        out["koch_size_ratio"] = round(ratio, 2)
+        out["koch_accuracy_loss_points"] = round(loss, 2)
+        out["koch_met"] = bool(ratio >= 8 and loss <= 1)
+    if "conv4_omniglot" in by:
+        v = {x["variant"]: x for x in by["conv4_omniglot"]["variants"]}
+        for t in (1, 2):
+            speed = v["float32"][f"latency_ms_{t}t"] / v["int8"][f"latency_ms_{t}t"]
+            out[f"conv4_int8_speedup_{t}t"] = round(speed, 2)
+        out["conv4_met"] = bool(
+            min(out["conv4_int8_speedup_1t"], out["conv4_int8_speedup_2t"]) >= 2
+        )
+    return out
+
+
+def markdown(payload: dict[str, Any]) -> str:
+    lines = [
+        "# Compression: float32 / fp16 / int8 / pruned 50% / pruned 50% + int8",
+        "",
+        f"Command: `{payload['command']}` ({payload['mode']}); wall {payload['wall_seconds']} s; "
+        f"load average {payload['load_average_start']} at the start, "
+        f"{payload['load_average_end']} at the end, on {payload['cpus']} CPUs (shared machine).",
+        "",
+        "Every model was trained SHORT (steps below, one thread): the figures compare the formats "
+        "of one model, not the recipes' benchmark accuracy. Latency: one item per call, median, "
+        "ONNX Runtime on the CPU. Accuracy: the run's own evaluation on its test split "
+        "(`evaluate_model`) on each variant's embeddings.",
+        "",
+    ]
+    for r in payload["results"]:
+        lines += [
+            f"## {r['recipe']} ({r['encoder']}, {r['train_steps']} training steps, "
+            f"{r['fine_tune_steps']} fine-tuning steps after pruning)",
+            "",
+            f"Parameters {r['parameters']:,} -> {r['parameters_pruned']:,} pruned "
+            f"({r['pruned_args']}); model.safetensors {r['safetensors_bytes']:,} -> "
+            f"{r['safetensors_bytes_pruned']:,} bytes. Library (torch, float32) on "
+            f"{r['test_items']} test items: "
+            + ", ".join(f"{k} {v:.4f}" for k, v in r["library"].items() if v is not None)
+            + f". Primary figure: {r['primary']}.",
+            "",
+            "| variant | int8 mode | file bytes | ms/item 1 thread | ms/item 2 threads | accuracy "
+            "| verification acc. | AUC | cosine mean / min vs library |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for v in r["variants"]:
+
+            def f(k: str, v: dict = v) -> str:
+                x = v.get(k)
+                return "-" if x is None else f"{x:.4f}"
+
+            cos = (
+                "-" if "cosine_mean" not in v else f"{v['cosine_mean']:.5f} / {v['cosine_min']:.5f}"
+            )
+            lines.append(
+                f"| {v['variant']} | {v['int8_mode'] or '-'} | {v['bytes']:,} | "
+                f"{v['latency_ms_1t']:.3f} | {v['latency_ms_2t']:.3f} | {f('accuracy')} | "
+                f"{f('verification_accuracy')} | {f('auc')} | {cos} |"
+            )
+        lines.append("")
+    lines += ["## Targets", "", "```", json.dumps(payload["targets"], indent=2), "```", ""]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="a few steps per recipe (the tests)")
+    p.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=RECIPES)
+    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    p.add_argument("--items", type=int, default=None, help="test items evaluated (300; quick 50)")
+    p.add_argument("--seconds", type=float, default=None, help="latency: seconds per setting")
+    p.add_argument("--out-dir", default=None, help="where compress.json/.md go")
+    p.add_argument("--work", default=None, help="runs and exports (default: a temporary folder)")
+    args = p.parse_args(argv)
+    args.items = args.items or (50 if args.quick else 300)
+    args.seconds = args.seconds or (0.3 if args.quick else 2.0)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    console = Console(width=160)
+    torch.set_num_threads(1)
+    load_start = [round(x, 2) for x in os.getloadavg()]
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="siamese-compress-") as tmp:
+        work = Path(args.work or tmp)
+        results = [run_recipe(name, args, work, console) for name in args.recipes]
+    wall = time.perf_counter() - t0
+    cmd = ["python", "benchmarks/compress.py", *(argv if argv is not None else sys.argv[1:])]
+    payload = {
+        "benchmark": "compress",
+        "command": " ".join(cmd),
+        "mode": "quick" if args.quick else "full",
+        "cpus": os.cpu_count(),
+        "load_average_start": load_start,
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
+        "wall_seconds": round(wall, 1),
+        "results": results,
+        "targets": targets(results),
+    }
+    for r in results:
+        table = Table(title=f"{r['recipe']} ({r['encoder']})")
+        for col in ("variant", "bytes", "ms 1t", "ms 2t", r["primary"], "cosine mean"):
+            table.add_column(col)
+        for v in r["variants"]:
+            prim = v.get(r["primary"])
+            table.add_row(
+                v["variant"], f"{v['bytes']:,}", f"{v['latency_ms_1t']:.3f}",
+                f"{v['latency_ms_2t']:.3f}", "-" if prim is None else f"{prim:.4f}",
+                f"{v['cosine_mean']:.5f}" if "cosine_mean" in v else "-",
+            )  # fmt: skip
+        console.print(table)
+    console.print(f"targets: {payload['targets']}")
+    console.print(f"load average {payload['load_average_start']} -> {payload['load_average_end']}")
+    default = ROOT / "benchmarks" / "results" if not args.quick else Path(tempfile.gettempdir())
+    out_dir = Path(args.out_dir or default)
+    atomic_write_json(out_dir / "compress.json", payload)
+    atomic_write_text(out_dir / "compress.md", markdown(payload))
+    console.print(f"results: {out_dir / 'compress.json'}, {out_dir / 'compress.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
