@@ -44,13 +44,13 @@ from rich.table import Table
 
 from siamese._io import atomic_write_json, atomic_write_text
 from siamese.compress import OnnxModel
-from siamese.compress.prune import prune_run
 from siamese.compress.quantise import INT8_MODE
-from siamese.demo import demo_config
 from siamese.evaluation.model_evaluation import evaluate_model, fixed_subset
 from siamese.export import export_model
 from siamese.model import SiameseModel
-from siamese.training import train_from_config
+from siamese.pipeline import train_from_config
+from siamese.pipeline.demo import demo_config
+from siamese.pipeline.prune_run import prune_run
 from siamese.training.config import from_dict, read_config_file
 
 ROOT = Path(__file__).resolve().parents[1]

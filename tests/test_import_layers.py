@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("weights",),  # importers of pretrained weights into model folders
     ("evaluation",),
     ("training",),
-    ("gallery", "export", "recipes"),
+    ("gallery", "export", "compress", "recipes"),
     ("reporting",),
     ("pipeline",),
     ("service",),

@@ -7,7 +7,8 @@ import json
 import pytest
 from test_export_every_option import ALL_ON, _data
 
-from siamese.training import load_config, train_from_config
+from siamese.pipeline import train_from_config
+from siamese.training import load_config
 
 
 def train_tiny(folder, name: str, *, head: bool = True, model: dict | None = None):

@@ -44,7 +44,7 @@ def prune(
     """Structured pruning by norm: whole conv channels, linear units and LSTM hidden units go,
     the layers are rebuilt smaller (model.json records the new channels / widths), so the model
     file, its exports and its compute shrink."""
-    from siamese.compress.prune import prune_run
+    from siamese.pipeline.prune_run import prune_run
 
     result = prune_run(
         run_dir,
