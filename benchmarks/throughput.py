@@ -55,6 +55,7 @@ from torch.utils.flop_counter import FlopCounterMode
 # The library is imported inside each measurement, only what it needs: every measurement is a
 # fresh process, and on a busy machine each unneeded import costs seconds of its start-up.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cpu_clock import measure_clock  # noqa: E402
 from _cpu_peak import cpu_facts, describe, physical_peak  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -421,6 +422,19 @@ def share_text(gflops: float, verdict: dict[str, Any]) -> str:
     return f"{gflops:.1f} GFLOP/s = {verdict['share']:.0%} of peak"
 
 
+def clock_text(clock: dict[str, Any], peak: dict[str, Any]) -> str:
+    """The clock used for the peak: measured and stated, with their sources."""
+    stated = "none" if peak["stated_mhz"] is None else f"{peak['stated_mhz']:.0f} MHz"
+    if clock["mhz"] is None:
+        return f"stated {stated}; not measured: {clock['why']} (shares may exceed 100%)"
+    check = "" if clock["imul_mhz"] is None else f", imul chain {clock['imul_mhz']:.0f} MHz"
+    return (
+        f"measured {clock['mhz']:.0f} MHz (dependent adds on CPU {clock['cpu']}{check}; "
+        f"{clock['cpu_per_wall']:.2f} CPU-s per wall-s), stated {stated}: peak at "
+        f"{peak['ghz'] * 1000:.0f} MHz"
+    )
+
+
 def table(results: dict[str, Any]) -> Table:
     t = Table(title="siamese throughput")
     for col in ("measure", "value", "target"):
@@ -435,10 +449,17 @@ def table(results: dict[str, Any]) -> Table:
     t.add_row("reuse / twin pairs/s", f"{r['pairs_per_s_ratio']:.1f}x", ">= 2x")
     peak = results["peak"]
     t.add_row("CPU", results["machine"]["cpu"], "")
+    t.add_row("clock", clock_text(results["clock"], peak), "")
     t.add_row("physical peak fp32", peak["derivation"], "")
     t.add_row("physical peak bf16", peak["bf16_derivation"] or "", "")
     for kind, m in results["matmul"].items():
-        t.add_row(f"best matmul {kind} (n={m['n']})", share_text(m["gflops"], m["verdict"]), "")
+        per_cpu = m["gflops"] / max(m["cpu_per_wall"], 1e-9)
+        t.add_row(
+            f"best matmul {kind} (n={m['n']})",
+            f"{share_text(m['gflops'], m['verdict'])} ({per_cpu:.1f} GFLOP per CPU-s, "
+            f"{m['cpu_per_wall']:.2f} CPU-s per wall-s)",
+            "<= peak",
+        )
     for name, row in results["hardware"].items():
         t.add_row(
             f"{name} GFLOP/item fwd, train",
@@ -533,7 +554,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     facts = cpu_facts()
-    peak = physical_peak(facts, args.threads)
+    clock = measure_clock(
+        cpu=min(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    )
+    peak = physical_peak(facts, args.threads, clock)
     threads = peak["cores_used"]
     results: dict[str, Any] = {
         "machine": {
@@ -546,6 +570,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "load_average": list(os.getloadavg()),
             "quick": args.quick,
         },
+        "clock": clock,
         "peak": peak,
     }
     results["matmul"] = run_pinned("matmul", args)

@@ -93,7 +93,7 @@ def test_peak_from_the_cpu_facts():
     zen4 = _facts("AuthenticAMD", 25, 0x11, "fma avx2 avx512f avx512_bf16", max_mhz=2600.0)
     p = physical_peak(zen4, 1)  # the figure: ~83 GFLOP/s for one Zen 4 core at 2.6 GHz
     assert abs(p["fp32"] - 83.2) < 0.01 and abs(p["bf16"] - 166.4) < 0.01
-    assert p["clock_source"] == "lscpu CPU max MHz"
+    assert p["clock_source"].startswith("lscpu CPU max MHz; clock not measured")
     units, bits, source = fma_units(_facts("GenuineIntel", 6, 143, "fma avx2 avx512f"))
     assert (units, bits) == (2, 512) and source.startswith("fallback")
     amx = physical_peak(_facts("GenuineIntel", 6, 143, "avx512f amx_bf16", mhz=2000.0), 1)
