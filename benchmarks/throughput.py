@@ -256,19 +256,28 @@ def embedding_reuse(cfg: dict[str, Any], seed: int, warmup: int = 3) -> dict[str
 ENCODERS = {"koch_cnn": ((1, 105, 105), "koch_batch"), "conv4": ((1, 28, 28), "conv4_batch")}
 
 
-def hardware(cfg: dict[str, Any], name: str, layout: str) -> dict[str, Any]:
-    """Inference and training GFLOP/s of one encoder in one memory layout (one subprocess)."""
+def counted_encoder(
+    name: str, batch: int, device: str = "cpu"
+) -> tuple[Any, torch.Tensor, float, float]:
+    """A seeded encoder, a random batch for it, and its forward and training FLOPs per item
+    (counted on two items: they scale with the batch)."""
     from siamese.encoders import create_encoder
 
-    shape, batch_key = ENCODERS[name]
-    batch = cfg[batch_key]
+    shape = ENCODERS[name][0]
     torch.manual_seed(0)
-    enc = create_encoder(name, input_shape=shape)
-    x = torch.rand(batch, *shape)
-    enc.eval()  # FLOPs per item, counted on two items (they scale with the batch)
+    enc = create_encoder(name, input_shape=shape).to(device)
+    x = torch.rand(batch, *shape, device=device)  # (B, C, H, W)
+    enc.eval()
     fwd = flops(lambda: enc(x[:2])) / 2
     enc.train()
     train = flops(lambda: enc(x[:2]).pow(2).mean().backward()) / 2
+    return enc, x, fwd, train
+
+
+def hardware(cfg: dict[str, Any], name: str, layout: str) -> dict[str, Any]:
+    """Inference and training GFLOP/s of one encoder in one memory layout (one subprocess)."""
+    batch = cfg[ENCODERS[name][1]]
+    enc, x, fwd, train = counted_encoder(name, batch)
     opt = torch.optim.Adam(enc.parameters(), lr=1e-4, fused=True)
     fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
     enc.to(memory_format=fmt)
@@ -439,16 +448,9 @@ def gpu_encoder(
     name: str, batch: int, reps: int, device: str, timer: Callable[..., float]
 ) -> dict[str, Any]:
     """bfloat16-autocast inference and training TFLOP/s of one encoder (channels_last)."""
-    from siamese.encoders import create_encoder
-
-    shape = ENCODERS[name][0]
-    torch.manual_seed(0)
-    enc = create_encoder(name, input_shape=shape).to(device, memory_format=torch.channels_last)
-    x = torch.rand(batch, *shape, device=device).contiguous(memory_format=torch.channels_last)
-    enc.eval()  # FLOPs per item, counted on two items as on the CPU
-    fwd = flops(lambda: enc(x[:2])) / 2
-    enc.train()
-    train = flops(lambda: enc(x[:2]).pow(2).mean().backward()) / 2
+    enc, x, fwd, train = counted_encoder(name, batch, device)
+    enc.to(memory_format=torch.channels_last)
+    x = x.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.Adam(enc.parameters(), lr=1e-4, fused=True)
     autocast = torch.autocast(device, dtype=torch.bfloat16)
 
