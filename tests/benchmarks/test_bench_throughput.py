@@ -46,6 +46,14 @@ def test_throughput_quick(shared_data, tmp_path):
     r = json.loads(out.read_text())
     peak = r["peak"]
     assert peak["fp32"] > 0 and "GFLOP/s" in peak["derivation"] and peak["cores_used"] == 1
+    clock, mm = r["clock"], r["matmul"]["fp32"]
+    if clock["mhz"] is None:  # no C compiler: the stated clock, and the script says what follows
+        assert "clock not measured" in peak["clock_source"]
+        assert "shares exceed 100%" in peak["clock_source"]
+    else:  # the peak's clock is the higher of measured and stated; it bounds the matmul
+        assert "MHz measured" in peak["clock_source"] and f"measured {clock['mhz']:.0f} MHz" in text
+        assert peak["ghz"] * 1000 >= max(clock["mhz"], peak["stated_mhz"] or 0) - 1e-6
+        assert mm["gflops"] / mm["cpu_per_wall"] <= peak["fp32"], (mm, peak)
     verdicts = [r["matmul"]["fp32"]["verdict"]] + [
         v[f"{mode}_verdict"]
         for row in r["hardware"].values()
