@@ -684,7 +684,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if why:
             print(why, file=sys.stderr)
             raise SystemExit(2)
-        results = {"gpu": gpu_check(cfg), "torch": torch.__version__, "quick": args.quick}
+        results = {
+            "gpu": gpu_check(cfg),
+            "torch": torch.__version__,
+            "cuda": torch.version.cuda,
+            "quick": args.quick,
+        }
         Console(width=160).print(gpu_table(results["gpu"]))
         if args.json:
             write_json(args.json, results)
