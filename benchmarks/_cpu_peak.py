@@ -7,10 +7,12 @@ from the vendors' optimisation manuals. A CPU the table does not know gets the s
 FMA units as wide as the widest vector extension in its flags, an upper bound on every x86 core
 shipped so far, so a share of it may be low but never above 100% for want of a table entry.
 
-The clock is the highest one the system states: ``lscpu``'s "CPU max MHz" where the kernel knows
-it (the boost clock), else ``/proc/cpuinfo``'s "cpu MHz" (in a virtual machine usually the nominal
-clock; a core boosting above it would make measured rates exceed the derived peak, which
-``throughput.py`` then reports instead of a share).
+The clock is the higher of the one the system states (``lscpu``'s "CPU max MHz" where the kernel
+knows it, the boost clock; else ``/proc/cpuinfo``'s "cpu MHz", in a virtual machine usually the
+nominal clock) and the one measured by ``_cpu_clock.py`` (a chain of dependent adds): a KVM guest
+stating 2,445 MHz measures about 3,150 MHz, the boost clock. Without a C compiler the stated
+clock alone is used; a core boosting above it would make measured rates exceed the derived peak,
+which ``throughput.py`` then reports instead of a share.
 
 bfloat16: only where the CPU has bfloat16 units (``avx512_bf16``: a dot product of bf16 pairs per
 float32 lane, 2x the float32 rate; ``amx_bf16``: Intel's tile unit, 1,024 FLOP per cycle per core).
@@ -91,20 +93,54 @@ def fma_units(facts: dict[str, Any]) -> tuple[int, int, str]:
     )
 
 
-def physical_peak(facts: dict[str, Any], threads: int) -> dict[str, Any]:
+def physical_peak(
+    facts: dict[str, Any], threads: int, measured: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """float32 (and bfloat16) peak GFLOP/s of ``threads`` cores, and how it was derived.
+
+    Args:
+        facts: ``cpu_facts()``.
+        threads: the cores used (capped at the physical cores).
+        measured: ``_cpu_clock.measure_clock()``, the core's clock measured by a chain of
+            dependent adds; the peak takes the higher of it and the stated clock. None or
+            without ``mhz`` (no C compiler): the stated clock alone, and the clock source says
+            that a core boosting above it would make shares exceed 100%.
 
     Returns:
         ``{"fp32_per_core", "fp32", "bf16_per_core", "bf16", "cores_used", "ghz",
-        "clock_source", "fma_source", "derivation", "bf16_derivation"}`` (bf16 None without
-        bfloat16 units; everything None when the clock is unknown).
+        "stated_mhz", "measured_mhz", "clock_source", "fma_source", "derivation",
+        "bf16_derivation"}`` (bf16 None without bfloat16 units; everything None when no clock
+        is known).
     """
     units, bits, source = fma_units(facts)
-    mhz, clock = facts["max_mhz"], "lscpu CPU max MHz"
-    if mhz is None:
-        mhz, clock = facts["cpu_mhz"], "/proc/cpuinfo cpu MHz (no max MHz stated)"
+    stated, clock = facts["max_mhz"], "lscpu CPU max MHz"
+    if stated is None:
+        stated, clock = facts["cpu_mhz"], "/proc/cpuinfo cpu MHz (no max MHz stated)"
+    if stated is None:
+        clock = "no clock stated"
+    got = (measured or {}).get("mhz")
+    if got is None:
+        why = (measured or {}).get("why") or "no measurement given"
+        clock += (
+            f"; clock not measured ({why}): a core boosting above the stated clock would "
+            "make shares exceed 100%"
+        )
+        mhz = stated
+    else:
+        said = "none stated" if stated is None else f"{stated:.0f} MHz stated ({clock})"
+        clock = (
+            f"max of {got:.0f} MHz measured (a chain of dependent adds, 1 per cycle, "
+            f"on CPU {measured['cpu']}) and {said}"
+        )
+        mhz = max(got, stated or 0.0)
     cores = max(1, min(threads, facts["physical_cores"]))
-    out: dict[str, Any] = {"cores_used": cores, "fma_source": source, "clock_source": clock}
+    out: dict[str, Any] = {
+        "cores_used": cores,
+        "fma_source": source,
+        "clock_source": clock,
+        "stated_mhz": stated,
+        "measured_mhz": got,
+    }
     if not mhz:
         return {**out, "fp32": None, "bf16": None, "derivation": "clock unknown: no peak"}
     ghz = mhz / 1000

@@ -11,7 +11,10 @@ One run prints four measurements, each in its own subprocess pinned to ``--threa
    verification accuracy on pairs of held-out (evaluation-alphabet) characters.
 2. Close to the hardware: the physical float32 peak of the pinned cores (cores x FMA units x
    vector lanes x 2 x clock, from the CPU's own facts: ``_cpu_peak.py`` prints how it was
-   derived; bfloat16 where the CPU has bfloat16 units), the best dense matmul rate measured, the
+   derived; bfloat16 where the CPU has bfloat16 units; the clock is the higher of the stated one
+   and the one ``_cpu_clock.py`` measures with a chain of dependent adds, since a virtual machine
+   may state its nominal clock while the core boosts above it), the best dense matmul rate
+   measured (with its GFLOP per CPU-second: it must stay under the peak), the
    encoder's FLOPs per item (``torch.utils.flop_counter``), and the achieved inference and
    training GFLOP/s with their share of the peak for koch_cnn at 105x105 and conv4 at 28x28
    (plain vs channels_last memory layout; inference under ``torch.inference_mode``; training with
@@ -24,12 +27,19 @@ One run prints four measurements, each in its own subprocess pinned to ``--threa
    identify one query against a 1,000-class gallery (one pass, exact search, head re-scoring);
    p50 and p99 in ms.
 
+5. ``--device cuda`` (instead of 1-4): the GPU check. The chip's datasheet peaks (``_gpu_peak.py``:
+   float32, TF32, bfloat16, float16; found by ``torch.cuda.get_device_name``), the measured
+   matmul rate of each kind (CUDA events) and koch_cnn / conv4 inference and training under
+   bfloat16 autocast, each a share of the datasheet peak with the measured bf16 matmul beside it.
+   Without a GPU it says so in one line and exits with 2.
+
 On a shared machine keep ``--threads 1`` (the default): with more OpenMP threads than free cores,
 every small operation waits for a descheduled thread and the figures measure the neighbours.
 
     python benchmarks/throughput.py            # full sizes (a few minutes)
     python benchmarks/throughput.py --quick    # under a minute (run by the test suite)
     python benchmarks/throughput.py --threads 1 --json benchmarks/results/throughput.json
+    python benchmarks/throughput.py --device cuda     # on a machine with an NVIDIA GPU
 """
 
 from __future__ import annotations
@@ -55,7 +65,15 @@ from torch.utils.flop_counter import FlopCounterMode
 # The library is imported inside each measurement, only what it needs: every measurement is a
 # fresh process, and on a busy machine each unneeded import costs seconds of its start-up.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cpu_clock import measure_clock  # noqa: E402
 from _cpu_peak import cpu_facts, describe, physical_peak  # noqa: E402
+from _gpu_peak import (  # noqa: E402
+    cuda_seconds,
+    gpu_share,
+    lookup,
+    measured_matmul,
+    no_gpu_reason,
+)
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FULL = {
@@ -71,6 +89,7 @@ FULL = {
     "conv4_batch": 128,
     "matmul_sizes": (512, 1024, 2048),
     "matmul_seconds": 1.0,
+    "gpu": {"sizes": (4096, 8192), "seconds": 0.5, "reps": 20, "koch_cnn": 256, "conv4": 2048},
 }
 QUICK = {
     "reuse_steps": 25,
@@ -85,6 +104,7 @@ QUICK = {
     "conv4_batch": 128,
     "matmul_sizes": (512, 1024),
     "matmul_seconds": 0.3,
+    "gpu": {"sizes": (2048, 4096), "seconds": 0.2, "reps": 5, "koch_cnn": 64, "conv4": 512},
 }
 LAYOUTS = ("contiguous", "channels_last")
 CPU_TOLERANCE = 0.15  # CPU seconds per wall second may differ from the thread count by 15%
@@ -236,19 +256,28 @@ def embedding_reuse(cfg: dict[str, Any], seed: int, warmup: int = 3) -> dict[str
 ENCODERS = {"koch_cnn": ((1, 105, 105), "koch_batch"), "conv4": ((1, 28, 28), "conv4_batch")}
 
 
-def hardware(cfg: dict[str, Any], name: str, layout: str) -> dict[str, Any]:
-    """Inference and training GFLOP/s of one encoder in one memory layout (one subprocess)."""
+def counted_encoder(
+    name: str, batch: int, device: str = "cpu"
+) -> tuple[Any, torch.Tensor, float, float]:
+    """A seeded encoder, a random batch for it, and its forward and training FLOPs per item
+    (counted on two items: they scale with the batch)."""
     from siamese.encoders import create_encoder
 
-    shape, batch_key = ENCODERS[name]
-    batch = cfg[batch_key]
+    shape = ENCODERS[name][0]
     torch.manual_seed(0)
-    enc = create_encoder(name, input_shape=shape)
-    x = torch.rand(batch, *shape)
-    enc.eval()  # FLOPs per item, counted on two items (they scale with the batch)
+    enc = create_encoder(name, input_shape=shape).to(device)
+    x = torch.rand(batch, *shape, device=device)  # (B, C, H, W)
+    enc.eval()
     fwd = flops(lambda: enc(x[:2])) / 2
     enc.train()
     train = flops(lambda: enc(x[:2]).pow(2).mean().backward()) / 2
+    return enc, x, fwd, train
+
+
+def hardware(cfg: dict[str, Any], name: str, layout: str) -> dict[str, Any]:
+    """Inference and training GFLOP/s of one encoder in one memory layout (one subprocess)."""
+    batch = cfg[ENCODERS[name][1]]
+    enc, x, fwd, train = counted_encoder(name, batch)
     opt = torch.optim.Adam(enc.parameters(), lr=1e-4, fused=True)
     fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
     enc.to(memory_format=fmt)
@@ -414,11 +443,122 @@ def latency(cfg: dict[str, Any], seed: int) -> dict[str, Any]:
     return out
 
 
+# ---------------------------------------------------------------------------- 5. GPU
+def gpu_encoder(
+    name: str, batch: int, reps: int, device: str, timer: Callable[..., float]
+) -> dict[str, Any]:
+    """bfloat16-autocast inference and training TFLOP/s of one encoder (channels_last)."""
+    enc, x, fwd, train = counted_encoder(name, batch, device)
+    enc.to(memory_format=torch.channels_last)
+    x = x.contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(enc.parameters(), lr=1e-4, fused=True)
+    autocast = torch.autocast(device, dtype=torch.bfloat16)
+
+    def infer() -> None:
+        with torch.inference_mode(), autocast:
+            enc(x)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        with autocast:
+            loss = enc(x).float().pow(2).mean()
+        loss.backward()
+        opt.step()
+
+    enc.eval()
+    infer()  # warm-up (kernel selection)
+    inf = batch * reps / timer(infer, reps)
+    enc.train()
+    step()
+    trn = batch * reps / timer(step, reps)
+    return {
+        "batch": batch,
+        "fwd_gflop_per_item": fwd / 1e9,
+        "train_gflop_per_item": train / 1e9,
+        "infer_items_per_s": inf,
+        "infer_tflops": inf * fwd / 1e12,
+        "train_items_per_s": trn,
+        "train_tflops": trn * train / 1e12,
+    }
+
+
+def gpu_check(
+    cfg: dict[str, Any],
+    device: str = "cuda",
+    device_name: str | None = None,
+    timer: Callable[..., float] = cuda_seconds,
+    encoders: tuple[str, ...] = tuple(ENCODERS),
+) -> dict[str, Any]:
+    """The GPU's datasheet peaks, its measured matmul rates and the encoders in bfloat16, each a
+    share of the datasheet peak. ``device`` and ``timer`` let a test run it on the CPU."""
+    g = cfg["gpu"]
+    name = device_name or torch.cuda.get_device_name(device)
+    peak = lookup(name)
+    out: dict[str, Any] = {
+        "device_name": name,
+        "datasheet": None if peak is None else {**peak.__dict__},
+        "matmul": measured_matmul(peak, g["sizes"], device, g["seconds"], timer),
+        "encoders": {},
+    }
+    for enc in encoders:
+        row = gpu_encoder(enc, g[enc], g["reps"], device, timer)
+        for mode in ("infer", "train"):
+            row[f"{mode}_verdict"] = gpu_share(row[f"{mode}_tflops"], peak, "bf16")
+        out["encoders"][enc] = row
+    return out
+
+
+def gpu_share_text(tflops: float, verdict: dict[str, Any]) -> str:
+    if verdict["share"] is None:
+        return f"{tflops:.1f} TFLOP/s; share not printed: {verdict['why']}"
+    return f"{tflops:.1f} TFLOP/s = {verdict['share']:.0%} of peak"
+
+
+def gpu_table(r: dict[str, Any]) -> Table:
+    t = Table(title="siamese throughput on the GPU")
+    for col in ("measure", "value"):
+        t.add_column(col)
+    sheet = r["datasheet"]
+    t.add_row("GPU", r["device_name"])
+    if sheet is None:
+        t.add_row("datasheet peak", f"no table entry for {r['device_name']!r} (_gpu_peak.py)")
+    else:
+        peaks = ", ".join(
+            f"{k} {sheet[k]:g}" for k in ("fp32", "tf32", "bf16", "fp16") if sheet[k] is not None
+        )
+        t.add_row("datasheet peak", f"{sheet['chip']}: {peaks} TFLOP/s [{sheet['source']}]")
+    for kind, m in r["matmul"].items():
+        t.add_row(f"matmul {kind} (n={m['n']})", gpu_share_text(m["tflops"], m["verdict"]))
+    bf16 = r["matmul"]["bf16"]["tflops"]
+    for name, row in r["encoders"].items():
+        for mode, what in (("infer", "inference"), ("train", "training")):
+            t.add_row(
+                f"{name} {what} (bf16, batch {row['batch']})",
+                f"{gpu_share_text(row[f'{mode}_tflops'], row[f'{mode}_verdict'])} "
+                f"(measured bf16 matmul {bf16:.1f} TFLOP/s); "
+                f"{row[f'{mode}_items_per_s']:.0f} items/s",
+            )
+    return t
+
+
 # ---------------------------------------------------------------------------- report
 def share_text(gflops: float, verdict: dict[str, Any]) -> str:
     if verdict["share"] is None:
         return f"{gflops:.1f} GFLOP/s; share not printed: {verdict['why']}"
     return f"{gflops:.1f} GFLOP/s = {verdict['share']:.0%} of peak"
+
+
+def clock_text(clock: dict[str, Any], peak: dict[str, Any]) -> str:
+    """The clock used for the peak: measured and stated, with their sources."""
+    stated = "none" if peak["stated_mhz"] is None else f"{peak['stated_mhz']:.0f} MHz"
+    if clock["mhz"] is None:
+        return f"stated {stated}; not measured: {clock['why']} (shares may exceed 100%)"
+    check = "" if clock["imul_mhz"] is None else f", imul chain {clock['imul_mhz']:.0f} MHz"
+    return (
+        f"measured {clock['mhz']:.0f} MHz (dependent adds on CPU {clock['cpu']}{check}; "
+        f"{clock['cpu_per_wall']:.2f} CPU-s per wall-s), stated {stated}: peak at "
+        f"{peak['ghz'] * 1000:.0f} MHz"
+    )
 
 
 def table(results: dict[str, Any]) -> Table:
@@ -435,10 +575,17 @@ def table(results: dict[str, Any]) -> Table:
     t.add_row("reuse / twin pairs/s", f"{r['pairs_per_s_ratio']:.1f}x", ">= 2x")
     peak = results["peak"]
     t.add_row("CPU", results["machine"]["cpu"], "")
+    t.add_row("clock", clock_text(results["clock"], peak), "")
     t.add_row("physical peak fp32", peak["derivation"], "")
     t.add_row("physical peak bf16", peak["bf16_derivation"] or "", "")
     for kind, m in results["matmul"].items():
-        t.add_row(f"best matmul {kind} (n={m['n']})", share_text(m["gflops"], m["verdict"]), "")
+        per_cpu = m["gflops"] / max(m["cpu_per_wall"], 1e-9)
+        t.add_row(
+            f"best matmul {kind} (n={m['n']})",
+            f"{share_text(m['gflops'], m['verdict'])} ({per_cpu:.1f} GFLOP per CPU-s, "
+            f"{m['cpu_per_wall']:.2f} CPU-s per wall-s)",
+            "<= peak",
+        )
     for name, row in results["hardware"].items():
         t.add_row(
             f"{name} GFLOP/item fwd, train",
@@ -523,9 +670,30 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--threads", type=int, default=1, help="threads (and cores) per measurement")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", type=Path, default=DATA, help="the shared data folder")
+    ap.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="cuda: the GPU check alone (datasheet peak, measured matmul, encoders in bf16)",
+    )
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)  # one measurement, as JSON
     args = ap.parse_args(argv)
     cfg = {**(QUICK if args.quick else FULL), "data": args.data}
+    if args.device == "cuda":
+        why = no_gpu_reason()
+        if why:
+            print(why, file=sys.stderr)
+            raise SystemExit(2)
+        results = {
+            "gpu": gpu_check(cfg),
+            "torch": torch.__version__,
+            "cuda": torch.version.cuda,
+            "quick": args.quick,
+        }
+        Console(width=160).print(gpu_table(results["gpu"]))
+        if args.json:
+            write_json(args.json, results)
+        return results
     if args.child:
         print(json.dumps(child(args.child, cfg, args)))
         return {}
@@ -533,7 +701,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     facts = cpu_facts()
-    peak = physical_peak(facts, args.threads)
+    clock = measure_clock(
+        cpu=min(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    )
+    peak = physical_peak(facts, args.threads, clock)
     threads = peak["cores_used"]
     results: dict[str, Any] = {
         "machine": {
@@ -546,6 +717,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "load_average": list(os.getloadavg()),
             "quick": args.quick,
         },
+        "clock": clock,
         "peak": peak,
     }
     results["matmul"] = run_pinned("matmul", args)
@@ -573,9 +745,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results["seconds"] = time.perf_counter() - t0
     Console(width=160).print(table(results))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2))
+        write_json(args.json, results)
     return results
+
+
+def write_json(path: Path, results: dict[str, Any]) -> None:
+    """Write ``results`` whole or not at all (a temporary file, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(results, indent=2))
+    tmp.replace(path)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ def train_tiny(folder, name: str, *, head: bool = True, model: dict | None = Non
         *_data(name, folder), "data.val_fraction=0.25", "data.test_fraction=0.25", *objective,
         "sampling.batch_size=6", "training.epochs=1", "training.steps_per_epoch=2",
         "training.val_batches=1", "training.progress=false", "evaluation.episodes=4",
-        "evaluation.val_episodes=4", "evaluation.pairs=10", "evaluation.n_way=2",
+        "evaluation.val_episodes=4", "evaluation.pairs=10",
     ])  # fmt: skip
     train_from_config(cfg, report=False)
     return folder / name
