@@ -24,7 +24,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-import siamese.training.run as run_module
+import siamese.training.splits as run_module  # where a run reads its source
 from siamese._io import atomic_write_json
 from siamese.data import load_source
 from siamese.data.augment import center_crop

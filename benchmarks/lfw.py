@@ -72,6 +72,7 @@ QUICK = [
     "evaluation.episodes=20",
     "evaluation.val_episodes=10",
     "evaluation.pairs=200",
+    "evaluation.n_way=3",  # the quick pair files' validation people have 4 classes of >= 2 photos
 ]
 
 

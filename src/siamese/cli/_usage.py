@@ -105,7 +105,12 @@ def usage_message(
         near = _closest(option, names)
         if near:
             return f"{path}: no such option {option}; did you mean {near}?", hint
-        valid = f"; valid options: {', '.join(shown)}" if shown else "; options go after a command"
+        if ctx.parent is None:  # the root: its only options are --version / --help
+            valid = f"; options go after a command (before one: {', '.join(shown) or '--help'})"
+        else:
+            valid = (
+                f"; valid options: {', '.join(shown)}" if shown else "; options go after a command"
+            )
         return f"{path}: no such option {option}{valid}", hint
     text = exc.format_message().strip()
     unknown = _NO_SUCH_COMMAND.match(text)
