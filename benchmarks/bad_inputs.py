@@ -31,6 +31,9 @@ from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gallery_scale import stop_server  # noqa: E402  (one way to stop a benchmark server)
+
 TRAFFIC = ["data.n_per_pattern=6", "data.length=24"]
 LSTM = [
     "model.hidden_size=8",
@@ -407,12 +410,7 @@ def service_cases(f: dict[str, Path], work: Path) -> list[dict[str, Any]]:
             rows.append({"kind": "service", "case": name, "clean": not problems,
                          "problems": problems, "exit": None, "message": message})  # fmt: skip
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_server(server)
     return rows
 
 

@@ -198,12 +198,7 @@ def bench_service(gallery: Gallery, cfg: dict[str, int], threads: int, seed: int
                 results = list(pool.map(client, range(cfg["clients"])))
             wall = time.perf_counter() - t0
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop_server(server)
     lat = np.array([v for r in results for v in r[0]]) * 1000.0
     return {
         "requests": len(lat),
@@ -212,6 +207,16 @@ def bench_service(gallery: Gallery, cfg: dict[str, int], threads: int, seed: int
         "p99_ms": float(np.percentile(lat, 99)),
         "throughput_rps": len(lat) / wall,
     }
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    """SIGTERM a server child, then SIGKILL it if it is not gone within 10 s."""
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 def die_with_parent() -> None:

@@ -8,19 +8,9 @@ import sys
 
 import pytest
 from _limits import HANG_S
+from cli_run import run_cli
 
-from siamese.cli.app import main
-
-
-def _run(capsys, *args):
-    """Run the CLI in-process; return (exit code, stdout, stderr)."""
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
+_run = run_cli  # (exit code, stdout, stderr) of an in-process CLI call
 
 
 def test_missing_config_file(tmp_path, capsys, monkeypatch):

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_run import run_cli
 
-from siamese.cli.app import main
 from siamese.recipes import KINDS, recipe_config, recipe_text
 from siamese.training.config import apply_overrides, from_dict, read_config_file
 
@@ -27,14 +27,7 @@ TINY = [
 ]
 
 
-def _run(capsys, *args):
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
+_run = run_cli  # (exit code, stdout, stderr) of an in-process CLI call
 
 
 def _ucr_problem(folder: Path) -> Path:

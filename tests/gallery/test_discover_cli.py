@@ -9,22 +9,14 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from cli_run import run_cli
 from PIL import Image
 
-from siamese.cli.app import main
 from siamese.encoders import create_encoder
 from siamese.gallery import Gallery
 from siamese.model import SiameseModel
 
-
-def _run(capsys, *args):
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
+_run = run_cli  # (exit code, stdout, stderr) of an in-process CLI call
 
 
 @pytest.fixture
