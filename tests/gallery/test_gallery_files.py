@@ -68,7 +68,7 @@ def test_settings_changes_are_stored(fitted, vectors, tmp_path):
 
 def test_an_old_layout_gallery_loads_and_migrates_on_save(fitted, vectors, tmp_path):
     d = tmp_path / "old"
-    save_v1(fitted, d)
+    save_v1(d, fitted.snapshot(), fitted.index_, fitted.model)
     assert "embeddings.npy" in _names(d)
     old = Gallery.load(d)
     assert old.store_ is None and old.identify(vectors, k=3) == fitted.identify(vectors, k=3)

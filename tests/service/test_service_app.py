@@ -183,7 +183,8 @@ def test_an_old_layout_gallery_is_migrated_and_enrolments_are_stored(gallery_dir
     from siamese.gallery._files_v1 import save_v1
 
     old = tmp_path / "old"
-    save_v1(Gallery.load(gallery_dir), old)
+    g = Gallery.load(gallery_dir)
+    save_v1(old, g.snapshot(), g.index_, g.model)
     client = TestClient(create_app(old, api_key="s3cret"))
     assert (old / "gallery.db").is_file() and not (old / "embeddings.npy").exists()
     r = client.post("/enroll", json={"items": [b64(5)], "labels": ["new"]}, headers=KEY)

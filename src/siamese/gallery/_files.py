@@ -13,30 +13,44 @@ manifest (naming the table and the environment variable with the DSN, never the 
 the model. Folders of the first layout (``siamese-gallery/1``, ``_files_v1``) still load; saving
 into one migrates it: the store is written, then the manifest is replaced (one rename), then the
 old files are removed, so a kill at any moment leaves a folder that loads.
+
+This module knows folders, files and stores, never the ``Gallery`` class: ``Gallery.save`` and
+``Gallery.load`` call it with plain values (a model, a store, a ``StoredGallery``, an index).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import numpy as np
 
 import siamese
 from siamese._io import atomic_write_json
 from siamese.errors import ModelFileError, SiameseError
 from siamese.gallery import _files_v1
-from siamese.gallery._crowding import Crowding
 from siamese.gallery._store import GalleryStore, StoredGallery
 from siamese.gallery._store_sqlite import SQLiteStore
 from siamese.gallery.vector_index import VectorIndex
 
-if TYPE_CHECKING:
-    from siamese.gallery.gallery import Gallery
-
 FORMAT = "siamese-gallery/2"
 CONFIG, DATABASE, MODEL = "gallery.json", "gallery.db", "model"
 OLD_FILES = ("embeddings.npy", "labels.npy", "index.faiss", "background.npy", "radius.npy")
+
+
+@dataclass
+class Manifest:
+    """What a folder's ``gallery.json`` says: where the model is and which store holds the rows
+    (``store`` None: a first-layout folder, whose whole ``config`` is then the old manifest)."""
+
+    path: Path
+    model_path: Path
+    store: dict[str, Any] | None
+    config: dict[str, Any]
 
 
 def find_model_dir(path: str | Path) -> Path:
@@ -56,26 +70,31 @@ def find_model_dir(path: str | Path) -> Path:
     )
 
 
-def save_gallery(
-    gallery: Gallery, directory: Path, *, with_model: bool, store: GalleryStore | None
-) -> Path:
-    """Write ``gallery`` into ``directory`` (its own store unless ``store`` is given) and attach
-    the gallery to that store: later enrolments commit there."""
+def prepare_folder(
+    directory: Path,
+    model: Any,
+    *,
+    with_model: bool,
+    attached: GalleryStore | None,
+    store: GalleryStore | None,
+) -> GalleryStore:
+    """Create ``directory``, write ``model/`` into it (when asked, or when it is missing), and
+    return the store the rows go to: ``store`` if given, else the attached store when it is this
+    folder's database, else a new ``directory/gallery.db``."""
     directory.mkdir(parents=True, exist_ok=True)
     if with_model or not (directory / MODEL / "model.json").is_file():
-        gallery.model.save(directory / MODEL)
-    attached = gallery.store_
-    if store is None:
-        same = isinstance(attached, SQLiteStore) and _same_file(attached.path, directory / DATABASE)
-        store = attached if same else SQLiteStore(directory / DATABASE)
-    if store is attached and gallery.generation_ is not None:
-        store.update_settings(gallery.settings())  # the rows are there already
-    else:
-        gallery.generation_ = store.replace(gallery.snapshot())
-    gallery.store_ = store
-    gallery.index_ = store.vector_index(gallery) or gallery.index_  # search on the server
+        model.save(directory / MODEL)
+    if store is not None:
+        return store
+    same = isinstance(attached, SQLiteStore) and _same_file(attached.path, directory / DATABASE)
+    return attached if same else SQLiteStore(directory / DATABASE)
+
+
+def finish_folder(directory: Path, store: GalleryStore, index: Any, generation: str) -> Path:
+    """After the rows committed: the index cache (an SQLite folder), then the manifest (one
+    rename), then a migrated first-layout folder's old files."""
     if isinstance(store, SQLiteStore):
-        _write_index_cache(gallery, directory)
+        write_index_cache(index, directory, generation)
     atomic_write_json(
         directory / CONFIG,
         {
@@ -90,11 +109,11 @@ def save_gallery(
     return directory
 
 
-def load_gallery(cls: type[Gallery], directory: Path, model: Any, dsn: str | None) -> Gallery:
-    """Rebuild a ``Gallery`` from ``directory`` (see the module docstring for the layout).
+def read_manifest(directory: Path) -> Manifest:
+    """Read and check ``directory/gallery.json`` (see the module docstring for the layout).
 
     Raises:
-        ModelFileError: a file is missing, corrupt or inconsistent with the others.
+        ModelFileError: missing or corrupt, or naming a model outside the folder.
     """
     cfg_path = directory / CONFIG
     if not cfg_path.is_file():
@@ -113,26 +132,7 @@ def load_gallery(cls: type[Gallery], directory: Path, model: Any, dsn: str | Non
         raise ModelFileError(
             f"{cfg_path}: corrupt gallery config ({exc}); re-save the gallery"
         ) from None
-    if model is None:
-        from siamese.model import SiameseModel
-
-        model = SiameseModel.load(model_path)
-    if store_cfg is None:
-        return _files_v1.load_v1(cls, directory, cfg, model)
-    store = open_store(directory, store_cfg, dsn)
-    try:
-        if not store.exists():
-            raise ModelFileError(
-                f"{store.where}: holds no gallery (no settings table); re-save the gallery"
-            )
-        stored = store.read()
-        gallery = _build(cls, model, stored, cfg_path)
-        gallery.index_ = store.vector_index(gallery) or _index(gallery, directory, stored)
-    except BaseException:
-        store.close()
-        raise
-    gallery.store_, gallery.generation_ = store, stored.generation
-    return gallery
+    return Manifest(cfg_path, model_path, store_cfg, cfg)
 
 
 def open_store(directory: Path, spec: Any, dsn: str | None) -> GalleryStore:
@@ -156,72 +156,60 @@ def open_store(directory: Path, spec: Any, dsn: str | None) -> GalleryStore:
     )
 
 
-def restore(gallery: Gallery, store: GalleryStore) -> None:
-    """Put ``gallery`` back to what ``store`` holds (after a change that failed to commit)."""
-    stored = store.read()
-    fresh = _build(type(gallery), gallery.model, stored, Path(store.where))
-    fresh.index_ = store.vector_index(fresh) or _index(fresh, None, stored)
-    fresh.store_, fresh.generation_ = store, stored.generation
-    vars(gallery).update(vars(fresh))
+def read_store(store: GalleryStore) -> StoredGallery:
+    """Every row and setting of ``store``.
+
+    Raises:
+        ModelFileError: the store holds no gallery, or cannot be read.
+    """
+    if not store.exists():
+        raise ModelFileError(
+            f"{store.where}: holds no gallery (no settings table); re-save the gallery"
+        )
+    return store.read()
 
 
-def _build(cls: type[Gallery], model: Any, stored: StoredGallery, cfg_path: Path) -> Gallery:
-    s = stored.settings
-    gallery = _files_v1.new_gallery(
-        cls, model, s.get("index", "auto"), s.get("threshold"), s.get("metric"), cfg_path
-    )
-    gallery.embeddings_, gallery.labels_ = stored.embeddings, stored.labels
-    gallery.class_names_ = stored.class_names
-    gallery._class_ids = {n: i for i, n in enumerate(stored.class_names)}
-    gallery.threshold_ = s.get("threshold_")
-    gallery.calibration_ = s.get("calibration")
-    crowding = s.get("crowding")
-    if crowding:
-        if stored.background is None or stored.radius is None:
-            raise ModelFileError(f"{cfg_path}: crowding is on but the store holds no background")
-        try:
-            c = Crowding(
-                stored.background, model.distance_name, float(crowding["beta"]), int(crowding["k"])
-            )
-        except (KeyError, TypeError, ValueError, SiameseError) as exc:
-            raise ModelFileError(f"{cfg_path}: bad crowding settings ({exc})") from None
-        c.radius = stored.radius
-        gallery.crowding_ = c
-    return gallery
-
-
-def _index(gallery: Gallery, directory: Path | None, stored: StoredGallery) -> VectorIndex:
-    """The faiss index: the cache when it is of this generation (extended by rows appended since),
-    else rebuilt from the stored embeddings; a rebuilt or extended cache is written back."""
-    emb = gallery.embeddings_
+def cached_index(
+    directory: Path | None,
+    stored: StoredGallery,
+    embeddings: np.ndarray,
+    *,
+    metric: str,
+    kind: str,
+    prepare: Callable[[np.ndarray], np.ndarray],
+) -> VectorIndex:
+    """The faiss index of ``embeddings``: the folder's cache when it is of this generation
+    (extended by the rows appended since), else rebuilt; a rebuilt or extended cache is written
+    back (``directory`` None: built in memory only). ``prepare`` maps rows to what the index
+    holds (unit vectors for cosine)."""
+    emb = embeddings
     dim = emb.shape[1] if emb.ndim == 2 and emb.shape[1] else int(stored.settings.get("dim", 0))
     cache = None if directory is None else directory / f"index-{stored.generation}.faiss"
     index = None
     if cache is not None and cache.is_file():
         try:
-            index = VectorIndex.load(cache, metric=gallery._metric, kind=gallery.index)
-        except (ModelFileError, SiameseError):
+            index = VectorIndex.load(cache, metric=metric, kind=kind)
+        except SiameseError:  # ModelFileError among them: a damaged cache is rebuilt
             index = None
         if index is not None and (index.dim != emb.shape[1] or index.ntotal > len(emb)):
             index = None
     fresh = index is None or index.ntotal < len(emb)
     if index is None:
-        index = VectorIndex(max(dim, 1), gallery._metric, gallery.index)
+        index = VectorIndex(max(dim, 1), metric, kind)
     if index.ntotal < len(emb):
-        index.add(gallery._for_index(emb[index.ntotal :]))
-    gallery.index_ = index
+        index.add(prepare(emb[index.ntotal :]))
     if fresh and directory is not None:
-        gallery.generation_ = stored.generation
         with contextlib.suppress(OSError):  # a read-only folder: the cache is only a speed-up
-            _write_index_cache(gallery, directory)
+            write_index_cache(index, directory, stored.generation)
     return index
 
 
-def _write_index_cache(gallery: Gallery, directory: Path) -> None:
-    if gallery.index_ is None or not isinstance(gallery.index_, VectorIndex):
+def write_index_cache(index: Any, directory: Path, generation: str | None) -> None:
+    """``index-<generation>.faiss`` (older caches removed); nothing for a server-side index."""
+    if not isinstance(index, VectorIndex):
         return
-    keep = f"index-{gallery.generation_}.faiss"
-    gallery.index_.save(directory / keep)
+    keep = f"index-{generation}.faiss"
+    index.save(directory / keep)
     for old in directory.glob("index-*.faiss"):
         if old.name != keep:
             old.unlink(missing_ok=True)

@@ -2,7 +2,8 @@
 
 Kept to read (and so migrate) galleries written before the transactional store, and as the
 baseline ``benchmarks/gallery_crash.py`` measures the store against; new galleries are written by
-``_files.save_gallery``. Layout:
+``Gallery.save``. Like ``_files``, it reads and writes plain values (a ``StoredGallery``, an index,
+a model), never the ``Gallery`` class. Layout:
 
 ```
 gallery/
@@ -20,18 +21,15 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 import siamese
 from siamese._io import atomic_write_bytes, atomic_write_json
-from siamese.errors import ModelFileError, SiameseError
-from siamese.gallery._crowding import Crowding
+from siamese.errors import ModelFileError
+from siamese.gallery._store import StoredGallery
 from siamese.gallery.vector_index import VectorIndex
-
-if TYPE_CHECKING:
-    from siamese.gallery.gallery import Gallery
 
 FORMAT = "siamese-gallery/1"
 CONFIG, EMBEDDINGS, LABELS, INDEX, MODEL = (
@@ -44,49 +42,56 @@ CONFIG, EMBEDDINGS, LABELS, INDEX, MODEL = (
 BACKGROUND, RADIUS = "background.npy", "radius.npy"
 
 
-def save_v1(gallery: Gallery, directory: Path, *, with_model: bool = True) -> Path:
-    """Write every file of ``gallery`` into ``directory`` in the old layout; ``gallery.json`` last."""
-    assert gallery.index_ is not None
+def save_v1(
+    directory: Path,
+    stored: StoredGallery,
+    index: VectorIndex,
+    model: Any,
+    *,
+    with_model: bool = True,
+) -> Path:
+    """Write a gallery (``Gallery.snapshot()``, its ``index_`` and ``model``) into ``directory``
+    in the old layout, every file in place; ``gallery.json`` last."""
     directory.mkdir(parents=True, exist_ok=True)
     if with_model or not (directory / MODEL).is_dir():
-        gallery.model.save(directory / MODEL)
-    _write_npy(directory / EMBEDDINGS, gallery.embeddings_.astype(np.float32))
-    _write_npy(directory / LABELS, gallery.labels_.astype(np.int64))
-    gallery.index_.save(directory / INDEX)
-    crowding = gallery.crowding_
-    if crowding is not None:
-        _write_npy(directory / BACKGROUND, crowding.background)
-        _write_npy(directory / RADIUS, crowding.radius.astype(np.float32))
+        model.save(directory / MODEL)
+    _write_npy(directory / EMBEDDINGS, stored.embeddings.astype(np.float32))
+    _write_npy(directory / LABELS, stored.labels.astype(np.int64))
+    index.save(directory / INDEX)
+    s = stored.settings
+    crowding = s.get("crowding")
+    if crowding:
+        assert stored.background is not None and stored.radius is not None
+        _write_npy(directory / BACKGROUND, stored.background)
+        _write_npy(directory / RADIUS, stored.radius.astype(np.float32))
+        crowding = {**crowding, "background": len(stored.background)}
     atomic_write_json(
         directory / CONFIG,
         {
             "format": FORMAT,
             "library_version": siamese.__version__,
-            "class_names": gallery.class_names_,
-            "examples": len(gallery.labels_),
-            "embedding_dim": int(gallery.embeddings_.shape[1]),
-            "distance": "pair_head"
-            if gallery.model.head is not None
-            else gallery.model.distance_name,
+            "class_names": list(stored.class_names),
+            "examples": len(stored.labels),
+            "embedding_dim": int(stored.embeddings.shape[1]),
+            "distance": s.get("distance"),
             "index": {
-                "kind": gallery.index,
-                "structure": gallery.index_.structure,
-                "metric": gallery._metric,
+                "kind": s.get("index"),
+                "structure": index.structure,
+                "metric": s.get("metric"),
             },
-            "threshold": gallery.threshold,
-            "threshold_": gallery.threshold_,
-            "calibration": gallery.calibration_,
-            "crowding": None
-            if crowding is None
-            else {"beta": crowding.beta, "k": crowding.k, "background": len(crowding.background)},
+            "threshold": s.get("threshold"),
+            "threshold_": s.get("threshold_"),
+            "calibration": s.get("calibration"),
+            "crowding": crowding or None,
             "model": MODEL,
         },
     )
     return directory
 
 
-def load_v1(cls: type[Gallery], directory: Path, cfg: dict[str, Any], model: Any) -> Gallery:
-    """Rebuild a ``Gallery`` from an old-layout ``directory`` whose ``gallery.json`` is ``cfg``.
+def load_v1(directory: Path, cfg: dict[str, Any]) -> tuple[StoredGallery, VectorIndex]:
+    """The rows, settings and index of an old-layout ``directory`` whose ``gallery.json`` is
+    ``cfg``, checked against each other (settings named as a store names them).
 
     Raises:
         ModelFileError: a file is missing, corrupt or inconsistent with the others.
@@ -95,18 +100,11 @@ def load_v1(cls: type[Gallery], directory: Path, cfg: dict[str, Any], model: Any
     try:
         names = [str(n) for n in cfg["class_names"]]
         index_cfg = cfg["index"]
-    except (KeyError, TypeError) as exc:
+        kind, metric = index_cfg.get("kind", "auto"), index_cfg.get("metric")
+    except (KeyError, TypeError, AttributeError) as exc:
         raise ModelFileError(
             f"{cfg_path}: corrupt gallery config ({exc}); re-save the gallery"
         ) from None
-    gallery = new_gallery(
-        cls,
-        model,
-        index_cfg.get("kind", "auto"),
-        cfg.get("threshold"),
-        index_cfg.get("metric"),
-        cfg_path,
-    )
     emb = _read_npy(directory / EMBEDDINGS, np.float32, 2)
     labels = _read_npy(directory / LABELS, np.int64, 1)
     if len(emb) != len(labels) or (
@@ -116,57 +114,31 @@ def load_v1(cls: type[Gallery], directory: Path, cfg: dict[str, Any], model: Any
             f"{directory}: {EMBEDDINGS} ({len(emb)} rows), {LABELS} ({len(labels)}) and the "
             f"{len(names)} class names of {CONFIG} do not match; re-save the gallery"
         )
-    index = VectorIndex.load(directory / INDEX, metric=gallery._metric, kind=gallery.index)
+    index = VectorIndex.load(directory / INDEX, metric=metric, kind=kind)
     if index.ntotal != len(emb) or index.dim != emb.shape[1]:
         raise ModelFileError(
             f"{directory / INDEX}: holds {index.ntotal} vectors of dim {index.dim}, expected "
             f"{len(emb)} of dim {emb.shape[1]}; re-save the gallery"
         )
-    gallery.embeddings_, gallery.labels_, gallery.index_ = emb, labels, index
-    gallery.class_names_ = names
-    gallery._class_ids = {n: i for i, n in enumerate(names)}
-    gallery.threshold_ = cfg.get("threshold_")
-    gallery.calibration_ = cfg.get("calibration")
-    if cfg.get("crowding"):
-        _load_crowding(gallery, directory, cfg["crowding"])
-    return gallery
-
-
-def new_gallery(
-    cls: type[Gallery], model: Any, index: Any, threshold: Any, metric: Any, cfg_path: Path
-) -> Gallery:
-    """An empty gallery with recorded settings, refused when the model searches another metric."""
-    try:
-        gallery = cls(model, index=index, threshold=threshold)
-    except SiameseError as exc:
-        raise ModelFileError(f"{cfg_path}: {exc}") from None
-    if gallery._metric != metric:
-        raise ModelFileError(
-            f"{cfg_path}: the gallery was built with metric {metric!r} but the model "
-            f"searches with {gallery._metric!r}; load it with the model it was enrolled with"
-        )
-    return gallery
-
-
-def _load_crowding(gallery: Gallery, directory: Path, spec: dict[str, Any]) -> None:
-    """Restore the crowding correction: background, settings and the saved radii."""
-    background = _read_npy(directory / BACKGROUND, np.float32, 2)
-    radius = _read_npy(directory / RADIUS, np.float32, 1)
-    if len(radius) != len(gallery.labels_) or background.shape[1:] != (
-        gallery.embeddings_.shape[1],
-    ):
-        raise ModelFileError(
-            f"{directory}: {RADIUS} ({len(radius)} rows) or {BACKGROUND} {background.shape} does "
-            f"not match the {len(gallery.labels_)} enrolled examples; re-save the gallery"
-        )
-    try:
-        crowding = Crowding(
-            background, gallery.model.distance_name, float(spec["beta"]), int(spec["k"])
-        )
-    except (KeyError, TypeError, ValueError, SiameseError) as exc:
-        raise ModelFileError(f"{directory / CONFIG}: bad crowding settings ({exc})") from None
-    crowding.radius = radius
-    gallery.crowding_ = crowding
+    background = radius = None
+    crowding = cfg.get("crowding")
+    if crowding:
+        background = _read_npy(directory / BACKGROUND, np.float32, 2)
+        radius = _read_npy(directory / RADIUS, np.float32, 1)
+        if len(radius) != len(labels) or background.shape[1:] != (emb.shape[1],):
+            raise ModelFileError(
+                f"{directory}: {RADIUS} ({len(radius)} rows) or {BACKGROUND} {background.shape} "
+                f"does not match the {len(labels)} enrolled examples; re-save the gallery"
+            )
+    settings = {
+        "index": kind,
+        "metric": metric,
+        "threshold": cfg.get("threshold"),
+        "threshold_": cfg.get("threshold_"),
+        "calibration": cfg.get("calibration"),
+        "crowding": crowding or None,
+    }
+    return StoredGallery(settings, names, emb, labels, radius, background, ""), index
 
 
 def _write_npy(path: Path, array: np.ndarray) -> None:

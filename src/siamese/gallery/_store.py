@@ -90,9 +90,14 @@ class GalleryStore:
     def close(self) -> None:
         """Release the connection."""
 
-    def vector_index(self, gallery: Any) -> Any:
+    def vector_index(self, metric: str, dim: int, rows: int, kind: str) -> Any:
         """A search index that runs in the database, or None: ``Gallery`` then builds a faiss
-        index (a cache) from the stored embeddings."""
+        index (a cache) from the stored embeddings.
+
+        Args:
+            metric: the faiss metric the gallery searches (``l2``, ``ip``, ``l1``).
+            dim: the embedding width. rows: the stored rows. kind: the gallery's index setting.
+        """
         return None
 
     # ---------------------------------------------------------------- the flow

@@ -245,11 +245,10 @@ class PgVectorStore(GalleryStore):
             out[j] = self._unvector(rows[i], dim)
         return out
 
-    def vector_index(self, gallery: Any) -> PgVectorIndex | None:
-        if gallery._metric not in _OPERATORS:
+    def vector_index(self, metric: str, dim: int, rows: int, kind: str) -> PgVectorIndex | None:
+        if metric not in _OPERATORS:
             return None
-        dim = gallery.embeddings_.shape[1] if gallery.embeddings_.ndim == 2 else 0
-        return PgVectorIndex(self, int(dim), gallery._metric, len(gallery.labels_), gallery.index)
+        return PgVectorIndex(self, int(dim), metric, int(rows), kind)
 
     def search(
         self,

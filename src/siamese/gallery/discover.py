@@ -22,18 +22,15 @@ sets it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 from siamese.errors import ConfigError, DataError
-from siamese.gallery._results import UNKNOWN
-
-if TYPE_CHECKING:
-    from siamese.gallery.gallery import Gallery
+from siamese.gallery._results import UNKNOWN, Identification
 
 METHODS = ("agglomerative", "hdbscan")
 MAX_UNKNOWN = 10_000  # unknown queries clustered at once: an (n, n) distance matrix
@@ -161,9 +158,9 @@ def cluster_distances(
     return labels
 
 
-def pairwise_distances(gallery: Gallery, emb: np.ndarray) -> np.ndarray:
-    """``(n, n)`` distances between embeddings ``(n, D)`` as the gallery measures them."""
-    model = gallery.model
+def pairwise_distances(model: Any, emb: np.ndarray) -> np.ndarray:
+    """``(n, n)`` distances between embeddings ``(n, D)`` as a gallery of ``model`` measures them:
+    the model's distance, or ``1 - p(same)`` of its pair head."""
     e = torch.from_numpy(np.ascontiguousarray(emb, dtype=np.float32))  # (n, D)
     out = np.zeros((len(e), len(e)), dtype=np.float32)
     for start in range(0, len(e), _CHUNK):
@@ -180,30 +177,40 @@ def pairwise_distances(gallery: Gallery, emb: np.ndarray) -> np.ndarray:
 
 
 def discover(
-    gallery: Gallery,
     embeddings: np.ndarray,
+    identify: Callable[[np.ndarray], list[Identification]],
+    threshold: float | None,
+    model: Any,
     *,
     method: str = "agglomerative",
     min_cluster_size: int = 3,
     link_scale: float = 1.0,
 ) -> Discovery:
-    """``Gallery.discover_embeddings``: see there."""
+    """``Gallery.discover_embeddings`` (see there), from what it needs of the gallery.
+
+    Args:
+        embeddings: ``(Q, D)`` the queries.
+        identify: the gallery's top-1 answer for each query (``identify_embeddings(e, k=1)``).
+        threshold: the gallery's "unknown" threshold, or None when it has none that was set or
+            calibrated.
+        model: the gallery's model, whose distance the clusters are measured by.
+    """
     check_settings(method, min_cluster_size, link_scale)
     emb = np.asarray(embeddings, dtype=np.float32)
     if emb.ndim != 2 or len(emb) == 0:
         raise DataError("discover: no queries; pass at least one item to look for new classes in")
-    t = gallery.threshold_
-    if t is None or (gallery.calibration_ is None and gallery.threshold is None):
+    t = threshold
+    if t is None:
         raise ConfigError(
             "discover: the gallery has no calibrated 'unknown' threshold, so no query can be "
             "told unknown; enroll with --far (Gallery.calibrate) or set --threshold"
         )
-    answers = gallery.identify_embeddings(emb, k=1)
+    answers = identify(emb)
     unknown = [i for i, a in enumerate(answers) if not a.known]
     settings: dict[str, Any] = {
         "threshold": float(t),
         "min_cluster_size": int(min_cluster_size),
-        "distance": "pair_head" if gallery.model.head is not None else gallery.model.distance_name,
+        "distance": "pair_head" if model.head is not None else model.distance_name,
     }
     if method == "agglomerative":
         settings.update(link_scale=float(link_scale), link_distance=float(link_scale * t))
@@ -220,7 +227,7 @@ def discover(
             "nothing to discover",
             u_emb,
         )  # fmt: skip
-    dist = pairwise_distances(gallery, u_emb)
+    dist = pairwise_distances(model, u_emb)
     labels = cluster_distances(
         dist,
         method=method,
@@ -255,7 +262,7 @@ def discover(
     )  # fmt: skip
 
 
-def check_names(gallery: Gallery, found: Discovery, names: Mapping[int, str]) -> None:
+def check_names(enrolled: Sequence[str], found: Discovery, names: Mapping[int, str]) -> None:
     """Raises DataError for a cluster id not found, an empty, reserved, repeated or enrolled name."""
     if not names:
         raise DataError("enroll clusters: expected at least one CLUSTER=NAME")
@@ -271,7 +278,7 @@ def check_names(gallery: Gallery, found: Discovery, names: Mapping[int, str]) ->
                 f"enroll cluster {c}: {name!r} is reserved (the answer beyond the threshold); "
                 "choose another name"
             )
-        if name in gallery.class_names_:
+        if name in enrolled:
             raise DataError(
                 f"enroll cluster {c}: class {name!r} is already enrolled; choose a new name (to "
                 "add examples to it, use `siamese enroll` or POST /enroll)"

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 
 import siamese
-from siamese.errors import ConfigError, DataError
-from siamese.gallery import _files
+from siamese.errors import ConfigError, DataError, ModelFileError, SiameseError
+from siamese.gallery import _files, _files_v1
 from siamese.gallery._calibration import calibration
 from siamese.gallery._crowding import Crowding
 from siamese.gallery._results import UNKNOWN, Identification, Match, Verification
@@ -112,9 +112,9 @@ class Gallery:
             try:
                 self.generation_ = store.replace(self.snapshot())
             except BaseException:
-                _files.restore(self, store)
+                self._restore(store)
                 raise
-            self.index_ = store.vector_index(self) or self.index_
+            self.index_ = self._server_index(store) or self.index_
         return self
 
     def add(
@@ -343,9 +343,12 @@ class Gallery:
         link_scale: float = 1.0,
     ) -> Discovery:
         """``discover`` for precomputed query embeddings ``(Q, D)``."""
+        calibrated = self.calibration_ is not None or self.threshold is not None
         return discover(
-            self,
             embeddings,
+            lambda emb: self.identify_embeddings(emb, k=1),
+            self.threshold_ if calibrated else None,
+            self.model,
             method=method,
             min_cluster_size=min_cluster_size,
             link_scale=link_scale,
@@ -361,7 +364,7 @@ class Gallery:
             DataError: an unknown cluster id, or a name that is empty, ``"unknown"``, given
                 twice, or already an enrolled class.
         """
-        check_names(self, found, names)
+        check_names(self.class_names_, found, names)
         emb = np.concatenate([found.members_embeddings(int(c)) for c in names])
         labels = [str(n) for c, n in names.items() for _ in found.clusters[int(c)].members]
         return self.add_embeddings(emb, labels)
@@ -437,7 +440,17 @@ class Gallery:
             ConfigError: the gallery is empty. ModelFileError: the store cannot be written.
         """
         self._check_fitted()
-        return _files.save_gallery(self, Path(directory), with_model=with_model, store=store)
+        directory = Path(directory)
+        store = _files.prepare_folder(
+            directory, self.model, with_model=with_model, attached=self.store_, store=store
+        )
+        if store is self.store_ and self.generation_ is not None:
+            store.update_settings(self.settings())  # the rows are there already
+        else:
+            self.generation_ = store.replace(self.snapshot())
+        self.store_ = store
+        self.index_ = self._server_index(store) or self.index_  # search on the server
+        return _files.finish_folder(directory, store, self.index_, self.generation_)
 
     @classmethod
     def load(cls, directory: str | Path, model: Any = None, *, dsn: str | None = None) -> Gallery:
@@ -454,7 +467,27 @@ class Gallery:
         Raises:
             ModelFileError: a file is missing, corrupt or inconsistent with the others.
         """
-        return _files.load_gallery(cls, Path(directory), model, dsn)
+        directory = Path(directory)
+        manifest = _files.read_manifest(directory)
+        if model is None:
+            from siamese.model import SiameseModel
+
+            model = SiameseModel.load(manifest.model_path)
+        if manifest.store is None:  # the first layout: files, no store
+            stored, index = _files_v1.load_v1(directory, manifest.config)
+            gallery = cls._from_stored(model, stored, manifest.path)
+            gallery.index_ = index
+            return gallery
+        store = _files.open_store(directory, manifest.store, dsn)
+        try:
+            stored = _files.read_store(store)
+            gallery = cls._from_stored(model, stored, manifest.path)
+            gallery._attach_index(store, directory, stored)
+        except BaseException:
+            store.close()
+            raise
+        gallery.store_, gallery.generation_ = store, stored.generation
+        return gallery
 
     def settings(self) -> dict[str, Any]:
         """What a store keeps beside the rows: index kind, metric, threshold, calibration."""
@@ -492,6 +525,73 @@ class Gallery:
         return len(self.labels_)
 
     # ---------------------------------------------------------------- internals
+    @classmethod
+    def _from_stored(cls, model: Any, stored: StoredGallery, where: Path) -> Gallery:
+        """A gallery holding ``stored``'s rows and settings (no index yet).
+
+        Raises:
+            ModelFileError: the model searches another metric than the gallery was built with,
+                or the crowding settings are unusable (``where`` names the manifest).
+        """
+        s = stored.settings
+        try:
+            gallery = cls(model, index=s.get("index", "auto"), threshold=s.get("threshold"))
+        except SiameseError as exc:
+            raise ModelFileError(f"{where}: {exc}") from None
+        if gallery._metric != s.get("metric"):
+            raise ModelFileError(
+                f"{where}: the gallery was built with metric {s.get('metric')!r} but the model "
+                f"searches with {gallery._metric!r}; load it with the model it was enrolled with"
+            )
+        gallery.embeddings_, gallery.labels_ = stored.embeddings, stored.labels
+        gallery.class_names_ = list(stored.class_names)
+        gallery._class_ids = {n: i for i, n in enumerate(stored.class_names)}
+        gallery.threshold_ = s.get("threshold_")
+        gallery.calibration_ = s.get("calibration")
+        crowding = s.get("crowding")
+        if crowding:
+            if stored.background is None or stored.radius is None:
+                raise ModelFileError(f"{where}: crowding is on but the store holds no background")
+            try:
+                c = Crowding(
+                    stored.background,
+                    model.distance_name,
+                    float(crowding["beta"]),
+                    int(crowding["k"]),
+                )
+            except (KeyError, TypeError, ValueError, SiameseError) as exc:
+                raise ModelFileError(f"{where}: bad crowding settings ({exc})") from None
+            c.radius = stored.radius
+            gallery.crowding_ = c
+        return gallery
+
+    def _server_index(self, store: GalleryStore) -> Any:
+        """The store's own search index (PostgreSQL + pgvector), or None."""
+        emb = self.embeddings_
+        dim = emb.shape[1] if emb.ndim == 2 else 0
+        return store.vector_index(self._metric, int(dim), len(self.labels_), self.index)
+
+    def _attach_index(
+        self, store: GalleryStore, directory: Path | None, stored: StoredGallery
+    ) -> None:
+        """Search through the store's index, else a faiss index from the folder's cache."""
+        self.index_ = self._server_index(store) or _files.cached_index(
+            directory,
+            stored,
+            self.embeddings_,
+            metric=self._metric,
+            kind=self.index,
+            prepare=self._for_index,
+        )
+
+    def _restore(self, store: GalleryStore) -> None:
+        """Put the gallery back to what ``store`` holds (after a change that failed to commit)."""
+        stored = store.read()
+        fresh = type(self)._from_stored(self.model, stored, Path(store.where))
+        fresh._attach_index(store, None, stored)
+        fresh.store_, fresh.generation_ = store, stored.generation
+        vars(self).update(vars(fresh))
+
     def _reset(self) -> None:
         self.embeddings_ = np.zeros((0, 0), dtype=np.float32)
         self.labels_ = np.zeros(0, dtype=np.int64)

@@ -11,17 +11,15 @@ re-ranking changes which class a known query gets, never whether it is known.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 from siamese.errors import DataError
 from siamese.gallery._results import UNKNOWN, Identification, Match
+from siamese.gallery.gallery import Gallery
 from siamese.objectives.pair_head import PairHead
-
-if TYPE_CHECKING:
-    from siamese.gallery.gallery import Gallery
 
 
 def train_pair_head(

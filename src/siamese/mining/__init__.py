@@ -28,8 +28,8 @@ from siamese.mining.schedules import (
     list_schedules,
     schedule_from_settings,
 )
+from siamese.mining.sequenced_generator import SequencedTripletGenerator
 from siamese.mining.sequencer import HardnessSequencer
-from siamese.sampling.sequenced_generator import SequencedTripletGenerator
 
 SEQUENCED_STRATEGIES = (*list_schedules(), *OFFLINE_RULES, "semi_hard_offline")
 

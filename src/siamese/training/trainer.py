@@ -35,7 +35,6 @@ from siamese.training.fine_tune import BackboneSchedule
 from siamese.training.optim import build_optimizer, build_scheduler, check_precision
 from siamese.training.prefetch import Prefetcher
 from siamese.training.recovery import CollapseRecovery
-from siamese.training.snapshots import save_snapshot, snapshot_positions
 
 VAL_SEED_KEY = 999_983  # derived_rng(seed, VAL_SEED_KEY): the same validation batches every epoch
 
@@ -246,9 +245,9 @@ class Trainer:
         if emb is None or self.snapshot_items <= 0 or self.run_dir is None or not self.dist.is_main:
             return
         labels = self.val.labels[self.val_idx]
-        pos = snapshot_positions(labels, self.snapshot_items)
+        pos = _snapshot_positions(labels, self.snapshot_items)
         # items.json: positions of the snapshot items in the validation split
-        save_snapshot(self.run_dir / "snapshots", epoch, emb[pos], labels[pos], self.val_idx[pos])
+        _save_snapshot(self.run_dir / "snapshots", epoch, emb[pos], labels[pos], self.val_idx[pos])
 
     # ------------------------------------------------------------------ the loop
     def fit(self, resume: bool = False) -> list[dict[str, Any]]:
@@ -488,3 +487,29 @@ class Trainer:
             }
             save_checkpoint(ckpt, self.model, self.optimizer, self.scheduler, loop, best=best)
         return stop
+
+
+def _snapshot_positions(labels: np.ndarray, items: int, max_classes: int = 20) -> np.ndarray:
+    """Positions of the items whose embeddings are saved (the same every epoch).
+
+    At most ``max_classes`` classes spread evenly over the classes present, with an equal share of
+    ``items`` each, so every frame shows several classes side by side.
+    """
+    classes = np.unique(labels)
+    if len(classes) > max_classes:
+        classes = classes[np.linspace(0, len(classes) - 1, max_classes).round().astype(int)]
+    share = max(1, items // len(classes))
+    pos = np.concatenate([np.flatnonzero(labels == c)[:share] for c in classes])
+    return np.sort(pos)[:items]
+
+
+def _save_snapshot(
+    folder: Path, epoch: int, embeddings: np.ndarray, labels: np.ndarray, items: np.ndarray
+) -> None:
+    """Write ``epoch_XXXX.npy``; ``labels.npy`` and ``items.json`` (split positions) once: the
+    frames of the report's embedding over time (``reporting.run_folder`` reads them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / f"epoch_{epoch:04d}.npy", embeddings.astype(np.float32))
+    if not (folder / "labels.npy").exists():
+        np.save(folder / "labels.npy", labels)
+        (folder / "items.json").write_text(json.dumps([int(i) for i in items]))

@@ -9,16 +9,14 @@ the training set with the current model every K steps re-mines everything not ye
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from siamese.errors import ConfigError
+from siamese.mining._base import TripletMiner
+from siamese.mining.negative_search import NegativeSearch
 from siamese.sampling._batch import Batch, BatchGenerator, unique_batch
-
-if TYPE_CHECKING:  # sampling does not import mining at run time
-    from siamese.mining._base import TripletMiner
-    from siamese.mining.negative_search import NegativeSearch
 
 
 class SequencedTripletGenerator(BatchGenerator):
