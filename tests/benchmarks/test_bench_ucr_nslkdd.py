@@ -35,6 +35,22 @@ def test_ucr_quick(shared_data, tmp_path):
     assert res["rows"][0]["raw_1nn_euclidean"] == pytest.approx(0.913, abs=1e-3)  # UCR's figure
 
 
+def test_ucr_select_folds_score_every_train_series_once(shared_data, tmp_path):
+    out = tmp_path / "select.json"
+    _run(
+        "ucr.py", shared_data / "ucr", out, "--select", "--folds", "2", "--datasets", "GunPoint",
+        "--candidate", "quick2",
+    )  # fmt: skip
+    cand = json.loads(out.read_text())["candidates"]["quick2"]
+    assert cand["folds"] == 2 and len(cand["rows"]) == 1
+    row = cand["rows"][0]
+    assert row["folds"] == 2 and row["test_items"] == row["train_items"] == 50  # GunPoint TRAIN
+    assert [f["fold"] for f in row["per_fold"]] == [0, 1]
+    assert sum(f["test_items"] for f in row["per_fold"]) == 50
+    pooled = sum(f["embedding_1nn"] * f["test_items"] for f in row["per_fold"]) / 50
+    assert row["embedding_1nn"] == pytest.approx(pooled, abs=1e-4)
+
+
 def test_nsl_kdd_quick(shared_data, tmp_path):
     res = _run("nsl_kdd.py", shared_data / "nsl-kdd", tmp_path / "nsl.json", "--crowding", "0.5")
     assert res["mode"] == "quick" and res["episodes"] >= 200 and res["n_way"] == 8

@@ -43,6 +43,11 @@ class DataConfig:
     val_split: str = _f(
         "auto", "how validation is held out of a protocol train part: auto, classes or items"
     )
+    val_fold: int = _f(
+        -1,
+        "items held out of a protocol train part: -1, a random stratified val_fraction; k >= 0, "
+        "fold k of round(1 / val_fraction) stratified folds (each item in exactly one fold)",
+    )
     normalise: str = _f(
         "feature",
         "input normalisation fitted on train: none, global, feature, log_feature; series: each "

@@ -29,6 +29,7 @@ RULES: dict[str, Range] = {
     "data.val_fraction": FRACTION,
     "data.test_fraction": FRACTION,
     "data.crop": AT_LEAST_0,
+    "data.val_fold": Range(-1),
     "objective.margin": POSITIVE,
     "objective.alpha": POSITIVE,
     "objective.beta": POSITIVE,
@@ -191,6 +192,17 @@ def _cross_field_errors(cfg: Any) -> list[str]:
         errors.append(
             f"config keys 'data.val_fraction' + 'data.test_fraction' = "
             f"{d.val_fraction:g} + {d.test_fraction:g}: expected a sum < 1 (training needs classes)"
+        )
+    folds = round(1 / d.val_fraction) if _in(FRACTION, d.val_fraction) and d.val_fraction else 0
+    if (
+        isinstance(d.val_fold, int)
+        and d.val_fold >= 0
+        and not (d.split == "protocol" and d.val_split == "items" and d.val_fold < folds)
+    ):
+        errors.append(
+            f"config key 'data.val_fold' = {d.val_fold}: a fold needs data.split = 'protocol', "
+            f"data.val_split = 'items' and a fold number below round(1 / data.val_fraction) = "
+            f"{folds}; use -1 for a random held-out share"
         )
     if isinstance(s.group, int) and s.group == 1:
         errors.append(

@@ -54,7 +54,11 @@ def _read_and_split(cfg: RunConfig) -> tuple[LabeledDataset, dict[str, LabeledDa
             # shares the classes) or whole classes (one-shot protocols) become the validation part.
             by_items = cfg.data.val_split == "items" or (cfg.data.val_split == "auto" and shared)
             if by_items:
-                val_idx = _stratified(train.labels, cfg.data.val_fraction, cfg.seed)
+                if cfg.data.val_fold >= 0:
+                    folds = round(1 / cfg.data.val_fraction)
+                    val_idx = stratified_fold(train.labels, folds, cfg.data.val_fold, cfg.seed)
+                else:
+                    val_idx = _stratified(train.labels, cfg.data.val_fraction, cfg.seed)
                 keep = np.setdiff1d(np.arange(len(train)), val_idx)
                 parts["val"], parts["train"] = train.subset(val_idx), train.subset(keep)
                 how = "protocol (validation: items held out of train, stratified)"
@@ -73,6 +77,20 @@ def _read_and_split(cfg: RunConfig) -> tuple[LabeledDataset, dict[str, LabeledDa
     )
     ratio = f"val {cfg.data.val_fraction}, test {cfg.data.test_fraction}, seed {cfg.seed}"
     return dataset, parts, f"class-disjoint by ratio ({ratio})"
+
+
+def stratified_fold(labels: np.ndarray, folds: int, fold: int, seed: int) -> np.ndarray:
+    """Positions of fold ``fold`` of ``folds``: each class's items, in a seeded order, dealt to
+    the folds in turn (item ``j`` of a class to fold ``(j + offset) % folds``, the offset drawn
+    per class so that small classes do not all fill fold 0), so every item is in exactly one fold
+    and each fold holds about ``1 / folds`` of every class."""
+    rng = np.random.default_rng([seed, 4])
+    out = []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        offset = int(rng.integers(folds))
+        out.append(idx[(np.arange(len(idx)) + offset) % folds == fold])
+    return np.sort(np.concatenate(out)).astype(np.int64)
 
 
 def _stratified(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
