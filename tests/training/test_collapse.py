@@ -253,13 +253,16 @@ def test_sequenced_triplets_restart_easy_and_resume_with_the_restart():
     assert np.array_equal(again.target, gen.target)
 
 
-def test_a_recovered_run_resumes_exactly(tmp_path, monkeypatch):
-    """Collapse at epoch 2, recovery onto the scheduled miner, killed in epoch 3, resumed."""
+@pytest.mark.parametrize("schedule", ["none", "cosine"])
+def test_a_recovered_run_resumes_exactly(tmp_path, monkeypatch, schedule):
+    """Collapse at epoch 2, recovery onto the scheduled miner (the learning rate lowered, with a
+    cosine schedule its base rates and floor too), killed in epoch 3, resumed."""
+    settings = [*COLLAPSING, f'training.lr_schedule="{schedule}"']
     whole = train_from_config(
-        load_config(None, [f'out_dir="{tmp_path / "a"}"', 'name="r"', *COLLAPSING]), report=False
+        load_config(None, [f'out_dir="{tmp_path / "a"}"', 'name="r"', *settings]), report=False
     )
     assert run_metrics(whole.run_dir)[2].get("recovery")
-    resumed = killed_and_resumed(tmp_path / "b", monkeypatch, "r", COLLAPSING)
+    resumed = killed_and_resumed(tmp_path / "b", monkeypatch, "r", settings)
     assert run_metrics(resumed.run_dir) == run_metrics(whole.run_dir)
     for k, v in whole.model.state_dict().items():
         assert torch.equal(v, resumed.model.state_dict()[k]), k

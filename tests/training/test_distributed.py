@@ -71,7 +71,8 @@ def _torchrun(tmp_path: Path, name: str, epochs: int, extra: list[str]) -> None:
     ]
     for item in sets:
         cmd += ["--set", item]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    # TMPDIR: torchrun's own log folder (torchelastic_*) is made there and never removed
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp_path)}
     done = subprocess.run(cmd + extra, capture_output=True, text=True, env=env, timeout=HANG_S)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
 
