@@ -127,3 +127,62 @@ def test_bad_settings(near_world, make_identity):
         ones.discover(q, unknown="novelty")
     with pytest.raises(ConfigError, match="link='spread' needs a class with at least 2"):
         ones.discover(q, link="spread")
+
+
+def test_service_takes_the_new_settings(near_world):
+    from fastapi.testclient import TestClient
+
+    from siamese.service import create_app
+
+    g, q, _ = near_world
+    g.model.info = {"kind": "vector", "item_shape": [6]}
+    body = {"items": [{"values": v.tolist()} for v in q], "unknown": "novelty",
+            "novelty_rate": 0.05, "link": "spread", "link_scale": 1.5}  # fmt: skip
+    client = TestClient(create_app(g))
+    r = client.post("/discover", json=body)
+    assert r.status_code == 200, r.text
+    want = g.discover(q, unknown="novelty", novelty_rate=0.05, link="spread", link_scale=1.5)
+    assert [c["members"] for c in r.json()["clusters"]] == [c.members for c in want.clusters]
+    assert r.json()["settings"]["unknown"] == "novelty"
+    for bad, key in (({"novelty_rate": 1.5}, "novelty_rate"), ({"link": "x"}, "link"),
+                     ({"unknown": "x"}, "unknown"), ({"min_samples": 0}, "min_samples")):  # fmt: skip
+        r = client.post("/discover", json={**body, **bad})
+        assert r.status_code == 422 and key in r.json()["detail"]
+
+
+def test_cli_takes_the_new_settings(make_mlp, tmp_path, capsys):
+    import json
+
+    from cli_run import run_cli
+
+    rng = np.random.default_rng(4)
+    centres = 4.0 * rng.normal(size=(5, 8))
+    draw = lambda c, n: (centres[c] + 0.05 * rng.normal(size=(n, 8))).astype(np.float32)  # noqa: E731
+    g = Gallery(make_mlp()).fit(
+        np.concatenate([draw(c, 8) for c in range(3)]), list("a" * 8 + "b" * 8 + "c" * 8)
+    )
+    g.save(tmp_path / "g")  # not calibrated: novelty and spread need no threshold
+    q = np.concatenate([draw(0, 4), draw(3, 6), draw(4, 5)])
+    np.save(tmp_path / "q.npy", q)
+    kw = {"unknown": "novelty", "novelty_rate": 0.05, "link": "spread", "link_scale": 2.0}
+    want = g.discover(q, **kw)
+    assert len(want.clusters) >= 2
+    args = ["discover", str(tmp_path / "g"), str(tmp_path / "q.npy"), "--unknown", "novelty",
+            "--novelty-rate", "0.05", "--link", "spread", "--link-scale", "2"]  # fmt: skip
+    code, out, err = run_cli(capsys, *args, "--json")
+    assert code == 0, err
+    got = json.loads(out)
+    assert [[m["index"] for m in c["members"]] for c in got["clusters"]] == [
+        c.members for c in want.clusters
+    ]
+    code, out, err = run_cli(capsys, *args)
+    assert code == 0 and "novelty rate 0.05" in out
+    for bad, needle in (
+        (["--novelty-rate", "0"], "--novelty-rate 0.0: expected"),
+        (["--min-samples", "0"], "--min-samples 0: expected"),
+        (["--link", "mean"], "link: unknown 'mean'; valid: threshold, spread"),
+        (["--unknown", "far"], "unknown: unknown 'far'; valid: threshold, novelty"),
+        (["--unknown", "threshold"], "no calibrated 'unknown' threshold"),
+    ):
+        code, out, err = run_cli(capsys, *args, *bad)
+        assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
