@@ -176,6 +176,10 @@ def open_world(
         "novel": int(is_novel.sum()),
         "unknown_known": int((unknown & ~is_novel).sum()),
         "known": int((~is_novel).sum()),
+        "nearest_distance_q05_median_q95": {  # per true type: is the threshold where it should be?
+            str(t): [float(v) for v in np.quantile(dist[truth == t], [0.05, 0.5, 0.95])]
+            for t in np.unique(truth)
+        },
     }
 
 
@@ -232,6 +236,7 @@ def evaluate(
         out[space] = {
             "detection": detection,
             "chosen_on_selection": {**chosen, "selection_mean_ari": mean_ari[top]},
+            "discovery_settings": found.settings,
             "discovery": cluster_scores(found, t_names["query"], t_novel),
             "types": type_breakdown(found, t_names["query"], t_novel),
             "selection_grid": per_split,
