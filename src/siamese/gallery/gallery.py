@@ -336,7 +336,8 @@ class Gallery:
             to the nearest known class; ``message`` says when every query is known.
 
         Raises:
-            ConfigError: the gallery is empty or has no calibrated threshold, or bad settings.
+            ConfigError: the gallery is empty, or has no calibrated threshold where the
+                settings use it (``unknown`` or ``link`` ``"threshold"``), or bad settings.
             DataError: no queries, or items of the wrong shape.
         """
         return self.discover_embeddings(
