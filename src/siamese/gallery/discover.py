@@ -265,11 +265,7 @@ def discover(
                 "discover: unknown='novelty' needs a class with at least 2 enrolled examples "
                 "(its examples' distances to each other); enroll more, or use unknown='threshold'"
             )
-        of = {name: i for i, name in enumerate(enrolled[2])}
-        unknown_ids = [
-            i for i, a in enumerate(answers)
-            if a.matches[0].distance > limits[of[a.matches[0].label]]
-        ]  # fmt: skip
+        unknown_ids = beyond_own_class(answers, limits, enrolled[2])
         settings.update(
             novelty_rate=float(novelty_rate),
             novelty_thresholds=[float(limits.min()), float(np.median(limits)), float(limits.max())],
@@ -336,6 +332,16 @@ def discover(
         len(emb), len(emb) - len(unknown_ids), unknown_ids, clusters, noise, method, settings,
         message, u_emb,
     )  # fmt: skip
+
+
+def beyond_own_class(
+    answers: list[Identification], limits: np.ndarray, class_names: Sequence[str]
+) -> list[int]:
+    """The queries farther from their nearest class than that class's ``limits[class id]``."""
+    of = {name: i for i, name in enumerate(class_names)}
+    return [
+        i for i, a in enumerate(answers) if a.matches[0].distance > limits[of[a.matches[0].label]]
+    ]
 
 
 def check_names(enrolled: Sequence[str], found: Discovery, names: Mapping[int, str]) -> None:
