@@ -15,21 +15,27 @@ Two settings, each trained as its own benchmark trains:
   records of each class (known and novel), seeded.
 
 Measured in each space (the learned embedding, and the raw features: the normalised series
-flattened / the z-scored records, with the SAME gallery, calibration and clustering):
+flattened / the z-scored records, with the SAME gallery, calibration, rules and clustering grid):
 
 * AUROC of "unknown" detection: the distance to the nearest enrolled item, never-seen = positive;
-* ``Gallery.discover`` on the queries answered unknown: purity, ARI and NMI against the true types
-  (noise points count as singletons), how many never-seen types become a cluster (a cluster whose
-  majority is that type with purity >= 0.9), per type the best such cluster's purity and recall.
+* ``Gallery.discover`` on the queries its rule sends to clustering: purity, ARI and NMI against
+  the true types (noise points count as singletons; known queries sent too count with their own
+  class), ARI over the never-seen queries alone (the clustering without the detection's
+  mistakes), how many never-seen types become a cluster (a cluster whose majority is that type
+  with purity >= 0.9), per type the best such cluster's purity and recall, and where each type
+  went (how many of it were clustered, into how many clusters, how many were noise, and the
+  majority of the cluster holding most of it: another type's means it was merged).
 
 **Settings are chosen on training classes only.** Selection runs train the same recipe with some
 training classes held out (traffic: two runs, holding out ``loss_bursts`` + ``latency_spikes`` and
 ``blocked`` + ``capacity_limit`` of the 5 seen patterns, simulator seed + 20,000 for their
 queries; NSL-KDD: 35% of the training classes, ``benchmarks/nsl_kdd.py --select``'s split). The
-calibration FAR (``FARS``) and the clustering setting (``GRID``: method, link scale, min cluster
-size) are scored by ARI on the held-out classes (mean over the runs); the best of each space is
-then applied once to the never-seen test types. The grid on the test data is written too, labelled
-``test_grid_not_used_for_choice`` (never used to choose).
+unknown rule (``RULES``: the calibrated threshold at each FAR of ``FARS``, or ``unknown="novelty"``
+at each rate of ``NOVELTY_RATES``) and the clustering setting (``GRID``: method, link and its
+scale, min cluster size, HDBSCAN's min_samples) are scored by ARI on the held-out classes (mean
+over the runs); the best of each space is then applied once to the never-seen test types. The
+grid on the test data is written too, labelled ``test_grid_not_used_for_choice`` (never used to
+choose).
 
     python benchmarks/open_world.py            # both settings (a few minutes, threads 1)
     python benchmarks/open_world.py --quick    # tiny training (the test suite)
@@ -66,19 +72,33 @@ from siamese.training.config import apply_overrides, from_dict, read_config_file
 
 ROOT = Path(__file__).resolve().parents[1]
 FARS = (0.01, 0.05, 0.1, 0.2)  # calibration false-accept rates: chosen on selection data too
+NOVELTY_RATES = (0.01, 0.05)  # unknown="novelty": the share of a class's own examples beyond it
+NOVELTY_FAR = (
+    0.01  # the gallery's calibration under the novelty rule (only link="threshold" uses it)
+)
 PER_CLASS = 300  # NSL-KDD records per class in each of enrolment, calibration and queries
 PURE = 0.9  # a type "becomes a cluster" when a cluster of purity >= this has it as majority
 SELECT_HELD_TRAFFIC = (  # seen patterns held out in the selection runs (one training each)
     ("loss_bursts", "latency_spikes"),
     ("blocked", "capacity_limit"),
 )
+# which queries are clustered: (far, unknown, novelty_rate)
+RULES = [
+    *((far, "threshold", None) for far in FARS),
+    *((NOVELTY_FAR, "novelty", rate) for rate in NOVELTY_RATES),
+]
 GRID = [
     *(
-        {"method": "agglomerative", "link_scale": s, "min_cluster_size": m}
+        {"method": "agglomerative", "link": link, "link_scale": s, "min_cluster_size": m}
+        for link in ("threshold", "spread")
         for s in (0.75, 1.0, 1.5, 2.0, 3.0)
         for m in (5, 10)
     ),
-    *({"method": "hdbscan", "link_scale": 1.0, "min_cluster_size": m} for m in (5, 10, 20, 40)),
+    *(
+        {"method": "hdbscan", "min_cluster_size": m, "min_samples": ms}
+        for m in (5, 10, 20, 40)
+        for ms in (None, 1)
+    ),
 ]
 
 
@@ -95,7 +115,8 @@ def cluster_scores(found: Any, truth: np.ndarray, novel: list[str]) -> dict[str,
     u = np.array(found.unknown, dtype=np.int64)
     out: dict[str, Any] = {"clusters": len(found.clusters), "noise": len(found.noise)}
     if not len(u):
-        return {**out, "ari": 0.0, "nmi": 0.0, "purity": None, "recovered": 0, "per_type": {}}
+        return {**out, "ari": 0.0, "nmi": 0.0, "ari_never_seen": 0.0, "purity": None,
+                "recovered": 0, "per_type": {}}  # fmt: skip
     pred = np.full(len(truth), -1, dtype=np.int64)
     for c in found.clusters:
         pred[c.members] = c.cluster
@@ -106,6 +127,8 @@ def cluster_scores(found: Any, truth: np.ndarray, novel: list[str]) -> dict[str,
     t = truth[u]
     out["ari"] = float(adjusted_rand_score(t, p))
     out["nmi"] = float(normalized_mutual_info_score(t, p))
+    only = np.isin(t, novel)  # the never-seen queries alone: the clustering, not the detection
+    out["ari_never_seen"] = float(adjusted_rand_score(t[only], p[only])) if only.any() else 0.0
     majority, per_type = 0, {}
     for c in found.clusters:
         names, counts = np.unique(truth[c.members], return_counts=True)
@@ -153,31 +176,48 @@ def open_world(
         "novel": int(is_novel.sum()),
         "unknown_known": int((unknown & ~is_novel).sum()),
         "known": int((~is_novel).sum()),
+        "nearest_distance_q05_median_q95": {  # per true type: is the threshold where it should be?
+            str(t): [float(v) for v in np.quantile(dist[truth == t], [0.05, 0.5, 0.95])]
+            for t in np.unique(truth)
+        },
     }
 
 
 def grid_scores(data: tuple[dict, dict, list[str]], distance: str) -> list[dict[str, Any]]:
-    """Every calibration FAR of ``FARS`` and clustering setting of ``GRID`` on one split."""
+    """Every unknown rule of ``RULES`` and clustering setting of ``GRID`` on one split."""
     space, names, novel = data
     rows = []
-    for far in FARS:
+    for far, unknown, rate in RULES:
         g, detection = open_world(space, names, novel, distance, far)
+        rule = {"far": far, "unknown": unknown, "novelty_rate": rate}
         for setting in GRID:
-            found = g.discover_embeddings(space["query"], **setting)
-            rows.append({"far": far, **setting, **cluster_scores(found, names["query"], novel),
-                         "unknown_novel": detection["unknown_novel"],
-                         "unknown_known": detection["unknown_known"]})  # fmt: skip
+            found = g.discover_embeddings(space["query"], **discover_settings({**rule, **setting}))
+            scores = cluster_scores(found, names["query"], novel)
+            is_novel = np.isin(names["query"][found.unknown], novel)
+            rows.append({**rule, **setting, **scores, "unknown_novel": int(is_novel.sum()),
+                         "unknown_known": int((~is_novel).sum())})  # fmt: skip
     return rows
 
 
-SETTING = ("far", "method", "link_scale", "min_cluster_size")
+SETTING = ("far", "unknown", "novelty_rate", "method", "link", "link_scale", "min_cluster_size",
+           "min_samples")  # fmt: skip
+
+
+def discover_settings(row: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of ``Gallery.discover_embeddings`` in a grid row."""
+    out = {k: row[k] for k in SETTING[1:] if row.get(k) is not None}
+    return (
+        out
+        if out["unknown"] == "novelty"
+        else {k: v for k, v in out.items() if k != "novelty_rate"}
+    )
 
 
 def evaluate(
     selects: list[tuple[dict, dict, list[str]]], test: tuple[dict, dict, list[str]], distance: str
 ) -> dict[str, Any]:
     """Per space: the setting with the best mean ARI over the selection splits, applied once to
-    the test data (ties: the first in ``FARS`` x ``GRID``)."""
+    the test data (ties: the first in ``RULES`` x ``GRID``)."""
     out: dict[str, Any] = {}
     for space in ("embedding", "raw"):
         metric = distance if space == "embedding" else "euclidean"
@@ -186,19 +226,52 @@ def evaluate(
             float(np.mean([rows[i]["ari"] for rows in per_split])) for i in range(len(per_split[0]))
         ]
         top = int(np.argmax(mean_ari))
-        chosen = {k: per_split[0][top][k] for k in SETTING}
+        chosen = {k: per_split[0][top].get(k) for k in SETTING}
         t_space, t_names, t_novel = test[0][space], test[1], test[2]
         g, detection = open_world(t_space, t_names, t_novel, metric, chosen["far"])
-        found = g.discover_embeddings(t_space["query"], **{k: chosen[k] for k in SETTING[1:]})
+        found = g.discover_embeddings(t_space["query"], **discover_settings(chosen))
+        is_novel = np.isin(t_names["query"][found.unknown], t_novel)
+        detection.update(discovery_unknown_novel=int(is_novel.sum()),
+                         discovery_unknown_known=int((~is_novel).sum()))  # fmt: skip
         out[space] = {
             "detection": detection,
             "chosen_on_selection": {**chosen, "selection_mean_ari": mean_ari[top]},
+            "discovery_settings": found.settings,
             "discovery": cluster_scores(found, t_names["query"], t_novel),
+            "types": type_breakdown(found, t_names["query"], t_novel),
             "selection_grid": per_split,
             "test_grid_not_used_for_choice": grid_scores((t_space, t_names, t_novel), metric),
         }
     e, r = out["embedding"]["discovery"], out["raw"]["discovery"]
     out["ari_gain_over_raw"] = e["ari"] - r["ari"]
+    return out
+
+
+def type_breakdown(found: Any, truth: np.ndarray, novel: list[str]) -> dict[str, Any]:
+    """Where each never-seen type went: how many of its queries were sent to clustering, into
+    how many clusters (split), how many were noise, and whose majority its largest share joined
+    (merged with another type when not its own)."""
+    label = np.full(len(truth), -2, dtype=np.int64)  # -2: not unknown, -1: noise
+    label[found.unknown] = -1
+    majority = {}
+    for c in found.clusters:
+        label[c.members] = c.cluster
+        names, counts = np.unique(truth[c.members], return_counts=True)
+        majority[c.cluster] = str(names[int(np.argmax(counts))])
+    out = {}
+    for t in novel:
+        mine = label[truth == t]
+        held = mine[mine >= 0]
+        ids, counts = np.unique(held, return_counts=True)
+        main = int(ids[int(np.argmax(counts))]) if len(ids) else None
+        out[t] = {
+            "queries": int(len(mine)),
+            "unknown": int((mine >= -1).sum()),
+            "noise": int((mine == -1).sum()),
+            "clusters": int(len(ids)),
+            "largest_share": int(counts.max()) if len(ids) else 0,
+            "largest_majority": None if main is None else majority[main],
+        }
     return out
 
 
@@ -331,27 +404,36 @@ def nsl_kdd(args: argparse.Namespace, runs: Path, console: Console) -> dict[str,
 
 
 # ---------------------------------------------------------------- output
+def setting_text(ch: dict[str, Any]) -> str:
+    """A chosen setting in a few words."""
+    rule = (f"novelty rate {ch['novelty_rate']:g}" if ch["unknown"] == "novelty"
+            else f"threshold at FAR {ch['far']:g}")  # fmt: skip
+    if ch["method"] == "hdbscan":
+        ms = "" if ch.get("min_samples") is None else f" min_samples {ch['min_samples']}"
+        return f"{rule}; hdbscan min {ch['min_cluster_size']}{ms}"
+    return (
+        f"{rule}; agglomerative {ch['link_scale']:g} x {ch['link']}, min {ch['min_cluster_size']}"
+    )
+
+
 def rows_of(name: str, res: dict[str, Any]) -> list[list[str]]:
     out = []
     for space in ("embedding", "raw"):
         r = res[space]
         d, c, ch = r["detection"], r["discovery"], r["chosen_on_selection"]
-        setting = (
-            f"FAR {ch['far']:g}, {ch['method']} x{ch['link_scale']:g} min {ch['min_cluster_size']}"
-        )
-        if ch["method"] == "hdbscan":
-            setting = f"FAR {ch['far']:g}, hdbscan min {ch['min_cluster_size']}"
         purity = "-" if c["purity"] is None else f"{c['purity']:.3f}"
         out.append([
-            name, space, f"{d['auroc']:.3f}", f"{d['unknown_novel']}/{d['novel']}",
-            f"{d['unknown_known']}/{d['known']}", setting, str(c["clusters"]), purity,
-            f"{c['ari']:.3f}", f"{c['nmi']:.3f}", f"{c['recovered']}/{len(res['never_seen'])}",
+            name, space, f"{d['auroc']:.3f}", f"{d['discovery_unknown_novel']}/{d['novel']}",
+            f"{d['discovery_unknown_known']}/{d['known']}", setting_text(ch), str(c["clusters"]),
+            purity, f"{c['ari']:.3f}", f"{c['ari_never_seen']:.3f}", f"{c['nmi']:.3f}",
+            f"{c['recovered']}/{len(res['never_seen'])}",
         ])  # fmt: skip
     return out
 
 
-HEADER = ["data", "space", "AUROC unknown", "novel -> unknown", "known -> unknown", "setting (chosen on selection)",
-          "clusters", "purity", "ARI", "NMI", "types recovered"]  # fmt: skip
+HEADER = ["data", "space", "AUROC unknown", "never-seen clustered", "known clustered",
+          "setting (chosen on selection)", "clusters", "purity", "ARI", "ARI never-seen only",
+          "NMI", "types recovered"]  # fmt: skip
 
 
 def markdown(record: dict[str, Any]) -> str:
@@ -382,6 +464,13 @@ def markdown(record: dict[str, Any]) -> str:
                 for t, v in sorted(per.items())
             )
             lines.append(f"- {space}: {shown or 'no cluster has a never-seen type as majority'}")
+            where = "; ".join(
+                f"{t}: {v['unknown']}/{v['queries']} clustered, {v['clusters']} cluster(s), "
+                f"{v['noise']} noise, largest share {v['largest_share']} in a "
+                f"{v['largest_majority'] or '-'}-majority cluster"
+                for t, v in res[space]["types"].items()
+            )
+            lines.append(f"  - where each type went: {where}")
         lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -420,7 +509,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["python benchmarks/open_world.py", *(argv if argv is not None else sys.argv[1:])]),
         "seed": args.seed,
         "quick": args.quick,
-        "fars": list(FARS),
+        "rules": [list(r) for r in RULES],
+        "grid": GRID,
         "pure": PURE,
         "load_average": f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
     }  # fmt: skip

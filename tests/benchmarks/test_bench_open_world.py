@@ -64,7 +64,17 @@ def test_open_world_quick_traffic(tmp_path):
         mean = [np.mean([rows[i]["ari"] for rows in splits]) for i in range(len(splits[0]))]
         best = splits[0][int(np.argmax(mean))]
         assert chosen["selection_mean_ari"] == pytest.approx(max(mean))
-        assert all(
-            chosen[k] == best[k] for k in ("far", "method", "link_scale", "min_cluster_size")
-        )
+        keys = ("far", "unknown", "novelty_rate", "method", "link", "link_scale",
+                "min_cluster_size", "min_samples")  # fmt: skip
+        assert all(chosen[k] == best.get(k) for k in keys)
         assert -1.0 <= r["discovery"]["ari"] <= 1.0 and 0 <= r["discovery"]["recovered"] <= 3
+        assert -1.0 <= r["discovery"]["ari_never_seen"] <= 1.0
+        types = r["types"]  # where each never-seen type went, counts that add up
+        assert set(types) == {"flapping", "surge", "degradation"}
+        for v in types.values():
+            assert v["queries"] == 30 and v["noise"] <= v["unknown"] <= 30
+            assert v["largest_share"] <= v["unknown"] - v["noise"]
+        sent = sum(v["unknown"] for v in types.values())
+        assert sent == r["detection"]["discovery_unknown_novel"]
+    rules = {(row["far"], row["unknown"], row["novelty_rate"]) for row in splits[0]}
+    assert ("novelty" in {u for _, u, _ in rules}) and len(rules) == len(_bench().RULES)

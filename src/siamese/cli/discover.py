@@ -22,7 +22,7 @@ def discover(
     method: str = typer.Option(
         "agglomerative",
         "--method",
-        help="agglomerative (average linkage cut at the gallery's threshold) | hdbscan.",
+        help="agglomerative (average linkage cut at --link-scale x --link) | hdbscan.",
     ),
     min_cluster_size: int = typer.Option(
         3,
@@ -33,8 +33,34 @@ def discover(
     link_scale: float = typer.Option(
         1.0,
         "--link-scale",
-        help="agglomerative: cut at this multiple of the gallery's threshold, > 0.",
+        help="agglomerative: cut at this multiple of --link's distance, > 0.",
         callback=in_range("--link-scale", 0, lo_open=True),
+    ),
+    unknown: str = typer.Option(
+        "threshold",
+        "--unknown",
+        help="Which queries are clustered: threshold (those answered 'unknown') | novelty "
+        "(farther from their nearest class than its own examples are from each other; no "
+        "calibration needed).",
+    ),
+    novelty_rate: float = typer.Option(
+        0.01,
+        "--novelty-rate",
+        help="--unknown novelty: the share of each class's enrolled examples beyond its novelty "
+        "threshold, in (0, 1).",
+        callback=in_range("--novelty-rate", 0, 1, lo_open=True, hi_open=True),
+    ),
+    link: str = typer.Option(
+        "threshold",
+        "--link",
+        help="agglomerative: the cut is --link-scale x the gallery's threshold | spread (the "
+        "median over classes of the mean distance between two enrolled examples).",
+    ),
+    min_samples: int | None = typer.Option(
+        None,
+        "--min-samples",
+        help="hdbscan: the core-point neighbourhood, >= 1 (default: --min-cluster-size).",
+        callback=in_range("--min-samples", 1),
     ),
     enroll: list[str] = typer.Option(
         [],
@@ -58,7 +84,15 @@ def discover(
         )
     items, lengths, origins = load_records(files, spec)
     found = g.discover(
-        items, lengths, method=method, min_cluster_size=min_cluster_size, link_scale=link_scale
+        items,
+        lengths,
+        method=method,
+        min_cluster_size=min_cluster_size,
+        link_scale=link_scale,
+        unknown=unknown,
+        novelty_rate=novelty_rate,
+        link=link,
+        min_samples=min_samples,
     )
     if names:
         g.enroll_clusters(found, names)  # committed to the gallery's store before it returns
@@ -74,7 +108,12 @@ def discover(
         return
     console.print(found.message, markup=False, soft_wrap=True)
     if found.clusters:
-        table = Table(title=f"New-class candidates (threshold {g.threshold_:.4g}, {method})")
+        rule = (
+            f"threshold {g.threshold_:.4g}"
+            if unknown == "threshold"
+            else f"novelty rate {novelty_rate:g}"
+        )
+        table = Table(title=f"New-class candidates ({rule}, {method})")
         for col in ("cluster", "size", "medoid", "nearest known class", "distance", "members"):
             table.add_column(col, justify="right" if col in ("size", "distance") else "left")
         for c in found.clusters:

@@ -309,6 +309,10 @@ class Gallery:
         method: str = "agglomerative",
         min_cluster_size: int = 3,
         link_scale: float = 1.0,
+        unknown: str = "threshold",
+        novelty_rate: float = 0.01,
+        link: str = "threshold",
+        min_samples: int | None = None,
     ) -> Discovery:
         """Cluster the queries answered "unknown" into candidate new classes (``gallery.discover``).
 
@@ -317,14 +321,23 @@ class Gallery:
             method: ``"agglomerative"`` (average linkage cut at ``link_scale`` x the threshold)
                 or ``"hdbscan"``; never a fixed number of clusters.
             min_cluster_size: smaller groups are noise (at least 2).
-            link_scale: the agglomerative cut as a multiple of the gallery's threshold.
+            link_scale: the agglomerative cut as a multiple of ``link``'s distance.
+            unknown: which queries are clustered: ``"threshold"``, those ``identify`` answers
+                "unknown"; ``"novelty"``, those farther from their nearest class than all but
+                ``novelty_rate`` of that class's enrolled examples are from their nearest
+                classmate (needs no calibration).
+            novelty_rate: for ``unknown="novelty"``, in (0, 1).
+            link: the agglomerative cut's unit: ``"threshold"`` (the gallery's) or ``"spread"``
+                (the median over classes of the mean distance between two enrolled examples).
+            min_samples: HDBSCAN's core-point neighbourhood (None: ``min_cluster_size``).
 
         Returns:
             A ``Discovery``: each cluster's size, medoid, members (query indices) and distance
             to the nearest known class; ``message`` says when every query is known.
 
         Raises:
-            ConfigError: the gallery is empty or has no calibrated threshold, or bad settings.
+            ConfigError: the gallery is empty, or has no calibrated threshold where the
+                settings use it (``unknown`` or ``link`` ``"threshold"``), or bad settings.
             DataError: no queries, or items of the wrong shape.
         """
         return self.discover_embeddings(
@@ -332,6 +345,10 @@ class Gallery:
             method=method,
             min_cluster_size=min_cluster_size,
             link_scale=link_scale,
+            unknown=unknown,
+            novelty_rate=novelty_rate,
+            link=link,
+            min_samples=min_samples,
         )
 
     def discover_embeddings(
@@ -341,6 +358,10 @@ class Gallery:
         method: str = "agglomerative",
         min_cluster_size: int = 3,
         link_scale: float = 1.0,
+        unknown: str = "threshold",
+        novelty_rate: float = 0.01,
+        link: str = "threshold",
+        min_samples: int | None = None,
     ) -> Discovery:
         """``discover`` for precomputed query embeddings ``(Q, D)``."""
         calibrated = self.calibration_ is not None or self.threshold is not None
@@ -352,6 +373,11 @@ class Gallery:
             method=method,
             min_cluster_size=min_cluster_size,
             link_scale=link_scale,
+            unknown=unknown,
+            novelty_rate=novelty_rate,
+            link=link,
+            min_samples=min_samples,
+            enrolled=(self.embeddings_, self.labels_, self.class_names_),
         )
 
     def enroll_clusters(self, found: Discovery, names: Mapping[int, str]) -> Gallery:

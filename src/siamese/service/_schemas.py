@@ -70,6 +70,18 @@ class DiscoverSettings(BaseModel):
     )
     min_cluster_size: int = Field(3, ge=2, le=10_000, description="Smaller groups are noise.")
     link_scale: float = Field(1.0, gt=0, le=100, description="agglomerative: the cut's factor.")
+    unknown: Literal["threshold", "novelty"] = Field(
+        "threshold",
+        description="Which items are clustered: threshold (answered unknown) | novelty (farther "
+        "from their nearest class than all but novelty_rate of its own examples are from theirs).",
+    )
+    novelty_rate: float = Field(0.01, gt=0, lt=1, description="unknown=novelty: the share.")
+    link: Literal["threshold", "spread"] = Field(
+        "threshold",
+        description="agglomerative: the cut's unit, the gallery's threshold | spread (the median "
+        "class's mean distance between two of its enrolled examples).",
+    )
+    min_samples: int | None = Field(None, ge=1, le=10_000, description="hdbscan's core points.")
 
 
 class DiscoverRequest(DiscoverSettings):

@@ -11,10 +11,12 @@ Every POST endpoint takes either JSON or ``multipart/form-data``:
   enrolment is one committed database transaction before the answer is sent (a store that
   cannot commit answers 503 and nothing is enrolled). ``"unknown"`` is a reserved class name.
 * ``POST /discover``: JSON ``{"items": [ITEM, ...], "method": "agglomerative",
-  "min_cluster_size": 3, "link_scale": 1.0}``; multipart: files ``files`` and those fields. The
-  items answered "unknown" clustered into candidate new classes (``Gallery.discover``); members
-  are indices into the items. Enroll a cluster by sending its items to ``/enroll``. A gallery
-  without a calibrated threshold answers 422.
+  "min_cluster_size": 3, "link_scale": 1.0, "unknown": "threshold", "novelty_rate": 0.01,
+  "link": "threshold", "min_samples": null}``; multipart: files ``files`` and those fields. The
+  items answered "unknown" (or, with ``"unknown": "novelty"``, beyond their nearest class's own
+  spread) clustered into candidate new classes (``Gallery.discover``); members are indices into
+  the items. Enroll a cluster by sending its items to ``/enroll``. A gallery without a
+  calibrated threshold answers 422 unless ``unknown`` is novelty and ``link`` spread.
 * ``GET /health``: status, counts and what an item looks like (no API key needed). It is
   answered on the event loop while reading, decoding and embedding run in worker threads.
 
@@ -255,7 +257,15 @@ def create_app(
         openapi_extra=_body(
             "DiscoverRequest",
             ["files"],
-            {"method": "string", "min_cluster_size": "integer", "link_scale": "number"},
+            {
+                "method": "string",
+                "min_cluster_size": "integer",
+                "link_scale": "number",
+                "unknown": "string",
+                "novelty_rate": "number",
+                "link": "string",
+                "min_samples": "integer",
+            },  # fmt: skip
         ),
     )
     async def discover(request: Request, x_api_key: str | None = Header(None)) -> dict[str, Any]:
@@ -264,7 +274,7 @@ def create_app(
         if _is_multipart(request):
             form = await request.form()
             uploads = await _uploads(form, "files", max_items)
-            fields = {k: form.get(k) for k in ("method", "min_cluster_size", "link_scale")}
+            fields = {k: form.get(k) for k in DiscoverSettings.model_fields}
         else:
             raw = await _raw_json(request)
 
@@ -281,10 +291,7 @@ def create_app(
             emb = g.embed(items, lengths)  # (Q, D), outside the lock
             with lock:
                 found = g.discover_embeddings(
-                    emb,
-                    method=body.method,
-                    min_cluster_size=body.min_cluster_size,
-                    link_scale=body.link_scale,
+                    emb, **body.model_dump(include=set(DiscoverSettings.model_fields))
                 )
             return found.to_dict()
 
