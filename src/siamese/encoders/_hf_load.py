@@ -163,7 +163,7 @@ def load_pretrained(folder: Path, config: Any) -> tuple[nn.Module, list[str]]:
                 output_loading_info=True,
                 dtype=torch.float32,
             )
-    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
+    except Exception as exc:  # safetensors, OSError, shape errors...: one line, whichever
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise ConfigError(
             f"{folder / WEIGHTS[0]}: cannot be loaded into {cls.__name__} ({first[:200]}); "

@@ -76,7 +76,7 @@ def _three(raw: dict[str, Any], key: str, where: str) -> list[float]:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = [value] * 3
     if not (
-        isinstance(value, list)
+        isinstance(value, (list, tuple))
         and len(value) == 3
         and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
     ):

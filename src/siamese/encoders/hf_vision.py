@@ -36,6 +36,7 @@ from siamese.encoders._hf_load import (
     load_pretrained,
     read_folder,
     resolve,
+    transformers_module,
     vision_config,
 )
 from siamese.encoders._hf_load import build_random as build_hf_random
@@ -222,6 +223,7 @@ def hf_vision(
         architecture: written by the run into ``model.json`` (config and preprocessing) to
             rebuild a saved model without its folder; leave it unset.
     """
+    transformers_module()  # the extra's name before anything else
     if architecture is None:
         folder = resolve(pretrained)
         config_dict, spec = read_folder(folder)
