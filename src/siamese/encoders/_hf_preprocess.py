@@ -152,11 +152,12 @@ class ImagePreprocess(nn.Module):
             )
         self.out_size = crop or (h, w)
         top, left = (h - self.out_size[0]) // 2, (w - self.out_size[1]) // 2
-        self.resized = bool(size)
         self.description = f"resize={size or 'none'}, crop={crop or 'none'}"
         mode = spec["resample"]
         rows = _resize_matrix(height, h, mode)[top : top + self.out_size[0]]  # (h', H)
         cols = _resize_matrix(width, w, mode)[left : left + self.out_size[1]]  # (w', W)
+        # without a resize, the crop is a slice (no matrix products)
+        self.window = None if size else (top, left)
         self.register_buffer("rows", rows, persistent=False)  # constants, not weights
         self.register_buffer("cols_t", cols.T.contiguous(), persistent=False)
         scale = torch.tensor(spec["scale"], dtype=torch.float32)
@@ -167,9 +168,12 @@ class ImagePreprocess(nn.Module):
         self.register_buffer("add", -mean / std, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.rows @ x @ self.cols_t  # (B, 3, h', w'): resized and cropped
-        if self.resized:
+        if self.window is None:
+            x = self.rows @ x @ self.cols_t  # (B, 3, h', w'): resized and cropped
             x = x.clamp(0, 255)  # as Pillow's 8-bit result: bicubic overshoot cut
+        elif tuple(x.shape[-2:]) != self.out_size:
+            top, left = self.window
+            x = x[..., top : top + self.out_size[0], left : left + self.out_size[1]]
         return x * self.mul + self.add  # (B, 3, h', w')
 
     def extra_repr(self) -> str:
