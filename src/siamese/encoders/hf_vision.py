@@ -81,6 +81,9 @@ class HFVisionEncoder(nn.Module):
                 f"model.pooling = {pooling!r}: expected one of {', '.join(POOLINGS)} (hf_vision)"
             )
         self.architecture = architecture
+        # no task loss of its own: transformers warns about an unset loss type when a tool (the
+        # trainer, torch.jit.trace) reads every attribute
+        backbone._loss_function = None
         self.backbone = backbone
         self.pooling = pooling
         self.preprocess = ImagePreprocess(architecture["preprocess"], *shape[-2:])
