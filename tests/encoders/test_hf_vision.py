@@ -196,3 +196,24 @@ def test_without_transformers_the_library_works_and_the_error_names_the_extra(mo
     monkeypatch.setitem(sys.modules, "transformers", None)
     with pytest.raises(ConfigError, match=r"needs the transformers package.*'siamese\[hf\]'"):
         create_encoder("hf_vision", pretrained="/tmp/not-read")
+
+
+def test_a_hub_name_is_fetched_without_pickles_and_its_failure_is_one_line(tmp_path, monkeypatch):
+    import huggingface_hub
+    import huggingface_hub.constants
+
+    folder = tiny_model_folder(tmp_path, "vit")
+    asked = {}
+
+    def fake_download(repo_id, allow_patterns):  # what the hub would put in the cache
+        asked.update(repo_id=repo_id, allow_patterns=allow_patterns)
+        return str(folder)
+
+    with monkeypatch.context() as m:
+        m.setattr(huggingface_hub, "snapshot_download", fake_download)
+        enc = _encoder("owner/tiny-vit", embedding_dim=4)
+    assert asked["repo_id"] == "owner/tiny-vit" and enc.embedding_dim == 4
+    assert not any(p.endswith((".bin", ".pt", ".pth")) for p in asked["allow_patterns"])
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no network here
+    with pytest.raises(ConfigError, match=r"'nobody/nothing': not a local folder, and fetching"):
+        _encoder("nobody/nothing")
