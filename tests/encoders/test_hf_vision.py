@@ -186,7 +186,7 @@ def test_weights_of_another_model_are_named(tmp_path):
 def test_without_transformers_the_library_works_and_the_error_names_the_extra(monkeypatch):
     code = (
         "import sys; sys.modules['transformers'] = None\n"  # import transformers -> ImportError
-        "import torch, siamese.cli.app, siamese.pipeline\n"
+        "import torch, siamese.model\n"
         "from siamese.encoders import create_encoder\n"
         "print(create_encoder('conv4', input_shape=(1, 8, 8), channels=2)"
         ".eval()(torch.rand(1, 1, 8, 8)).shape[1])\n"
