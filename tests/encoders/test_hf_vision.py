@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from hf_tiny import KINDS, PREPROCESSOR, tiny_model_folder
+from hf_tiny import tiny_config as tiny_config_of
 
 from siamese.encoders import create_encoder
 from siamese.encoders._hf_preprocess import ImagePreprocess, preprocess_spec
@@ -217,3 +218,13 @@ def test_a_hub_name_is_fetched_without_pickles_and_its_failure_is_one_line(tmp_p
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no network here
     with pytest.raises(ConfigError, match=r"'nobody/nothing': not a local folder, and fetching"):
         _encoder("nobody/nothing")
+
+
+def test_a_vit_saved_without_its_pooler_asks_for_cls_or_mean(tmp_path):
+    torch.manual_seed(0)
+    no_pooler = tf.ViTModel(tiny_config_of("vit"), add_pooling_layer=False)
+    no_pooler.save_pretrained(tmp_path / "vit")
+    (tmp_path / "vit" / "preprocessor_config.json").write_text(json.dumps(PREPROCESSOR))
+    with pytest.raises(ConfigError, match=r"pooler \('pooler.dense.*set model.pooling = 'cls' or"):
+        _encoder(tmp_path / "vit")
+    assert _encoder(tmp_path / "vit", pooling="cls").embedding_dim == 16

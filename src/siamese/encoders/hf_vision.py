@@ -234,6 +234,12 @@ def hf_vision(
         backbone, missing = load_pretrained(folder, config)
         unused = "pooler." if pooling != "pooled" else None  # e.g. ViT without its pooler
         missing = [k for k in missing if not (unused and k.startswith(unused))]
+        if missing and all(k.startswith("pooler.") for k in missing):
+            raise ConfigError(
+                f"{folder / 'model.safetensors'}: no weights for {type(backbone).__name__}'s "
+                f"pooler ({missing[0]!r}): the model was saved without one; set model.pooling "
+                "= 'cls' or 'mean'"
+            )
         if missing:
             raise ConfigError(
                 f"{folder / 'model.safetensors'}: tensor {missing[0]!r} is missing (and "
