@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hf_tiny import tiny_model_folder
 
 from siamese.encoders import create_encoder, list_encoders
 from siamese.errors import ConfigError
@@ -13,6 +14,7 @@ SMALL = {
     "conv1d": {"input_shape": (20, 3), "channels": (8, 8), "kernels": (5, 3), "embedding_dim": 4},
     "conv4": {"input_shape": (1, 28, 28), "channels": 8, "embedding_dim": 16},
     "face_resnet": {"input_shape": (3, 103, 103), "widths": (4, 4, 8, 8), "embedding_dim": 8},
+    "hf_vision": {"input_shape": (1, 32, 32), "pooling": "mean", "embedding_dim": 8},  # + a folder
     "lstm": {
         "input_shape": (20, 5),
         "hidden_size": 8,
@@ -28,9 +30,11 @@ def test_every_registered_encoder_is_covered():
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
-def test_encoder_forward_backward(name):
-    torch.manual_seed(0)
+def test_encoder_forward_backward(name, tmp_path):
     kw = SMALL[name]
+    if name == "hf_vision":  # a tiny random ViT saved with save_pretrained
+        kw = {**kw, "pretrained": str(tiny_model_folder(tmp_path, "vit"))}
+    torch.manual_seed(0)
     enc = create_encoder(name, **kw)
     x = torch.rand(3, *kw["input_shape"])
     out = enc(x)
@@ -77,7 +81,7 @@ def test_l2_output_has_unit_norm():
 def test_unknown_encoder_lists_valid_ones():
     with pytest.raises(
         ConfigError,
-        match="unknown encoder 'resnet'; valid encoders: conv1d, conv4, face_resnet, koch_cnn, lstm, mlp",
+        match="unknown encoder 'resnet'; valid encoders: conv1d, conv4, face_resnet, hf_vision, koch_cnn, lstm, mlp",
     ):
         create_encoder("resnet")
     with pytest.raises(ConfigError, match="unknown argument\\(s\\) depth; valid arguments"):

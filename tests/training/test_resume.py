@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _limits import HANG_S
+from hf_tiny import tiny_model_folder
 from safetensors.numpy import load_file
 from tiny_runs import TINY_TRAFFIC_MODEL, run_metrics
 
@@ -79,6 +80,10 @@ ENCODER_RUNS = {
             "sampling.p=2",
             'data.normalise="none"',
         ],
+    ),
+    "hf_vision": (  # a tiny random ViT (hf_tiny), its 32x32 input resized from 16x16
+        "image16",
+        ['model.pooling="cls"', "model.embedding_dim=4", 'data.normalise="none"'],
     ),
     "lstm": ("traffic", [a for a in TINY_TRAFFIC_MODEL if a.startswith("model.")]),
     "mlp": (
@@ -164,6 +169,8 @@ def test_every_encoder_resumes_bit_identically(tmp_path, monkeypatch, encoder):
     )
     kind, args = ENCODER_RUNS[encoder]
     extra = [*_data(tmp_path, kind), f'model.encoder="{encoder}"', *PK, *args]
+    if encoder == "hf_vision":
+        extra.append(f'model.pretrained="{tiny_model_folder(tmp_path / "hf")}"')
     assert_resume_is_exact(tmp_path, monkeypatch, extra)
 
 

@@ -72,6 +72,7 @@ def build_model(
     """Encoder (input shape from the data), normaliser fitted on train, objective and pair head."""
     encoder_args = {"input_shape": list(train.item_shape), **cfg.model.args}
     encoder = create_encoder(cfg.model.encoder, **encoder_args)
+    encoder_args.update(getattr(encoder, "rebuild_args", dict)())  # e.g. hf_vision's config
     if cfg.model.init_from:  # fine-tuning: start from a model folder's encoder weights
         info = {**info, "init_from": init_encoder_from(encoder, cfg, cfg.model.init_from)}
     dim = int(getattr(encoder, "embedding_dim", 0) or 0)
