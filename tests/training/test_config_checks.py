@@ -76,6 +76,10 @@ BAD = [
     ("data.test_fraction=nan", "'data.test_fraction' = nan: expected"),
     ("data.val_fraction=0.8", "'data.val_fraction' + 'data.test_fraction' = 0.8 + 0.2: expec"),
     ("data.crop=-4", "'data.crop' = -4: expected an integer >= 0"),
+    (
+        'model.encoder="hf_vision"',
+        "'data.normalise' = 'feature': hf_vision takes 0-255 pixels and applies its model's own",
+    ),
     ("data.val_fold=-2", "'data.val_fold' = -2: expected an integer >= -1"),
     ("data.val_fold=0", "'data.val_fold' = 0: a fold needs data.split = 'protocol', data.val_s"),
     ("seed=-1", "'seed' = -1: expected an integer >= 0"),

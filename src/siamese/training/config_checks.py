@@ -204,6 +204,12 @@ def _cross_field_errors(cfg: Any) -> list[str]:
             f"data.val_split = 'items' and a fold number below round(1 / data.val_fraction) = "
             f"{folds}; use -1 for a random held-out share"
         )
+    if cfg.model.encoder == "hf_vision" and d.normalise != "none":
+        errors.append(
+            f"config key 'data.normalise' = {d.normalise!r}: hf_vision takes 0-255 pixels and "
+            "applies its model's own preprocessing (resize, mean/std); set data.normalise = "
+            '"none" (a second normalisation would move the pretrained inputs)'
+        )
     if isinstance(s.group, int) and s.group == 1:
         errors.append(
             "config key 'sampling.group' = 1: expected 0 (classes at random) or a group of >= 2 "
