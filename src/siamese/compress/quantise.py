@@ -167,24 +167,46 @@ def quantise(
 
 
 def float_first_block(model: Any) -> list[str]:
-    """The nodes kept float32 by static int8: from the graph's start to the first pooling after
-    its first convolution, if that convolution reads at most ``FLOAT_FIRST_MAX_CHANNELS``
-    channels (none otherwise, or for a graph without convolutions)."""
+    """The nodes static int8 keeps float32: every first convolution of the graph (one with no
+    convolution before it; a graph with test-time views has one per view) that reads at most
+    ``FLOAT_FIRST_MAX_CHANNELS`` channels, the nodes feeding it, and its block after it: its
+    activation and the pooling after that (the block ends before any other node)."""
     weights = {t.name: list(t.dims) for t in model.graph.initializer}
-    names: list[str] = []
-    conv = False
+    producer = {out: node for node in model.graph.node for out in node.output}
+    consumers: dict[str, list[Any]] = {}
     for node in model.graph.node:
-        names.append(node.name)
-        if node.op_type == "Conv" and not conv:
-            w = weights.get(node.input[1]) if len(node.input) > 1 else None
-            if w is None or len(w) < 2 or w[1] > FLOAT_FIRST_MAX_CHANNELS:
-                return []
-            conv = True
-        elif conv and node.op_type in ("MaxPool", "AveragePool"):
-            return names
-        elif conv and node.op_type not in ("Relu", "BatchNormalization", "Clip"):
-            return names[:-1]  # the block ends before a node that is not its activation
-    return names if conv else []
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    def ancestors(node: Any) -> list[Any]:
+        seen, todo, out = set(), list(node.input), []
+        while todo:
+            up = producer.get(todo.pop())
+            if up is not None and id(up) not in seen:
+                seen.add(id(up))
+                out.append(up)
+                todo.extend(up.input)
+        return out
+
+    kept: list[str] = []
+    for node in model.graph.node:
+        if node.op_type != "Conv" or len(node.input) < 2:
+            continue
+        before = ancestors(node)
+        w = weights.get(node.input[1])
+        if any(n.op_type == "Conv" for n in before) or not w or len(w) < 2:
+            continue
+        if w[1] > FLOAT_FIRST_MAX_CHANNELS:
+            continue
+        block, last = [node], node
+        for ops in (("Relu", "Clip", "BatchNormalization"), ("MaxPool", "AveragePool")):
+            nxt = consumers.get(last.output[0], [])
+            if len(nxt) != 1 or nxt[0].op_type not in ops:
+                break
+            last = nxt[0]
+            block.append(last)
+        kept += [n.name for n in before + block if n.name not in kept]
+    return kept
 
 
 def calibration_batches(
