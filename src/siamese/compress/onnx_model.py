@@ -92,7 +92,8 @@ class OnnxModel:
             ) from None
         self.path = path
         self.accepts_lengths = "lengths" in self.inputs
-        self._session = _session(path, threads)
+        # int8: without ONNX Runtime's QDQ propagation (siamese.compress.quantise's docstring)
+        self._session = _session(path, threads, int8=self.precision == "int8")
         self._head_session = None
         if self.head is not None:
             if not head_file or not (path.parent / head_file).is_file():
@@ -199,7 +200,7 @@ def serving_model(export: str | Path, gallery_dir: str | Path, *, threads: int =
     return onnx
 
 
-def _session(path: Path, threads: int) -> Any:
+def _session(path: Path, threads: int, *, int8: bool = False) -> Any:
     try:
         import onnxruntime as ort
     except ImportError:
@@ -212,7 +213,12 @@ def _session(path: Path, threads: int) -> Any:
         opts.intra_op_num_threads = int(threads)
         opts.inter_op_num_threads = 1
     try:
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        from siamese.compress.quantise import SESSION_DISABLED_OPTIMIZERS
+
+        disabled = SESSION_DISABLED_OPTIMIZERS if int8 else []
+        return ort.InferenceSession(
+            str(path), opts, providers=["CPUExecutionProvider"], disabled_optimizers=disabled
+        )
     except Exception as exc:  # onnxruntime raises its own types for unreadable graphs
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise ModelFileError(
