@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     load0, t0, cpu0 = os.getloadavg(), time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "face_api"
-        import_face_api(data / "pretrained" / "face-api", model_dir)
+        import_face_api(data / "pretrained" / "face-api", model_dir, align=False)
         model = SiameseModel.load(model_dir)
         lfw = data / "lfw"
         if args.quick:
