@@ -1,6 +1,6 @@
 """The shared tower: encoders created by name."""
 
-from siamese.encoders import conv1d, conv4, face_resnet, koch_cnn, lstm, mlp  # noqa: F401  (registers them)
+from siamese.encoders import conv1d, conv4, face_aligned, face_resnet, koch_cnn, lstm, mlp  # noqa: F401
 from siamese.encoders._layers import OutputActivation
 from siamese.encoders._registry import (
     create_encoder,
