@@ -23,8 +23,8 @@ def test_lfw_pretrained_quick(shared_data: Path, tmp_path: Path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     rec = json.loads(out.read_text())
     lfw = rec["figures"]["lfw"]
-    assert set(lfw["selection"]["per_crop_10fold"]) == {"95", "110"}
-    assert len(lfw["selected"]["crop_per_fold"]) == 10
+    assert set(lfw["selection"]["per_candidate_10fold"]) == {"crop 95", "crop 110"}
+    assert len(lfw["selected"]["candidate_per_fold"]) == 10
     assert 0.5 < lfw["selected"]["mean"] <= 1  # a pretrained face model on faces
     assert rec["figures"]["att"]["n_way"] == 5 and rec["figures"]["att"]["accuracy"] > 0.5
     assert "outside labelled face data" in rec["protocol"]

@@ -30,7 +30,7 @@ def import_weights(
         "face_landmark_68_model-weights_manifest.json is beside the recogniser's).",
     ),
     points: str = typer.Option(
-        "68", "--points", help="dlib's face chip variant: 68 (28 points) or 5 (eyes, nose)."
+        "68", "--points", help="dlib's face chip variant: 68 (33 points) or 5 (eyes, nose)."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out folder."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),

@@ -7,7 +7,7 @@ on every side. This module does the same, in torch, on batches:
 
 * ``template(points, size, padding)``: the mean face in chip pixels. ``"68"`` uses dlib's 68-point
   variant: its mean positions of points 17-67 without the eyebrows (17-26) and the lower lip
-  (55-59, 65-67), 28 points. ``"5"`` uses dlib's 5-point variant (its constants for the eyes'
+  (55-59, 65-67), 33 points. ``"5"`` uses dlib's 5-point variant (its constants for the eyes'
   corners and the base of the nose), fed here with the 68-point model's points 45, 42, 36, 39, 33.
 * ``similarity(src, dst)``: the least-squares similarity ``dst ~ s R src + t`` (Umeyama's closed
   form in 2-D, no reflection), as dlib's ``find_similarity_transform``.

@@ -50,7 +50,7 @@ class AlignedFaceNet(nn.Module):
 
     Args:
         input_shape: ``(3, H, W)`` (or ``(1, H, W)``: grayscale repeated into R, G, B).
-        points: ``"68"`` (dlib's 68-point chip: 28 points of eyes, nose, mouth) or ``"5"``
+        points: ``"68"`` (dlib's 68-point chip: 33 points of eyes, nose, mouth) or ``"5"``
             (its 5-point chip: the eyes' corners and the base of the nose).
         padding: dlib's chip padding (0.25 for its face recogniser).
         landmark_box: the central square given to the landmark model, a fraction of the side.
