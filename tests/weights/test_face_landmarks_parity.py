@@ -1,5 +1,5 @@
 """The imported landmark model against face-api's own outputs computed with tfjs, and an aligned
-face-api folder through enroll, identify and verify (real files)."""
+face-api folder through enroll, identify, verify (real files)."""
 
 from __future__ import annotations
 

@@ -124,9 +124,20 @@ def extract_chips(images: torch.Tensor, transform: torch.Tensor, size: int) -> t
     # -> image normalised 2 x / (W, H) - 1 (align_corners=False: -1 and 1 are the outer edges)
     to_pix = torch.tensor([[size / 2, 0, size / 2], [0, size / 2, size / 2], [0, 0, 1]])
     to_norm = torch.tensor([[2 / w, 0, -1], [0, 2 / h, -1], [0, 0, 1]])
-    full = torch.cat([transform, transform.new_tensor([0, 0, 1]).expand(len(transform), 1, 3)], 1)
+    last = transform[:, :1] * 0 + transform.new_tensor([0, 0, 1])  # (B, 1, 3); no len(): ONNX
+    full = torch.cat([transform, last], 1)  # (B, 3, 3)
     theta = (to_norm.to(transform) @ full @ to_pix.to(transform))[:, :2]  # (B, 2, 3)
-    grid = F.affine_grid(theta, [len(images), images.shape[1], size, size], align_corners=False)
+    n = (torch.arange(size, dtype=theta.dtype, device=theta.device) * 2 + 1) / size - 1
+    base = torch.stack(
+        [
+            n.expand(size, size),
+            n[:, None].expand(size, size),
+            torch.ones_like(n.expand(size, size)),
+        ],
+        dim=-1,
+    )  # (size, size, 3): x, y, 1 of each chip pixel centre
+    # affine_grid's sum, written out (ONNX has no affine_grid before opset 20)
+    grid = (base.reshape(1, -1, 3) @ theta.transpose(1, 2)).reshape(-1, size, size, 2)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 

@@ -127,7 +127,7 @@ class AlignedFaceNet(nn.Module):
         h, w = x.shape[-2:]
         s = side / size
         m = x.new_tensor([[s, 0, (w - side) / 2], [0, s, (h - side) / 2]])
-        return extract_chips(x, m.expand(len(x), 2, 3), size)
+        return extract_chips(x, m.expand(x.shape[0], 2, 3), size)
 
 
 @register_encoder
