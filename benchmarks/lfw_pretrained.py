@@ -388,8 +388,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     load0, t0, cpu0 = os.getloadavg(), time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "face_api"
-        import_face_api(data / "pretrained" / "face-api", model_dir, align=False)
-        model = SiameseModel.load(model_dir)
+        if not args.align:  # (--align imports its own models)
+            import_face_api(data / "pretrained" / "face-api", model_dir, align=False)
+            model = SiameseModel.load(model_dir)
         lfw = data / "lfw"
         if args.quick:
             quick_pair_files(lfw, Path(tmp), per_part=5, per_fold=3)
