@@ -43,7 +43,7 @@ SIZE = 150
 #: dlib's chip padding for its face recogniser (``get_face_chip_details(shape, 150, 0.25)``).
 PADDING = 0.25
 #: The central fraction of the image the landmark model sees by default (see ``face_aligned``).
-LANDMARK_BOX = 0.75
+LANDMARK_BOX = 0.9
 SOURCE = "@vladmandic/face-api face_recognition_model (dlib's ResNet face embedder), MIT licence"
 PROTOCOL = (
     "a network trained by dlib's author on outside labelled face data (about 3 million faces of "
