@@ -35,6 +35,15 @@ ALL_ON = {
         "output_activation": "l2",
     },
     "face_resnet": {"widths": [2, 3, 4, 5], "embedding_dim": 4, "output_activation": "l2"},
+    "face_aligned": {
+        "points": "5",
+        "padding": 0.3,
+        "landmark_box": 0.8,
+        "fallback_crop": 0.7,
+        "widths": [2, 3, 4, 5],
+        "embedding_dim": 4,
+        "output_activation": "l2",
+    },
     "koch_cnn": {
         "embedding_dim": 6,
         "batch_norm": True,
@@ -70,6 +79,7 @@ IMAGE_SIZE = {
     "conv4": 12,
     "koch_cnn": 66,
     "face_resnet": 103,
+    "face_aligned": 48,
 }  # koch_cnn's four convolutions need 65 pixels or more
 KIND = {
     "conv1d": "sequence",
@@ -78,6 +88,7 @@ KIND = {
     "conv4": "image",
     "koch_cnn": "image",
     "face_resnet": "image",
+    "face_aligned": "image",
 }
 
 
