@@ -80,6 +80,15 @@ ENCODER_RUNS = {
             'data.normalise="none"',
         ],
     ),
+    "face_aligned": (
+        "image65",  # landmarks, chip (150x150) and embedder: the landmark net is frozen
+        [
+            "model.widths=[4, 4, 8, 8]",
+            "model.embedding_dim=4",
+            "sampling.p=2",
+            'data.normalise="none"',
+        ],
+    ),
     "lstm": ("traffic", [a for a in TINY_TRAFFIC_MODEL if a.startswith("model.")]),
     "mlp": (
         "vector",
