@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -88,11 +89,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="instead: fine-tune on the other nine folds' people and score this fold (1-10)",
     )
     p.add_argument("--crop", type=int, default=110, help="--fine-tune-fold: the crop")
+    p.add_argument(
+        "--align",
+        action="store_true",
+        help="instead: faces aligned by the landmark model (results/lfw_pretrained_aligned.json)",
+    )
+    p.add_argument(
+        "--aligns",
+        default="68:0.75,5:0.75,68:0.9,5:0.9",
+        help="--align: the candidates POINTS:LANDMARK_BOX, chosen per fold on the other nine",
+    )
     p.add_argument("--out", default=None, help="JSON result (default results/lfw_pretrained.json)")
     return p.parse_args(argv)
 
 
-def embed(model: SiameseModel, dataset: Any, crop: int, console: Console) -> np.ndarray:
+def embed(model: SiameseModel, dataset: Any, *, crop: int, console: Console) -> np.ndarray:
     """Descriptors ``(N, 128)`` of a dataset's images cropped to ``crop`` and resized to 150."""
     t0 = time.perf_counter()
     out = model.embed_dataset(center_crop(dataset, crop, 150), batch_size=64)
@@ -109,11 +120,18 @@ def selection_pairs(same: np.ndarray, folds: np.ndarray, per_fold: int) -> np.nd
     return mask
 
 
+def crop_embedders(model: SiameseModel, crops: list[int], console: Console) -> dict[str, Any]:
+    """The fixed-crop candidates: ``{"crop C": dataset -> descriptors}``, smaller crops first."""
+    return {f"crop {c}": partial(embed, model, crop=c, console=console) for c in sorted(crops)}
+
+
 def view2(
-    model: SiameseModel, lfw: Path, crops: list[int], per_fold: int, console: Console
+    model: SiameseModel, lfw: Path, embedders: dict[str, Any], per_fold: int, console: Console
 ) -> dict[str, Any]:
-    """(a) and (b): the crop chosen per fold on the other folds' selection pairs, then 10-fold
-    verification with the chosen crop on every pair; identification with the crop chosen most."""
+    """(a) and (b): the preparation (a crop, or an alignment setting) chosen per fold on the other
+    folds' selection pairs, then 10-fold verification with the chosen one on every pair;
+    identification with the one chosen most often. ``embedders``: name -> (dataset ->
+    descriptors), in order of preference on ties; ``model`` gives the pair distance."""
     ds = load_source("lfw", path=str(lfw), pairs="pairs.txt")
     pr = ds.meta["pairs"]
     same, folds = pr["same"].astype(bool), pr["fold"]
@@ -121,10 +139,11 @@ def view2(
     sub = np.unique(np.r_[pr["i"][sel], pr["j"][sel]])
     pos = np.full(len(ds), -1)
     pos[sub] = np.arange(len(sub))
-    console.print(f"  selection: {int(sel.sum())} pairs, {len(sub)} images, crops {crops}")
+    names = list(embedders)
+    console.print(f"  selection: {int(sel.sum())} pairs, {len(sub)} images, candidates {names}")
     sel_scores = {}
-    for c in crops:
-        e = embed(model, ds.subset(sub), c, console)
+    for c in names:
+        e = embedders[c](ds.subset(sub))
         sel_scores[c] = pair_list_scores(model, e, pos[pr["i"][sel]], pos[pr["j"][sel]])
     chosen = []
     for k in np.unique(folds):
@@ -133,20 +152,20 @@ def view2(
             c: VerificationEvaluator()
             .fit(sel_scores[c][other], same[sel][other])
             .score(sel_scores[c][other], same[sel][other])
-            for c in crops
+            for c in names
         }
-        chosen.append(max(crops, key=lambda c: (acc[c], -c)))
+        chosen.append(max(names, key=lambda c: (acc[c], -names.index(c))))
     scores, embs = {}, {}
-    for c in sorted(set(chosen)):
-        console.print(f"  all images, crop {c}:")
-        embs[c] = embed(model, ds, c, console)
+    for c in sorted(set(chosen), key=names.index):
+        console.print(f"  all images, {c}:")
+        embs[c] = embedders[c](ds)
         scores[c] = pair_list_scores(model, embs[c], pr["i"], pr["j"])
     accs = []
     for k, c in zip(np.unique(folds), chosen, strict=True):
         test = folds == k
         fit = VerificationEvaluator().fit(scores[c][~test], same[~test])
         accs.append(fit.score(scores[c][test], same[test]))
-    crop = Counter(chosen).most_common(1)[0][0]
+    most = Counter(chosen).most_common(1)[0][0]
     return {
         "pairs": int(len(same)),
         "images": len(ds),
@@ -154,26 +173,27 @@ def view2(
             "pairs": int(sel.sum()),
             "images": int(len(sub)),
             "per_fold": per_fold,
-            "per_crop_10fold": {
-                str(c): k_fold_verification(sel_scores[c], same[sel], folds[sel]).to_dict()
-                for c in crops
+            "per_candidate_10fold": {
+                c: k_fold_verification(sel_scores[c], same[sel], folds[sel]).to_dict()
+                for c in names
             },
         },
-        "per_crop_10fold": {
-            str(c): k_fold_verification(scores[c], same, folds).to_dict() for c in scores
+        "per_candidate_10fold": {
+            c: k_fold_verification(scores[c], same, folds).to_dict() for c in scores
         },
         "selected": {
             "mean": float(np.mean(accs)),
             "std": float(np.std(accs)),
             "per_fold": [float(a) for a in accs],
-            "crop_per_fold": [int(c) for c in chosen],
+            "candidate_per_fold": chosen,
             "protocol": (
-                f"per fold, the crop best on the other nine folds' selection pairs (the first "
-                f"{per_fold} same + {per_fold} different of each fold); the threshold best on "
-                "all of the other nine folds' pairs"
+                f"per fold, the candidate best on the other nine folds' selection pairs (the "
+                f"first {per_fold} same + {per_fold} different of each fold); the threshold best "
+                "on all of the other nine folds' pairs"
             ),
         },
-        "identification": identification(embs[crop], ds.labels, ds.sources) | {"crop": crop},
+        "identification": identification(embs[most], ds.labels, ds.sources) | {"candidate": most},
+        "_dataset": ds,
     }
 
 
@@ -195,11 +215,24 @@ def identification(emb: np.ndarray, labels: np.ndarray, sources: list[str]) -> d
     }
 
 
-def att(model: SiameseModel, path: Path, episodes: int, seed: int, n_way: int) -> dict[str, Any]:
-    """(c): AT&T 1-shot ``n_way``-way on the largest central square resized to 150."""
+def att(
+    model: SiameseModel, path: Path, episodes: int, seed: int, n_way: int, pad: bool = False
+) -> dict[str, Any]:
+    """(c): AT&T 1-shot ``n_way``-way on the largest central square resized to 150, or (``pad``)
+    on the whole photo zero-padded to a square, then resized to 150."""
     ds = load_source("folders", path=str(path))
     h, w = ds.item_shape[-2:]
-    emb = model.embed_dataset(center_crop(ds, min(h, w), 150), batch_size=64)
+    if pad:
+        side = max(h, w)
+        sq = np.zeros((len(ds), ds.item_shape[0], side, side), dtype=np.float32)
+        top, left = (side - h) // 2, (side - w) // 2
+        sq[:, :, top : top + h, left : left + w] = ds.load(np.arange(len(ds)))
+        items = torch.nn.functional.interpolate(
+            torch.from_numpy(sq), size=(150, 150), mode="bilinear", antialias=True
+        )  # (N, C, 150, 150)
+        emb = model.embed(items.round().clamp(0, 255).to(torch.uint8), batch_size=64).numpy()
+    else:
+        emb = model.embed_dataset(center_crop(ds, min(h, w), 150), batch_size=64)
     res = n_way_k_shot_accuracy(
         emb, ds.labels, n_way=n_way, k_shot=1, episodes=episodes, distance="euclidean", seed=seed
     )
@@ -207,10 +240,66 @@ def att(model: SiameseModel, path: Path, episodes: int, seed: int, n_way: int) -
         "people": int(len(np.unique(ds.labels))),
         "images": len(ds),
         "image_size": [int(h), int(w)],
-        "crop": int(min(h, w)),
+        "framing": f"zero-padded to {max(h, w)}x{max(h, w)}" if pad else f"central {min(h, w)}",
         "n_way": n_way,
         **res.to_dict(),
     }
+
+
+def aligned_embedders(
+    data: Path, tmp: Path, settings: list[str], console: Console
+) -> dict[str, tuple[SiameseModel, Any]]:
+    """The alignment candidates ``POINTS:BOX`` (e.g. ``68:0.75``): each an imported aligned model
+    and its embedding function."""
+    out = {}
+    for k, item in enumerate(settings):
+        points, box = item.split(":")
+        folder = tmp / f"aligned{k}"
+        import_face_api(data / "pretrained" / "face-api", folder, align=True, points=points,
+                        landmark_box=float(box))  # fmt: skip
+        m = SiameseModel.load(folder)
+        name = f"aligned {points}-point, landmark box {float(box):g}"
+        out[name] = (m, partial(embed_aligned, m, name=name, console=console))
+    return out
+
+
+def embed_aligned(model: SiameseModel, dataset: Any, *, name: str, console: Console) -> np.ndarray:
+    """Descriptors of a dataset's 150x150 images through the aligned model."""
+    t0 = time.perf_counter()
+    out = model.embed_dataset(dataset, batch_size=64)
+    console.print(f"  {name}: {len(out)} images in {time.perf_counter() - t0:.0f} s")
+    return out
+
+
+def alignment_failures(model: SiameseModel, dataset: Any) -> dict[str, Any]:
+    """How many images the aligned model could not align (its fallback: the central crop)."""
+    from siamese.data.face_align import inside
+
+    enc, bad = model.encoder, []
+    with torch.no_grad():
+        for start in range(0, len(dataset), 256):
+            idx = np.arange(start, min(start + 256, len(dataset)))
+            x = torch.as_tensor(dataset.load(idx)).float()
+            marks = enc.find_landmarks(x)
+            bad.append(~inside(marks, enc.points, *x.shape[-2:]))
+    bad = torch.cat(bad).numpy()
+    return {"images": int(len(bad)), "not_aligned": int(bad.sum()),
+            "examples": [dataset.sources[i] for i in np.flatnonzero(bad)[:5]]}  # fmt: skip
+
+
+def previous_fixed_crop() -> dict[str, Any] | None:
+    """The fixed-crop figures of ``results/lfw_pretrained.json`` (the run without alignment)."""
+    path = ROOT / "benchmarks" / "results" / "lfw_pretrained.json"
+    if not path.is_file():
+        return None
+    import json
+
+    rec = json.loads(path.read_text())
+    f = rec["figures"]
+    return {"file": "benchmarks/results/lfw_pretrained.json", "command": rec["command"],
+            "lfw_view2": {k: f["lfw"]["selected"][k] for k in ("mean", "std")},
+            "identification": {k: f["lfw"]["identification"][k] for k in ("top1", "top5")},
+            "att": f["att"]["accuracy"], "wall_seconds": rec["wall_seconds"]}  # fmt: skip
 
 
 #: (d) the fine-tuning recipe: frozen backbone for epoch 1 (the head learns), then everything at
@@ -268,7 +357,7 @@ def fine_tune_fold(
     pos[sub] = np.arange(len(sub))
     out = {}
     for name, m in (("as_is", SiameseModel.load(model_dir)), ("fine_tuned", tuned)):
-        e = embed(m, ds.subset(sub), crop, console)
+        e = embed(m, ds.subset(sub), crop=crop, console=console)
         sc = pair_list_scores(m, e, pos[pr["i"]], pos[pr["j"]])
         ver = VerificationEvaluator().fit(sc[ref], same[ref])
         out[name] = {"accuracy": float(ver.score(sc[test], same[test])),
@@ -299,8 +388,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     load0, t0, cpu0 = os.getloadavg(), time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "face_api"
-        import_face_api(data / "pretrained" / "face-api", model_dir)
-        model = SiameseModel.load(model_dir)
+        if not args.align:  # (--align imports its own models)
+            import_face_api(data / "pretrained" / "face-api", model_dir, align=False)
+            model = SiameseModel.load(model_dir)
         lfw = data / "lfw"
         if args.quick:
             quick_pair_files(lfw, Path(tmp), per_part=5, per_fold=3)
@@ -322,7 +412,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             console.print(res)
             return res
         console.print("LFW View 2 ...")
-        figures = {"lfw": view2(model, lfw, crops, args.select_pairs, console)}
+        if args.align:
+            settings = args.aligns.split(",")[: 2 if args.quick else None]
+            models = aligned_embedders(data, Path(tmp), settings, console)
+            model = next(iter(models.values()))[0]  # the pair distance (euclidean for all)
+            figures = {"lfw": view2(model, lfw, {k: v[1] for k, v in models.items()},
+                                    args.select_pairs, console)}  # fmt: skip
+            model = models[figures["lfw"]["identification"]["candidate"]][0]
+            figures["lfw"]["alignment_failures"] = alignment_failures(
+                model, figures["lfw"]["_dataset"]
+            )
+        else:
+            figures = {"lfw": view2(model, lfw, crop_embedders(model, crops, console),
+                                    args.select_pairs, console)}  # fmt: skip
+        figures["lfw"].pop("_dataset")
         console.print("AT&T ...")
         att_path = data / "att_faces"
         if args.quick:
@@ -332,8 +435,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 for f in sorted(person.glob("*.pgm"))[:3]:
                     (att_path / person.name / f.name).symlink_to(f)
         figures["att"] = att(
-            model, att_path, 20 if args.quick else args.episodes, args.seed, 5 if args.quick else 40
-        )
+            model, att_path, 20 if args.quick else args.episodes, args.seed,
+            5 if args.quick else 40, pad=args.align,
+        )  # fmt: skip
     record = {
         "benchmark": "lfw_pretrained",
         "command": "python "
@@ -341,7 +445,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "quick": args.quick,
         "protocol": PROTOCOL,
         "model": "face-api face_recognition_model (dlib ResNet), imported by siamese import-weights",
-        "crops_tried": crops,
+        "aligned": args.align,
+        **(
+            {
+                "alignment_candidates": args.aligns.split(",")[: 2 if args.quick else None],
+                "fixed_crop_run": previous_fixed_crop(),
+            }
+            if args.align
+            else {"crops_tried": crops}
+        ),
         "figures": figures,
         "from_scratch": FROM_SCRATCH,
         "wall_seconds": round(time.perf_counter() - t0, 1),
@@ -352,8 +464,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "torch_version": torch.__version__,
     }
     print_table(console, record)
-    out = Path(args.out or ROOT / "benchmarks" / "results" / (
-        "lfw_pretrained_quick.json" if args.quick else "lfw_pretrained.json"))  # fmt: skip
+    name = "lfw_pretrained" + ("_aligned" if args.align else "") + ("_quick" if args.quick else "")
+    out = Path(args.out or ROOT / "benchmarks" / "results" / f"{name}.json")
     atomic_write_json(out, record)
     atomic_write_text(out.with_suffix(".md"), markdown(record))
     console.print(f"wrote {out} and {out.with_suffix('.md')}")
@@ -365,27 +477,44 @@ def _rows(record: dict[str, Any]) -> list[tuple[str, str, str]]:
     lfw, sel = f["lfw"], f["lfw"]["selected"]
     rows = [
         (
-            "LFW View 2 10-fold, crop + threshold chosen per fold on the other 9",
+            "LFW View 2 10-fold, "
+            + ("alignment" if record.get("aligned") else "crop")
+            + " + threshold chosen per fold on the other 9",
             f"{sel['mean']:.4f} +/- {sel['std']:.4f}",
-            f"crops chosen: {sorted(Counter(sel['crop_per_fold']).items())}",
+            f"chosen: {sorted(Counter(sel['candidate_per_fold']).items())}",
         )
     ]
-    for c, r in lfw["selection"]["per_crop_10fold"].items():
-        rows.append((f"  crop {c} on the {lfw['selection']['pairs']} selection pairs",
+    for c, r in lfw["selection"]["per_candidate_10fold"].items():
+        rows.append((f"  {c} on the {lfw['selection']['pairs']} selection pairs",
                      f"{r['mean']:.4f} +/- {r['std']:.4f}", f"AUC {r['auc']:.4f}"))  # fmt: skip
     idn = lfw["identification"]
     if idn["top1"] is not None:
         rows.append((
             f"LFW identification, 1 photo x {idn['enrolled_people']} people enrolled",
             f"top-1 {idn['top1']:.4f}",
-            f"top-5 {idn['top5']:.4f}; {idn['queries']} queries; crop {idn['crop']}",
+            f"top-5 {idn['top5']:.4f}; {idn['queries']} queries; {idn['candidate']}",
         ))  # fmt: skip
     a = f["att"]
     rows.append((
         f"AT&T {a['n_way']}-way 1-shot ({a['episodes']} episodes)",
         f"{a['accuracy']:.4f}",
-        f"{a['people']} people, {a['images']} images",
+        f"{a['people']} people, {a['images']} images; {a['framing']}",
     ))  # fmt: skip
+    fails = lfw.get("alignment_failures")
+    if fails:
+        rows.append(
+            (
+                "LFW images not aligned (central-crop fallback)",
+                f"{fails['not_aligned']} of {fails['images']}",
+                ", ".join(fails["examples"]),
+            )
+        )
+    prev = record.get("fixed_crop_run")
+    if prev:
+        rows.append(("LFW View 2 10-fold, fixed crop (the earlier run, same protocol)",
+                     f"{prev['lfw_view2']['mean']:.4f} +/- {prev['lfw_view2']['std']:.4f}",
+                     f"identification top-1 {prev['identification']['top1']:.4f}; AT&T "
+                     f"{prev['att']:.4f}; {prev['file']}"))  # fmt: skip
     s = record["from_scratch"]
     rows.append(("from scratch (benchmarks/lfw.py): View 2 retrained per fold",
                  f"{s['lfw_view2_retrained_per_fold']:.3f}", "our recipe, LFW people only"))  # fmt: skip
@@ -393,7 +522,8 @@ def _rows(record: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def print_table(console: Console, record: dict[str, Any]) -> None:
-    table = Table(title="Pretrained face embedder (trained on outside labelled data), as is")
+    how = "faces aligned by the landmark model" if record.get("aligned") else "as is"
+    table = Table(title=f"Pretrained face embedder (trained on outside labelled data), {how}")
     for col in ("measure", "figure", "notes"):
         table.add_column(col)
     for row in _rows(record):
@@ -406,7 +536,9 @@ def print_table(console: Console, record: dict[str, Any]) -> None:
 
 def markdown(record: dict[str, Any]) -> str:
     lines = [
-        "# Pretrained face embedder on LFW and AT&T (as is)",
+        "# Pretrained face embedder on LFW and AT&T ("
+        + ("faces aligned by the landmark model" if record.get("aligned") else "as is")
+        + ")",
         "",
         f"Protocol: {record['protocol']}.",
         "",

@@ -36,6 +36,15 @@ ALL_ON = {
         "output_activation": "l2",
     },
     "face_resnet": {"widths": [2, 3, 4, 5], "embedding_dim": 4, "output_activation": "l2"},
+    "face_aligned": {
+        "points": "5",
+        "padding": 0.3,
+        "landmark_box": 0.8,
+        "fallback_crop": 0.7,
+        "widths": [2, 3, 4, 5],
+        "embedding_dim": 4,
+        "output_activation": "l2",
+    },
     "hf_vision": {"pooling": "mean", "embedding_dim": 4, "output_activation": "l2"},
     "koch_cnn": {
         "embedding_dim": 6,
@@ -72,13 +81,12 @@ IMAGE_SIZE = {
     "conv4": 12,
     "koch_cnn": 66,
     "face_resnet": 103,
+    "face_aligned": 48,
     "hf_vision": 16,  # resized to the tiny ViT's 32x32 inside the encoder
-}
+}  # koch_cnn's four convolutions need 65 pixels or more
 # Arguments set another way: hf_vision's model folder (the fixture's tiny ViT) and the
 # architecture the run writes into model.json.
-SET_ELSEWHERE = {
-    "hf_vision": {"pretrained", "architecture"}
-}  # koch_cnn's four convolutions need 65 pixels or more
+SET_ELSEWHERE = {"hf_vision": {"pretrained", "architecture"}}
 KIND = {
     "conv1d": "sequence",
     "lstm": "sequence",
@@ -86,6 +94,7 @@ KIND = {
     "conv4": "image",
     "koch_cnn": "image",
     "face_resnet": "image",
+    "face_aligned": "image",
     "hf_vision": "image",
 }
 

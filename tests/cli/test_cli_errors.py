@@ -29,7 +29,7 @@ def test_missing_config_file(tmp_path, capsys, monkeypatch):
         (["--set", 'training.epochs="x"'], "expected an integer >= 1, got a string"),
         (
             ["--set", 'model.encoder="resnet"'],
-            "valid encoders: conv1d, conv4, face_resnet, hf_vision, koch_cnn, lstm, mlp",
+            "valid encoders: conv1d, conv4, face_aligned, face_resnet, hf_vision, koch_cnn, lstm, mlp",
         ),
         (["--set", 'data.source="nope"'], "unknown data source 'nope'; valid sources:"),
     ],

@@ -53,7 +53,7 @@ def test_an_encoder_without_a_pruning_rule_is_one_line(tiny_run):
     """face_resnet (an imported network) has no rule: a clear error listing those that have one
     (nor has hf_vision, a Hugging Face model)."""
     unprunable = [n for n in list_encoders() if n not in FAMILIES]
-    assert unprunable == ["face_resnet", "hf_vision"]
+    assert unprunable == ["face_aligned", "face_resnet", "hf_vision"]
     model = SiameseModel.load(tiny_run("face_resnet"))
     with pytest.raises(
         ConfigError, match="'face_resnet' has no pruning rule; encoders that can be"

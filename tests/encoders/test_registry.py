@@ -14,6 +14,7 @@ SMALL = {
     "conv1d": {"input_shape": (20, 3), "channels": (8, 8), "kernels": (5, 3), "embedding_dim": 4},
     "conv4": {"input_shape": (1, 28, 28), "channels": 8, "embedding_dim": 16},
     "face_resnet": {"input_shape": (3, 103, 103), "widths": (4, 4, 8, 8), "embedding_dim": 8},
+    "face_aligned": {"input_shape": (3, 64, 64), "widths": (4, 4, 8, 8), "embedding_dim": 8},
     "hf_vision": {"input_shape": (1, 32, 32), "pooling": "mean", "embedding_dim": 8},  # + a folder
     "lstm": {
         "input_shape": (20, 5),
@@ -81,7 +82,7 @@ def test_l2_output_has_unit_norm():
 def test_unknown_encoder_lists_valid_ones():
     with pytest.raises(
         ConfigError,
-        match="unknown encoder 'resnet'; valid encoders: conv1d, conv4, face_resnet, hf_vision, koch_cnn, lstm, mlp",
+        match="unknown encoder 'resnet'; valid encoders: conv1d, conv4, face_aligned, face_resnet, hf_vision, koch_cnn, lstm, mlp",
     ):
         create_encoder("resnet")
     with pytest.raises(ConfigError, match="unknown argument\\(s\\) depth; valid arguments"):

@@ -81,6 +81,15 @@ ENCODER_RUNS = {
             'data.normalise="none"',
         ],
     ),
+    "face_aligned": (
+        "image65",  # landmarks, chip (150x150) and embedder: the landmark net is frozen
+        [
+            "model.widths=[4, 4, 8, 8]",
+            "model.embedding_dim=4",
+            "sampling.p=2",
+            'data.normalise="none"',
+        ],
+    ),
     "hf_vision": (  # a tiny random ViT (hf_tiny), its 32x32 input resized from 16x16
         "image16",
         ['model.pooling="cls"', "model.embedding_dim=4", 'data.normalise="none"'],

@@ -25,7 +25,7 @@ from weights_helpers import run_cli  # noqa: E402
 @pytest.fixture(scope="module")
 def face_model(shared_data, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("face") / "model"
-    import_face_api(shared_data / "pretrained" / "face-api", out)
+    import_face_api(shared_data / "pretrained" / "face-api", out, align=False)
     return out
 
 

@@ -63,3 +63,20 @@ def run_cli(capsys, *args) -> tuple[int, str, str]:
         code = exc.code if isinstance(exc.code, int) else 1
     out = capsys.readouterr()
     return code, out.out, out.err
+
+
+def tf_landmark_tensors(net) -> dict[str, np.ndarray]:
+    """A ``FaceLandmark68Net``'s weights under face-api's names, in TensorFlow's layouts."""
+    from siamese.weights.face_landmarks import tf_name as landmark_name
+
+    out = {}
+    for key, value in net.state_dict().items():
+        v = value.numpy()
+        if key.endswith("depthwise.weight"):  # (C, 1, 3, 3) -> (3, 3, C, 1)
+            v = v.transpose(2, 3, 0, 1)
+        elif v.ndim == 4:
+            v = v.transpose(2, 3, 1, 0)
+        elif v.ndim == 2:
+            v = v.T
+        out[landmark_name(key)] = v
+    return out

@@ -3,6 +3,7 @@
 from siamese.encoders import (  # noqa: F401  (registers them)
     conv1d,
     conv4,
+    face_aligned,
     face_resnet,
     hf_vision,
     koch_cnn,

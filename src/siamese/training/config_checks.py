@@ -89,6 +89,9 @@ ENCODER_RULES: dict[str, Range] = {
     "fixed_features": AT_LEAST_0,
     "max_length": AT_LEAST_0,
     "dense_init_std": POSITIVE,
+    "padding": AT_LEAST_0,  # face_aligned: dlib's chip padding, and two shares of the side
+    "landmark_box": Range(0, 1, lo_open=True),
+    "fallback_crop": Range(0, 1, lo_open=True),
 }
 
 

@@ -9,7 +9,12 @@ ordinary model folder (``model.safetensors`` + ``model.json``) that ``enroll``, 
 ``verify``, ``evaluate``, ``export``, ``serve`` and training (``model.init_from``) take.
 
 The model's images are 150x150 RGB in [0, 255]; the encoder subtracts face-api's mean colour and
-divides by 255, as ``FaceRecognitionNet.forwardInput`` does. Pairs are compared by euclidean
+divides by 255, as ``FaceRecognitionNet.forwardInput`` does.
+
+When face-api's landmark model (``face_landmark_68_model``, ``siamese.weights.face_landmarks``) is
+beside the recogniser, it is imported too and the folder's encoder is ``face_aligned``: 68
+landmarks, dlib's 150x150 face chip, then the embedder, inside the model, so every command and
+the service align faces alike (``align=False`` / ``--no-align``: the plain ``face_resnet``). Pairs are compared by euclidean
 distance, as dlib and face-api do (face-api's "same person" threshold is 0.6).
 """
 
@@ -22,16 +27,23 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from siamese.encoders.face_aligned import AlignedFaceNet
 from siamese.encoders.face_resnet import MEAN_RGB, PIXEL_SCALE, FaceResNet
 from siamese.errors import ConfigError, ModelFileError
 from siamese.model import SiameseModel
-from siamese.weights.tfjs_manifest import read_tfjs_weights
+from siamese.weights.face_landmarks import MANIFEST as LANDMARKS
+from siamese.weights.face_landmarks import SOURCE as LANDMARK_SOURCE
+from siamese.weights.face_landmarks import landmark_state_dict
+from siamese.weights.tensor_match import match_tensors
 
 MANIFEST = "face_recognition_model-weights_manifest.json"
 SIZE = 150
+#: dlib's chip padding for its face recogniser (``get_face_chip_details(shape, 150, 0.25)``).
+PADDING = 0.25
+#: The central fraction of the image the landmark model sees by default (see ``face_aligned``).
+LANDMARK_BOX = 0.9
 SOURCE = "@vladmandic/face-api face_recognition_model (dlib's ResNet face embedder), MIT licence"
 PROTOCOL = (
     "a network trained by dlib's author on outside labelled face data (about 3 million faces of "
@@ -48,15 +60,6 @@ def tf_name(key: str) -> str:
     leaf = {("conv", "weight"): "filters", ("conv", "bias"): "bias",
             ("scale", "weight"): "weights", ("scale", "bias"): "biases"}[(layer, kind)]  # fmt: skip
     return f"{prefix.replace('.', '/')}/{layer}/{leaf}"
-
-
-def to_torch(key: str, value: np.ndarray) -> np.ndarray:
-    """A TensorFlow tensor in PyTorch's layout: conv HWIO -> OIHW, dense (in, out) -> (out, in)."""
-    if value.ndim == 4:
-        return value.transpose(3, 2, 0, 1)
-    if value.ndim == 2:
-        return value.T
-    return value
 
 
 def manifest_path(path: str | Path) -> Path:
@@ -87,41 +90,10 @@ def face_api_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         ModelFileError: unreadable files (``read_tfjs_weights``), or tensors that do not match
             the architecture: the first missing, unexpected or differently shaped one is named.
     """
-    manifest = manifest_path(path)
-    tensors = read_tfjs_weights(manifest)
     with torch.device("meta"):
         wanted = FaceResNet().state_dict()
-    state: dict[str, torch.Tensor] = {}
-    for key, ref in wanted.items():
-        name = tf_name(key)
-        if name not in tensors:
-            raise ModelFileError(
-                f"{manifest}: tensor {name!r} is missing; the face recogniser needs "
-                f"{len(wanted)} tensors (is this the face_recognition_model manifest?)"
-            )
-        value = to_torch(key, tensors.pop(name))
-        if tuple(value.shape) != tuple(ref.shape):
-            raise ModelFileError(
-                f"{manifest}: tensor {name!r} has shape {list(tf_shape(value.shape))}, "
-                f"expected {list(tf_shape(ref.shape))} for face-api's face recogniser"
-            )
-        state[key] = torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
-    if tensors:
-        raise ModelFileError(
-            f"{manifest}: unexpected tensor(s) {', '.join(map(repr, list(tensors)[:3]))}; "
-            "the face recogniser has no such layer (is this the face_recognition_model manifest?)"
-        )
-    return state
-
-
-def tf_shape(shape: Any) -> tuple[int, ...]:
-    """A PyTorch-layout shape as the manifest writes it (TensorFlow's layout)."""
-    shape = tuple(int(s) for s in shape)
-    if len(shape) == 4:
-        return (shape[2], shape[3], shape[1], shape[0])
-    if len(shape) == 2:
-        return (shape[1], shape[0])
-    return shape
+    names = {key: tf_name(key) for key in wanted}
+    return match_tensors(manifest_path(path), wanted, names, "face recogniser", MANIFEST)
 
 
 def import_face_api(
@@ -129,25 +101,35 @@ def import_face_api(
     out: str | Path,
     *,
     crop: int | None = None,
+    align: bool | None = None,
+    points: str = "68",
+    landmark_box: float = LANDMARK_BOX,
     overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Convert face-api's face recogniser into a model folder.
+    """Convert face-api's face recogniser (and its landmark model: aligned faces) into a folder.
 
     Args:
         path: ``face_recognition_model-weights_manifest.json`` or the folder holding it (its
             ``.bin`` shard beside it).
         out: the model folder to write (``model.safetensors`` + ``model.json``).
         crop: a central square of this many pixels is cut from every image file before it is
-            resized to 150x150 (``info.image.center_crop``; e.g. 110 for LFW's 250x250
-            deep-funneled images); None: the whole image.
+            resized to 150x150 (``info.image.center_crop``; e.g. 110 for LFW's 150x150
+            deep-funneled images without alignment); None: the whole image.
+        align: None: align faces when the landmark model
+            (``face_landmark_68_model-weights_manifest.json``) is beside the recogniser's
+            manifest; True: it must be; False: no alignment (the plain ``face_resnet``).
+        points: ``"68"`` or ``"5"``: dlib's chip variant (``siamese.data.face_align``).
+        landmark_box: the central square the landmark model sees, a fraction of the side.
         overwrite: replace an existing model folder.
 
     Returns:
-        A summary: the folder, tensor and parameter counts, the manifest's SHA-256.
+        A summary: the folder, tensor and parameter counts, the manifests' SHA-256, whether
+        faces are aligned.
 
     Raises:
-        ModelFileError: unreadable or mismatched weight files.
-        ConfigError: ``out`` exists (without ``overwrite``) or a bad ``crop``.
+        ModelFileError: unreadable or mismatched weight files (or, with ``align=True``, no
+            landmark model).
+        ConfigError: ``out`` exists (without ``overwrite``), a bad ``crop`` or alignment option.
     """
     out = Path(out)
     if crop is not None and (isinstance(crop, bool) or not isinstance(crop, int) or crop < 1):
@@ -156,9 +138,46 @@ def import_face_api(
         raise ConfigError(f"{out}: already exists; pass --overwrite to replace it, or pick --out")
     manifest = manifest_path(path)
     state = face_api_state_dict(manifest)
-    encoder = FaceResNet()
-    encoder.load_state_dict(state, strict=True)
+    landmarks = manifest.parent / LANDMARKS
+    if align and not landmarks.is_file():
+        raise ModelFileError(
+            f"{landmarks}: missing; --align needs face-api's landmark model beside the face "
+            "recogniser (from the npm package @vladmandic/face-api, folder model/), or pass "
+            "--no-align"
+        )
+    aligned = landmarks.is_file() if align is None else bool(align)
     digest = hashlib.sha256(manifest.read_bytes()).hexdigest()
+    pretrained: dict[str, Any] = {
+        "source": SOURCE,
+        "manifest": manifest.name,
+        "manifest_sha256": digest,
+        "protocol": PROTOCOL,
+        "preprocessing": (
+            f"RGB resized to {SIZE}x{SIZE}; minus mean {list(MEAN_RGB)}; divided by {PIXEL_SCALE:g}"
+        ),
+    }
+    args: dict[str, Any] = {"input_shape": [3, SIZE, SIZE], "embedding_dim": 128}
+    if aligned:
+        args |= {"points": str(points), "padding": PADDING, "landmark_box": landmark_box}
+        encoder: torch.nn.Module = AlignedFaceNet(**args)
+        marks = landmark_state_dict(landmarks)
+        encoder.landmarks.load_state_dict(marks, strict=True)
+        encoder.embedder.load_state_dict(state, strict=True)
+        pretrained |= {
+            "landmark_source": LANDMARK_SOURCE,
+            "landmark_manifest": landmarks.name,
+            "landmark_manifest_sha256": hashlib.sha256(landmarks.read_bytes()).hexdigest(),
+            "alignment": (
+                f"68 landmarks found on the central {landmark_box:g} of the image (resized to "
+                f"112x112); the {SIZE}x{SIZE} chip of dlib's get_face_chip_details ({points}-point "
+                f"variant, padding {PADDING:g}) cut from the image; where the points fall "
+                "outside the image, the central 110/150 square instead"
+            ),
+        }
+    else:
+        encoder = FaceResNet()
+        encoder.load_state_dict(state, strict=True)
+        marks = {}
     info = {
         "kind": "image",
         "item_shape": [3, SIZE, SIZE],
@@ -168,31 +187,24 @@ def import_face_api(
             "ink_crop": None,
             "center_crop": None if crop is None else [crop, crop],
         },
-        "pretrained": {
-            "source": SOURCE,
-            "manifest": manifest.name,
-            "manifest_sha256": digest,
-            "protocol": PROTOCOL,
-            "preprocessing": (
-                f"RGB resized to {SIZE}x{SIZE}; minus mean {list(MEAN_RGB)}; divided by "
-                f"{PIXEL_SCALE:g}"
-            ),
-        },
+        "pretrained": pretrained,
     }
     model = SiameseModel(
         encoder,
-        encoder_name="face_resnet",
-        encoder_args={"input_shape": [3, SIZE, SIZE], "embedding_dim": 128},
+        encoder_name="face_aligned" if aligned else "face_resnet",
+        encoder_args=args,
         distance="euclidean",
         info=info,
     )
     _save_folder(model, out, overwrite)
     return {
         "out": str(out),
-        "tensors": len(state),
-        "parameters": int(sum(v.numel() for v in state.values())),
+        "tensors": len(state) + len(marks),
+        "parameters": int(sum(v.numel() for v in (*state.values(), *marks.values()))),
         "manifest": str(manifest),
         "manifest_sha256": digest,
+        "aligned": aligned,
+        **({"landmark_manifest": str(landmarks), "points": str(points)} if aligned else {}),
         "center_crop": crop,
     }
 
