@@ -4,7 +4,6 @@ the imported folder through enroll, identify, verify, export and the service (re
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "face_api" / "reference.json"
 sys.path.insert(0, str(ROOT / "tools"))
 from face_api_reference import noise_image, pixel_sha256  # noqa: E402
-from weights_helpers import run_cli  # noqa: E402
+from weights_helpers import enroll_identify_verify, run_cli  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -50,27 +49,7 @@ def test_descriptors_match_face_api_on_tfjs(face_model, shared_data):
 def test_imported_folder_enrolls_identifies_verifies_and_exports(
     face_model, shared_data, tmp_path, capsys
 ):
-    lfw = shared_data / "lfw" / "images"
-    people = ["George_W_Bush", "Colin_Powell", "Tony_Blair", "Serena_Williams"]
-    enrolled, queries = tmp_path / "people", {}
-    for name in people:
-        files = sorted((lfw / name).glob("*.jpg"))[:2]
-        (enrolled / name).mkdir(parents=True)
-        shutil.copy(files[0], enrolled / name / files[0].name)  # one photo per person
-        queries[name] = files[1]
-    gallery = tmp_path / "gallery"
-    code, _, err = run_cli(capsys, "enroll", face_model, "--folder", enrolled, "--out", gallery,
-                        "--threshold", "0.6")  # fmt: skip
-    assert code == 0, err
-    code, out, err = run_cli(capsys, "identify", gallery, *queries.values(), "--json")
-    assert code == 0, err
-    answers = json.loads(out)
-    top = [a["matches"][0]["label"] if a.get("matches") else a.get("label") for a in answers]
-    assert top == people, answers
-    code, out, err = run_cli(capsys, "verify", face_model, queries["Tony_Blair"],
-                          enrolled / "Tony_Blair" / next((enrolled / "Tony_Blair").iterdir()).name,
-                          "--threshold", "0.6", "--json")  # fmt: skip
-    assert code == 0 and json.loads(out)["same"] is True, out + err
+    enroll_identify_verify(capsys, face_model, shared_data / "lfw" / "images", tmp_path)
     code, out, err = run_cli(capsys, "export", face_model, "--format", "onnx", "--json")
     assert code == 0, err
     assert json.loads(out)["max_abs_diff"] <= 1e-4

@@ -4,7 +4,6 @@ face-api folder through enroll, identify, verify (real files)."""
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "face_api" / "landmarks.json"
 sys.path.insert(0, str(ROOT / "tools"))
 from face_api_reference import landmark_inputs, pixel_sha256  # noqa: E402
-from weights_helpers import run_cli  # noqa: E402
+from weights_helpers import enroll_identify_verify  # noqa: E402
 
 
 def test_landmarks_match_face_api_on_tfjs(shared_data):
@@ -55,27 +54,7 @@ def aligned_model(shared_data, tmp_path_factory) -> Path:
 def test_aligned_folder_enrolls_identifies_and_verifies(
     aligned_model, shared_data, tmp_path, capsys
 ):
-    lfw = shared_data / "lfw" / "images"
-    people = ["George_W_Bush", "Colin_Powell", "Tony_Blair", "Serena_Williams"]
-    enrolled, queries = tmp_path / "people", {}
-    for name in people:
-        files = sorted((lfw / name).glob("*.jpg"))[:2]
-        (enrolled / name).mkdir(parents=True)
-        shutil.copy(files[0], enrolled / name / files[0].name)
-        queries[name] = files[1]
-    gallery = tmp_path / "gallery"
-    code, _, err = run_cli(capsys, "enroll", aligned_model, "--folder", enrolled, "--out", gallery,
-                           "--threshold", "0.6")  # fmt: skip
-    assert code == 0, err
-    code, out, err = run_cli(capsys, "identify", gallery, *queries.values(), "--json")
-    assert code == 0, err
-    answers = json.loads(out)
-    top = [a["matches"][0]["label"] if a.get("matches") else a.get("label") for a in answers]
-    assert top == people, answers
-    first = next((enrolled / "Tony_Blair").iterdir())
-    code, out, err = run_cli(capsys, "verify", aligned_model, queries["Tony_Blair"], first,
-                             "--threshold", "0.6", "--json")  # fmt: skip
-    assert code == 0 and json.loads(out)["same"] is True, out + err
+    enroll_identify_verify(capsys, aligned_model, shared_data / "lfw" / "images", tmp_path)
     enc = SiameseModel.load(aligned_model).encoder
     noise = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (1, 3, 150, 150)))
     _, ok = enc.align(noise.to(torch.uint8))  # whatever it says, the answer is a chip, not NaN

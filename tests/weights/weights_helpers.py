@@ -1,9 +1,10 @@
 """For the importer tests: TensorFlow.js weight manifests written as the tfjs converter writes
-them, and the CLI run in-process."""
+them, the CLI run in-process, and a face model folder taken through enroll / identify / verify."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -80,3 +81,28 @@ def tf_landmark_tensors(net) -> dict[str, np.ndarray]:
             v = v.T
         out[landmark_name(key)] = v
     return out
+
+
+def enroll_identify_verify(capsys, model_dir: Path, lfw: Path, tmp_path: Path) -> None:
+    """One LFW photo each of four people enrolled from a folder with ``model_dir``; their second
+    photos identified; one verified against its enrolled photo (threshold 0.6, dlib's)."""
+    people = ["George_W_Bush", "Colin_Powell", "Tony_Blair", "Serena_Williams"]
+    enrolled, queries = tmp_path / "people", {}
+    for name in people:
+        files = sorted((lfw / name).glob("*.jpg"))[:2]
+        (enrolled / name).mkdir(parents=True)
+        shutil.copy(files[0], enrolled / name / files[0].name)  # one photo per person
+        queries[name] = files[1]
+    gallery = tmp_path / "gallery"
+    code, _, err = run_cli(capsys, "enroll", model_dir, "--folder", enrolled, "--out", gallery,
+                           "--threshold", "0.6")  # fmt: skip
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "identify", gallery, *queries.values(), "--json")
+    assert code == 0, err
+    answers = json.loads(out)
+    top = [a["matches"][0]["label"] if a.get("matches") else a.get("label") for a in answers]
+    assert top == people, answers
+    first = next((enrolled / "Tony_Blair").iterdir())
+    code, out, err = run_cli(capsys, "verify", model_dir, queries["Tony_Blair"], first,
+                             "--threshold", "0.6", "--json")  # fmt: skip
+    assert code == 0 and json.loads(out)["same"] is True, out + err
