@@ -73,7 +73,10 @@ class DataConfig:
 class ModelConfig:
     """The shared encoder. Other keys are the encoder's arguments (``siamese encoders``)."""
 
-    encoder: str = _f("lstm", "registered encoder name: koch_cnn, conv4, lstm, mlp, face_resnet")
+    encoder: str = _f(
+        "lstm",
+        "registered encoder name (`siamese encoders` lists them), e.g. conv4, lstm, face_resnet",
+    )
     init_from: str = _f(
         "",
         "a model folder (siamese import-weights, or a run) whose encoder weights start training "
@@ -162,7 +165,7 @@ class TrainingConfig:
         0,
         "fine-tuning: the first n epochs train only the encoder's head (its last layer group) "
         "and the pair head, the backbone frozen; then everything (encoders with layer groups: "
-        "face_resnet)",
+        "face_resnet, face_aligned, hf_vision)",
     )
     backbone_lr_scale: float = _f(
         1.0, "fine-tuning: the backbone's learning rate as a share of learning_rate (e.g. 0.1)"

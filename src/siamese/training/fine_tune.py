@@ -53,7 +53,8 @@ class BackboneSchedule:
             raise ConfigError(
                 f"training.freeze_backbone_epochs / backbone_lr_scale / layer_decay: encoder "
                 f"{getattr(model, 'encoder_name', None)!r} does not name its layer groups "
-                "(layer_groups()); they work with face_resnet; leave them at 0 / 1 / 1"
+                "(layer_groups()); they work with face_resnet, face_aligned and hf_vision; leave them at "
+                "0 / 1 / 1"
             )
         if backbone_lr_scale <= 0 or not 0 < layer_decay <= 1:
             raise ConfigError(
