@@ -87,6 +87,7 @@ IMAGE_SIZE = {
 # Arguments set another way: hf_vision's model folder (the fixture's tiny ViT) and the
 # architecture the run writes into model.json.
 SET_ELSEWHERE = {"hf_vision": {"pretrained", "architecture"}}
+PIXELS = ("hf_vision", "face_aligned")  # their own preprocessing: data.normalise must be none
 KIND = {
     "conv1d": "sequence",
     "lstm": "sequence",
@@ -138,7 +139,7 @@ def _data(name: str, folder) -> list[str]:
         s = IMAGE_SIZE[name]
         items = rng.integers(0, 256, size=(30, s, s), dtype=np.uint8)
         items[:, : s // 2] //= (labels[:, None, None] + 1).astype(np.uint8)
-        norm = "none" if name == "hf_vision" else "global"  # hf_vision: its own preprocessing
+        norm = "none" if name in PIXELS else "global"  # these take 0-255 pixels
         extra = [f'data.normalise="{norm}"', "evaluation.test_time_shift=1", 'data.kind="image"']
     np.savez(folder / "tiny.npz", items=items, labels=labels)
     return ['data.source="arrays"', f'data.path="{folder / "tiny.npz"}"', *extra]
@@ -185,7 +186,7 @@ def test_every_encoder_exports_with_every_option(trained, name, format):
     run = trained(name)
     model = SiameseModel.load(run)
     assert model.head is not None
-    assert (model.normaliser.mode == "none") == (name == "hf_vision")  # hf_vision: its own
+    assert (model.normaliser.mode == "none") == (name in PIXELS)
     assert model.test_time_shift == (1 if KIND[name] == "image" else 0)
     report = export_model(run, format)
     assert report["max_abs_diff"] <= 1e-4 and report["head_max_abs_diff"] <= 1e-4

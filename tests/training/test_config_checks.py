@@ -78,8 +78,9 @@ BAD = [
     ("data.crop=-4", "'data.crop' = -4: expected an integer >= 0"),
     (
         'model.encoder="hf_vision"',
-        "'data.normalise' = 'feature': hf_vision takes 0-255 pixels and applies its model's own",
+        "'data.normalise' = 'feature': hf_vision takes 0-255 pixels and applies its own",
     ),
+    ('model.encoder="face_aligned"', "'data.normalise' = 'feature': face_aligned takes 0-255"),
     ("data.val_fold=-2", "'data.val_fold' = -2: expected an integer >= -1"),
     ("data.val_fold=0", "'data.val_fold' = 0: a fold needs data.split = 'protocol', data.val_s"),
     ("seed=-1", "'seed' = -1: expected an integer >= 0"),

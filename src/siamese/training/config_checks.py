@@ -207,11 +207,13 @@ def _cross_field_errors(cfg: Any) -> list[str]:
             f"data.val_split = 'items' and a fold number below round(1 / data.val_fraction) = "
             f"{folds}; use -1 for a random held-out share"
         )
-    if cfg.model.encoder == "hf_vision" and d.normalise != "none":
+    enc = cfg.model.encoder
+    # (face_resnet from a folder: init_from's own check compares with the folder's normaliser)
+    if enc in ("hf_vision", "face_aligned") and d.normalise != "none":
         errors.append(
-            f"config key 'data.normalise' = {d.normalise!r}: hf_vision takes 0-255 pixels and "
-            "applies its model's own preprocessing (resize, mean/std); set data.normalise = "
-            '"none" (a second normalisation would move the pretrained inputs)'
+            f"config key 'data.normalise' = {d.normalise!r}: {enc} takes 0-255 pixels and "
+            "applies its own preprocessing (the pretrained network's mean/std); set "
+            'data.normalise = "none" (a second normalisation would move the pretrained inputs)'
         )
     if isinstance(s.group, int) and s.group == 1:
         errors.append(
