@@ -302,22 +302,13 @@ class Gallery:
 
     # ---------------------------------------------------------------- discovery
     def discover(
-        self,
-        items: np.ndarray,
-        lengths: np.ndarray | None = None,
-        *,
-        method: str = "agglomerative",
-        min_cluster_size: int = 3,
-        link_scale: float = 1.0,
-        unknown: str = "threshold",
-        novelty_rate: float = 0.01,
-        link: str = "threshold",
-        min_samples: int | None = None,
+        self, items: np.ndarray, lengths: np.ndarray | None = None, **settings: Any
     ) -> Discovery:
         """Cluster the queries answered "unknown" into candidate new classes (``gallery.discover``).
 
         Args:
             items, lengths: the queries (as in ``identify``).
+            settings: as ``discover_embeddings`` takes them (keyword only):
             method: ``"agglomerative"`` (average linkage cut at ``link_scale`` x the threshold)
                 or ``"hdbscan"``; never a fixed number of clusters.
             min_cluster_size: smaller groups are noise (at least 2).
@@ -340,16 +331,7 @@ class Gallery:
                 settings use it (``unknown`` or ``link`` ``"threshold"``), or bad settings.
             DataError: no queries, or items of the wrong shape.
         """
-        return self.discover_embeddings(
-            self.embed(items, lengths),
-            method=method,
-            min_cluster_size=min_cluster_size,
-            link_scale=link_scale,
-            unknown=unknown,
-            novelty_rate=novelty_rate,
-            link=link,
-            min_samples=min_samples,
-        )
+        return self.discover_embeddings(self.embed(items, lengths), **settings)
 
     def discover_embeddings(
         self,
