@@ -19,6 +19,10 @@ the time-series recipe that collapsed there under batch-hard (issue 16: conv1d, 
 euclidean, margin 0.2, 8 x 8 batches, 20 x 20 steps), where the test classes are the training
 ones, so 1-NN of TEST against the TRAIN gallery is reported too.
 
+``select`` chooses the schedule without the evaluation alphabets: the Omniglot setting on the
+background characters only, the last third of them (by index) held out as test; the
+``scheduled_*`` candidates (midpoints 0.25 and 0.1, the cyclic sigmoid) are meant for it.
+
 Per run: training triplet accuracy (``d(a, p) < d(a, n)`` on 2,000 fixed random training
 triplets), top-1 / top-50 retrieval on the held-out characters (each image queries all others),
 ``collapsed`` and what it is measured from (below), the trainer's own collapse flag, the
@@ -69,12 +73,34 @@ P, K = 32, 2
 STRATEGIES: dict[str, dict[str, Any]] = {
     "scheduled": {"strategy": "scheduled", "schedule": "sigmoid", "threshold": 1.0},
     "scheduled_mid": {"strategy": "scheduled", "schedule": "sigmoid", "threshold": 0.5},
+    # candidates of the selection screen (--settings select): an earlier rise to batch-hard, and
+    # the cyclic curve; chosen on held-out BACKGROUND characters, never the evaluation alphabets
+    "scheduled_m25": {
+        "strategy": "scheduled",
+        "schedule": "sigmoid",
+        "threshold": 1.0,
+        "midpoint": 0.25,
+    },
+    "scheduled_m10": {
+        "strategy": "scheduled",
+        "schedule": "sigmoid",
+        "threshold": 1.0,
+        "midpoint": 0.1,
+    },
+    "scheduled_cyclic": {
+        "strategy": "scheduled",
+        "schedule": "cyclic_sigmoid",
+        "threshold": 1.0,
+        "cycles": 3,
+    },
     "batch_hard": {"strategy": "batch_hard"},
     "semi_hard": {"strategy": "semi_hard"},
     "hardest": {"strategy": "hardest"},
     "sequencer": {"strategy": "sigmoid", "threshold": 1.0},
 }
-ONLINE = ("scheduled", "scheduled_mid", "batch_hard", "semi_hard")
+ONLINE = tuple(
+    k for k, v in STRATEGIES.items() if v["strategy"] in ("scheduled", "batch_hard", "semi_hard")
+)
 SETTINGS: dict[str, dict[str, Any]] = {
     "omniglot": {"activation": "l2", "distance": "cosine", "margin": 0.2, "lr": 1e-3},
     "collapse": {
@@ -84,6 +110,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "lr": 3e-3,
     },
 }
+# the selection screen: the omniglot setting on BACKGROUND characters only, the last third held out
+SETTINGS["select"] = dict(SETTINGS["omniglot"])
+SELECT_HELD_OUT = 1 / 3  # of the background characters, the last by index
 SETTINGS["plaid"] = {"activation": "l2", "distance": "euclidean", "margin": 0.2, "lr": 1e-3}
 PLAID_P, PLAID_K = 8, 8  # the recipe's batch (P is capped at PLAID's 11 classes)
 COMMON_TRAINING: dict[str, Any] = {
@@ -100,16 +129,27 @@ SPREAD_RATIO, SEPARATION = 0.05, 1.1  # the collapse criterion (module docstring
 
 @register_source("omniglot_low_shot")
 def omniglot_low_shot(
-    path: str, per_class: int = 2, size: int = 28, limit_classes: int | None = None
+    path: str,
+    per_class: int = 2,
+    size: int = 28,
+    limit_classes: int | None = None,
+    select: bool = False,
 ) -> LabeledDataset:
-    """Omniglot with ``per_class`` drawings of each background character (all evaluation ones)."""
+    """Omniglot with ``per_class`` drawings of each training character (all test ones).
+
+    ``select``: the selection split: background characters only, the last third of them by
+    index held out as "test" (new characters, as the evaluation alphabets are to training).
+    """
     ds = load_source(
         "omniglot",
         path=path,
-        parts=["background", "evaluation"],
+        parts=["background"] if select else ["background", "evaluation"],
         size=size,
         limit_classes=limit_classes,
     )
+    if select:
+        cut = int(round(ds.num_classes * (1 - SELECT_HELD_OUT)))
+        ds.split = np.where(ds.labels < cut, "train", "test").astype(object)
     rng = np.random.default_rng(0)
     keep = []
     for c in np.unique(ds.labels):
@@ -139,6 +179,7 @@ def config(
             "val_fraction": 0.05,
             "normalise": "global",
             **({"limit_classes": 200} if args.quick else {}),
+            **({"select": True} if setting == "select" else {}),
         },
         "model": {
             "encoder": "conv4",

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from _limits import HANG_S
 
@@ -40,3 +41,18 @@ def test_mining_comparison_quick(shared_data: Path, tmp_path: Path):
     assert runs["batch_hard"]["hardness_target_last_epoch"] is None
     summary = result["summary"]["omniglot"]
     assert summary["scheduled"]["seeds"] == [0] and summary["batch_hard"]["collapsed"] in (0, 1)
+
+
+def test_selection_split_holds_out_background_characters_only(shared_data: Path):
+    """--settings select never touches the evaluation alphabets: training keeps 2 drawings of
+    the first two thirds of the background characters, the last third is the (whole) test part."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import mining_comparison as bench
+    finally:
+        sys.path.pop(0)
+    ds = bench.omniglot_low_shot(str(shared_data / "omniglot"), limit_classes=30, select=True)
+    assert all("images_background" in s for s in ds.sources)
+    train, test = ds.labels[ds.split == "train"], ds.labels[ds.split == "test"]
+    assert set(train) == set(range(20)) and set(test) == set(range(20, 30))
+    assert np.bincount(train).tolist() == [2] * 20 and np.bincount(test)[20:].tolist() == [20] * 10
