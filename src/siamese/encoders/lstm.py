@@ -5,6 +5,10 @@ summary statistics of the input (``summary_stats``) and its normalised magnitude
 (``spectrum``). They are there for classes the network never saw in training: the LSTM learns
 what separates its training classes and little else, while level, spread, extremes, step sizes and
 periodicity stay visible to the head through these branches.
+
+``input_batch_norm`` puts batch normalisation on the input layer: each channel standardised over
+the batch and its valid time steps (batch statistics in training, running ones in eval), before
+everything else (``benchmarks/telecom_lstm.py`` measures its train/validation effect).
 """
 
 from __future__ import annotations
