@@ -66,6 +66,7 @@ ALL_ON = {
         "summary_stats": True,
         "spectrum": 3,
         "fixed_features": 0.5,
+        "input_batch_norm": True,
     },
     "mlp": {
         "hidden": [6],

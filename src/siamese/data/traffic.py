@@ -171,6 +171,7 @@ def simulate_traffic(
     length: int = 96,
     seed: int = 0,
     unseen: list[str] | None = None,
+    test_per_pattern: int = 0,
 ) -> LabeledDataset:
     """Simulate ``n_per_pattern`` windows of each traffic pattern.
 
@@ -181,6 +182,9 @@ def simulate_traffic(
         seed: the generator seed; the same seed gives the same data.
         unseen: patterns held out of training: their items get ``split = "test"`` and the
             others ``"train"`` (use with ``data.split = "protocol"``); None sets no split.
+        test_per_pattern: held-out windows of every pattern, drawn after its ``n_per_pattern``
+            training windows (which stay the same), with ``split = "test"``: a classification
+            protocol where test shares the training patterns (with ``data.split = "protocol"``).
 
     Returns:
         A ``LabeledDataset`` of kind ``"sequence"``, items ``(N, length, 5)`` float32.
@@ -200,29 +204,33 @@ def simulate_traffic(
         raise ConfigError(f"traffic length: expected at least 16 time steps, got {length}")
     if n_per_pattern < 1:
         raise ConfigError(f"traffic n_per_pattern: expected at least 1, got {n_per_pattern}")
-    items, labels, sources = [], [], []
+    if test_per_pattern < 0:
+        raise ConfigError(
+            f"traffic test_per_pattern: expected 0 or more held-out windows, got {test_per_pattern}"
+        )
+    items, labels, sources, held = [], [], [], []
     for label, pattern in enumerate(patterns):
         # One child generator per pattern: adding patterns does not change the others' samples.
         rng = np.random.default_rng([seed, PATTERNS.index(pattern)])
-        for i in range(n_per_pattern):
+        for i in range(n_per_pattern + test_per_pattern):
             items.append(_simulate_one(pattern, rng, length))
             labels.append(label)
             sources.append(f"traffic:{pattern}:seed={seed}:{i}")
+            held.append(pattern in unseen or i >= n_per_pattern)
+    protocol = [f"patterns {', '.join(unseen)} never seen in training"] if unseen else []
+    if test_per_pattern:
+        protocol.append(f"{test_per_pattern} held-out windows of each pattern")
     return LabeledDataset(
         items=np.stack(items),
         labels=np.array(labels),
         class_names=patterns,
         sources=sources,
         kind="sequence",
-        split=np.array(["test" if patterns[c] in unseen else "train" for c in labels])
-        if unseen
-        else None,
+        split=np.where(held, "test", "train") if unseen or test_per_pattern else None,
         meta={
             "channels": list(CHANNELS),
             "generator": "siamese.data.traffic",
             "seed": seed,
-            "protocol": f"patterns {', '.join(unseen)} never seen in training"
-            if unseen
-            else "none",
+            "protocol": "; ".join(protocol) or "none",
         },
     )

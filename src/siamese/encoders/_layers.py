@@ -98,3 +98,42 @@ def flat_size(features: nn.Module, input_shape: tuple[int, ...]) -> int:
         out = features(torch.zeros(shape))
         features.train(was_training)
     return int(out.flatten(1).shape[1])
+
+
+class SequenceBatchNorm(nn.Module):
+    """Batch normalisation of a sequence's channels over the batch and its valid time steps.
+
+    ``x (B, T, C)`` and ``mask (B, T, 1)`` (1 on valid steps, 0 on padding). In training each
+    channel is standardised by the batch's own mean and variance over its valid steps, and the
+    running statistics follow them (momentum ``momentum``, unbiased variance, as
+    ``nn.BatchNorm1d``); in eval the running statistics are used. A learned scale and shift follow
+    (``affine``). The buffers and parameters are those of ``nn.BatchNorm1d``, and the eval path is
+    written out (``x * scale + shift``) so every exporter carries it.
+    """
+
+    def __init__(self, channels: int, momentum: float = 0.1, eps: float = 1e-5):
+        super().__init__()
+        self.momentum, self.eps = float(momentum), float(eps)
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.register_buffer("running_mean", torch.zeros(channels))
+        self.register_buffer("running_var", torch.ones(channels))
+        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            n = mask.sum().clamp(min=1)  # valid steps in the batch
+            mean = (x * mask).sum((0, 1)) / n  # (C,)
+            var = (((x - mean) ** 2) * mask).sum((0, 1)) / n  # (C,), biased: what is divided by
+            with torch.no_grad():
+                unbiased = var * n / (n - 1).clamp(min=1)
+                self.running_mean.lerp_(mean.detach(), self.momentum)
+                self.running_var.lerp_(unbiased.detach(), self.momentum)
+                self.num_batches_tracked += 1
+        else:
+            mean, var = self.running_mean, self.running_var
+        scale = self.weight / torch.sqrt(var + self.eps)  # (C,)
+        return (x * scale + (self.bias - mean * scale)) * mask  # (B, T, C), padding kept at 0
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.numel()}, momentum={self.momentum}"

@@ -5,6 +5,10 @@ summary statistics of the input (``summary_stats``) and its normalised magnitude
 (``spectrum``). They are there for classes the network never saw in training: the LSTM learns
 what separates its training classes and little else, while level, spread, extremes, step sizes and
 periodicity stay visible to the head through these branches.
+
+``input_batch_norm`` puts batch normalisation on the input layer: each channel standardised over
+the batch and its valid time steps (batch statistics in training, running ones in eval), before
+everything else (``benchmarks/telecom_lstm.py`` measures its train/validation effect).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from siamese.encoders._layers import OutputActivation
+from siamese.encoders._layers import OutputActivation, SequenceBatchNorm
 from siamese.encoders._registry import register_encoder
 from siamese.errors import ConfigError
 
@@ -88,6 +92,7 @@ class LSTMEncoder(nn.Module):
         summary_stats: bool = False,
         spectrum: int = 0,
         fixed_features: float = 0.0,
+        input_batch_norm: bool = False,
     ):
         super().__init__()
         if len(input_shape) != 2:
@@ -114,6 +119,8 @@ class LSTMEncoder(nn.Module):
         self.summary_stats = bool(summary_stats)
         self.spectrum = int(spectrum)
         channels = int(input_shape[-1])
+        # batch norm of the input channels before everything else (the telecom seed's input layer)
+        self.input_bn = SequenceBatchNorm(channels) if input_batch_norm else None
         features = channels * (2 if instance_norm else 1)
         self.lstm = nn.LSTM(
             input_size=features,
@@ -193,6 +200,8 @@ class LSTMEncoder(nn.Module):
         B, T, _ = x.shape  # (B, T, F)
         if lengths is not None:
             lengths = lengths.clamp(min=1, max=T)
+        if self.input_bn is not None:
+            x = self.input_bn(x, self._valid(x, lengths))  # (B, T, F)
         fixed: list[torch.Tensor] = []
         appended = None
         if self.instance_norm or self.summary_stats or self.spectrum or self.fixed_features:
@@ -250,6 +259,7 @@ def lstm(
     summary_stats: bool = False,
     spectrum: int = 0,
     fixed_features: float = 0.0,
+    input_batch_norm: bool = False,
 ) -> nn.Module:
     """Stacked LSTM over (batch, time, features); embedding as low as 2 or 3 dimensions."""
     return LSTMEncoder(
@@ -266,4 +276,5 @@ def lstm(
         summary_stats,
         spectrum,
         fixed_features,
+        input_batch_norm,
     )
