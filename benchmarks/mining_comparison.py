@@ -59,11 +59,10 @@ from rich.table import Table
 from siamese._io import atomic_write_json, atomic_write_text
 from siamese.data import LabeledDataset, load_source, register_source
 from siamese.objectives._base import Objective
-from siamese.pipeline.run import train_from_config
 from siamese.seed import seed_everything
 from siamese.training.collapse import CollapseDetector
 from siamese.training.config import RunConfig, from_dict
-from siamese.training.run import build_model
+from siamese.training.run import build_model, train_run
 from siamese.training.splits import load_splits
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -316,7 +315,7 @@ class TripletCounter:
 
 
 def initial_spread(cfg: RunConfig) -> float:
-    """Spread of the test embeddings of the untrained model, built as train_from_config does."""
+    """Spread of the test embeddings of the untrained model, built as train_run does."""
     seed_everything(cfg.seed)
     _, parts, _ = load_splits(cfg)
     seed_everything(cfg.seed)
@@ -331,7 +330,9 @@ def run_one(strategy: str, setting: str, args: argparse.Namespace, seed: int) ->
         spread0 = initial_spread(cfg)
         t0 = time.perf_counter()
         with TripletCounter() as counter:
-            result = train_from_config(cfg, report=False, progress_override=False)
+            # train_run, not train_from_config: a run that ends collapsed is a figure here, not
+            # an error (the CLI's path raises TrainingFailed after writing the run folder)
+            result = train_run(cfg, progress_override=False)
         wall = time.perf_counter() - t0
     train, test = result.splits["train"], result.splits["test"]
     emb_train = result.model.embed_dataset(train)
@@ -355,6 +356,8 @@ def run_one(strategy: str, setting: str, args: argparse.Namespace, seed: int) ->
         "spread_ratio": ratio,
         "d_an_over_d_ap": sep,
         "detector_flagged": any(bool(r.get("collapse")) for r in result.history),
+        # the trainer's verdict at the end ("collapsed": `siamese train` would exit 1)
+        "trainer_final_state": result.model.info["training"]["collapse"]["state"],
         "final_train_loss": last.get("train_loss"),
         "hardness_target_last_epoch": last.get("hardness_target"),
         "hardness_achieved_last_epoch": last.get("hardness_achieved"),
