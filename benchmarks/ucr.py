@@ -50,8 +50,8 @@ from rich.table import Table
 
 from siamese.evaluation.one_shot import n_way_k_shot_accuracy
 from siamese.objectives.distances import get_distance
-from siamese.pipeline import train_from_config
 from siamese.training import load_config
+from siamese.training.run import train_run
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = (
@@ -217,7 +217,9 @@ def run_problem(
     overrides += (QUICK_SET if args.quick else []) + list(args.set)
     cfg = load_config(args.config, overrides)
     t0 = time.perf_counter()
-    result = train_from_config(cfg, overwrite=True, report=False, progress_override=False)
+    # train_run, not train_from_config: a run that ends collapsed is a row here (its final
+    # state says so), not an error that would lose the other problems' rows
+    result = train_run(cfg, overwrite=True, progress_override=False)
     train_s = time.perf_counter() - t0
     torch.set_num_threads(1)  # small matrices: one thread is faster (and far faster on a busy box)
     model = result.model
@@ -232,7 +234,7 @@ def run_problem(
         distance=model.distance, seed=seed,
     )  # fmt: skip
     dtw = not args.quick and dtw_cells(tr, te) <= args.dtw_budget  # one budget, every problem
-    training = result.evaluation.get("training", {})
+    training = result.model.info["training"]
     row = {
         "dataset": name,
         "seed": seed,
@@ -247,6 +249,7 @@ def run_problem(
         "train_seconds": round(train_s, 1),
         "epochs_run": training.get("epochs_run"),
         "collapse": any(bool(r.get("collapse")) for r in result.history),  # the trainer's flag
+        "final_state": training["collapse"]["state"],  # "collapsed": `siamese train` exits 1
         "train_d_pos": result.history[-1].get("train_d_pos"),
         "train_d_neg": result.history[-1].get("train_d_neg"),
     }
@@ -289,7 +292,17 @@ def pool_folds(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "train_seconds": round(sum(r["train_seconds"] for r in rows), 1),
         "collapse": any(r["collapse"] for r in rows),
         "per_fold": [
-            {k: r.get(k) for k in ("fold", "test_items", "embedding_1nn", "dtw_1nn_computed")}
+            {
+                k: r.get(k)
+                for k in (
+                    "fold",
+                    "test_items",
+                    "embedding_1nn",
+                    "dtw_1nn_computed",
+                    "collapse",
+                    "final_state",
+                )
+            }
             for r in rows
         ],
     }
