@@ -35,6 +35,7 @@ Usage::
     python benchmarks/sequencing_seed.py --export runs/omniglot_catalog   # the catalog only
     nice -n 5 python benchmarks/sequencing_seed.py --seeds 0 1 2           # the table
     python benchmarks/sequencing_seed.py --quick                           # seconds
+    python benchmarks/sequencing_seed.py --markdown                        # the doc's table
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ import argparse
 import csv
 import dataclasses
 import io
+import json
 import os
 import resource
 import shutil
@@ -288,6 +290,32 @@ def table(result: dict[str, Any]) -> Table:
     return t
 
 
+def markdown(result: dict[str, Any]) -> str:
+    """The summary as the Markdown table of docs/benchmarks/sequencing_seed.md."""
+    head = (
+        "| row | seed: train acc / top-50 | ours: served / random triplet acc | ours: top-50 "
+        "(per seed) | ours: top-1 (per seed) | top-5 | collapse flagged | wall s | CPU s |"
+    )
+    lines = [head, "|" + "---|" * 9]
+    for row, s in result["summary"].items():
+        seed = (
+            "—"
+            if s["seed_top50"] is None
+            else f"{s['seed_train_accuracy']:.2f} / {s['seed_top50']:.2f}"
+        )
+        per = {
+            k: ", ".join(f"{v:.3f}" for v in s[f"{k}_per_seed"]) for k in ("val_top50", "val_top1")
+        }
+        lines.append(
+            f"| {row} | {seed} | {s['train_served_triplet_accuracy']:.3f} / "
+            f"{s['train_random_triplet_accuracy']:.3f} | **{s['val_top50']:.3f}** "
+            f"({per['val_top50']}) | {s['val_top1']:.3f} ({per['val_top1']}) | "
+            f"{s['val_top5']:.3f} | {s['collapse_flagged']} of {len(s['seeds'])} | "
+            f"{s['wall_seconds']:.0f} | {s['cpu_seconds']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/omniglot"))
@@ -305,8 +333,21 @@ def main() -> None:
         "--quick", action="store_true", help="30 characters per part, 2 epochs x 3 steps, seed 0"
     )
     parser.add_argument("--out", type=Path, default=None, help="results JSON (default: see above)")
+    parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print the results file's table as Markdown, run nothing",
+    )
     args = parser.parse_args()
     console = Console(width=200)
+    if args.markdown:
+        path = args.out or RESULTS
+        if not path.is_file():
+            raise SystemExit(
+                f"error: {path}: no results file; run the benchmark first or pass --out"
+            )
+        print(markdown(json.loads(path.read_text())), end="")
+        return
     if args.quick:
         args.epochs, args.steps, args.seeds = 2, 3, args.seeds[:1]
     out = args.out or (
