@@ -48,10 +48,11 @@ import json
 import os
 import resource
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import faiss
 import numpy as np
@@ -62,7 +63,7 @@ from rich.table import Table
 
 from siamese._io import atomic_write_json
 from siamese.data import load_source
-from siamese.errors import SiameseError
+from siamese.errors import ConfigError, SiameseError
 from siamese.training.config import RunConfig, from_dict, read_config_file
 from siamese.training.run import train_run
 
@@ -105,8 +106,15 @@ def export_catalog(omniglot: Path, out: Path, *, limit_classes: int | None = Non
     ``out`` and renamed into place, so ``out`` is never half-written.
 
     Raises:
+        ConfigError: ``out`` exists and is not an earlier export (it would be replaced).
         SiameseError: Omniglot cannot be read (the reader's one-line message).
     """
+    exported = all((out / f).is_file() for f in ("photos.csv", "catalog.csv"))
+    if out.exists() and not exported and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(
+            f"--export {out}: exists and is not a catalog this script wrote (no photos.csv and "
+            "catalog.csv); pass a new or empty folder"
+        )
     rng = np.random.default_rng(0)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
@@ -316,6 +324,12 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def fail(message: str) -> NoReturn:
+    """Bad input: one line on stderr, exit code 2."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/omniglot"))
@@ -343,9 +357,7 @@ def main() -> None:
     if args.markdown:
         path = args.out or RESULTS
         if not path.is_file():
-            raise SystemExit(
-                f"error: {path}: no results file; run the benchmark first or pass --out"
-            )
+            fail(f"{path}: no results file; run the benchmark first or pass --out")
         print(markdown(json.loads(path.read_text())), end="")
         return
     if args.quick:
@@ -379,7 +391,7 @@ def main() -> None:
                         f"{r['wall_seconds']:.0f} s wall, {r['cpu_seconds']:.0f} s CPU"
                     )
     except SiameseError as exc:
-        raise SystemExit(f"error: {exc}") from None
+        fail(str(exc))
     console.print(table(result))
     console.print(f"results: {out}")
 
