@@ -61,22 +61,16 @@ def test_config_trains_one_step_with_catalog_anchors(tmp_path: Path) -> None:
     assert gen_train.meta["is_reference"].tolist().count(True) == 4 == len(gen_train) // 2
 
 
-def _bench():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import sequencing_seed
-    finally:
-        sys.path.pop(0)
-    return sequencing_seed
-
-
 def test_export_refuses_a_folder_it_did_not_write(tmp_path, monkeypatch, capsys) -> None:
     """--export replaces an earlier export only: any other folder is refused, exit 2, kept."""
     (tmp_path / "notes.txt").write_text("mine")
     argv = ["sequencing_seed.py", "--export", str(tmp_path), "--data", str(tmp_path / "none")]
     monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import sequencing_seed
+
     with pytest.raises(SystemExit) as exc:
-        _bench().main()
+        sequencing_seed.main()
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: --export {tmp_path}: exists and is not a catalog this script")
