@@ -67,3 +67,21 @@ def test_missing_images_raise_or_skip(tmp_path: Path) -> None:
     ds = load_source("csv", path=str(path), skip_missing=True)
     assert len(ds) == 1 and ds.meta["skipped"]["count"] == 7
     assert ds.meta["skipped"]["entries"][-1]["where"] == f"{path}:9"
+
+
+def test_split_keeps_reference_marks_aligned(tmp_path: Path) -> None:
+    """The protocol split's parts mark their own reference items (meta["is_reference"] is
+    indexed with the items, so the sequencer's anchors are the catalog images of each part)."""
+    from siamese.data import protocol_split
+
+    rows = ["a,img/0.png,train", "b,img/1.png,test"]
+    path = _catalog(tmp_path, rows, header="class,file,split")
+    refs = tmp_path / "refs.csv"
+    refs.write_text("class,file\na,img/2.png\nb,img/3.png\n")
+    ds = load_source("csv", path=str(path), references=str(refs), split_column="split")
+    parts = protocol_split(ds)
+    for name, part in parts.items():
+        assert len(part.meta["is_reference"]) == len(part) == 2, name
+        files = [s.rsplit(":", 1)[0] for s in part.sources]
+        assert part.meta["is_reference"].tolist() == [f == str(refs) for f in files]
+    assert ds.meta["is_reference"].tolist() == [False, False, True, True]  # the whole set kept

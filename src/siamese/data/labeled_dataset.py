@@ -11,6 +11,9 @@ import numpy as np
 from siamese.data.item_store import ArrayStore, ItemStore
 from siamese.errors import DataError
 
+#: ``meta`` entries holding one value per item: ``subset`` keeps them aligned with the items.
+PER_ITEM_META = ("is_reference",)
+
 
 @dataclass
 class LabeledDataset:
@@ -26,7 +29,8 @@ class LabeledDataset:
         split: ``(N,)`` strings ``"train"``/``"val"``/``"test"`` when the data's own protocol
             defines the split (UCR TRAIN/TEST, Omniglot background/evaluation), else ``None``.
         kind: ``"image"``, ``"sequence"`` or ``"vector"``: what encoders fit it.
-        meta: anything else a reader knows (pair lists, folds, the name of the protocol).
+        meta: anything else a reader knows (pair lists, folds, the name of the protocol);
+            the entries named in ``PER_ITEM_META`` hold one value per item.
     """
 
     items: ItemStore
@@ -101,8 +105,17 @@ class LabeledDataset:
             kind=self.kind,
             lengths=None if self.lengths is None else self.lengths[indices],
             split=None if self.split is None else self.split[indices],
-            meta=dict(self.meta),
+            meta=self._subset_meta(indices),
         )
+
+    def _subset_meta(self, indices: np.ndarray) -> dict[str, Any]:
+        """``meta`` of a subset: per-item entries (``PER_ITEM_META``) indexed like the items."""
+        meta = dict(self.meta)
+        for key in PER_ITEM_META:
+            value = meta.get(key)
+            if value is not None and len(value) == len(self.labels):
+                meta[key] = np.asarray(value)[indices]
+        return meta
 
     def with_classes(self, class_ids: np.ndarray | list[int]) -> LabeledDataset:
         """The items whose label is in ``class_ids`` (labels keep their numbering)."""
