@@ -77,6 +77,19 @@ def test_rotated_classes_adds_three_rotated_copies_as_new_classes():
     np.testing.assert_array_equal(out.labels[6:12], ds.labels + 3)
 
 
+def test_rotated_classes_keep_the_reference_mask_aligned_with_the_items():
+    ds = _images()
+    ds.meta["is_reference"] = np.array([True, False, True, False, False, True])
+    out = rotated_classes(ds, turns=(1, 2))
+    ref = out.meta["is_reference"]
+    assert len(ref) == len(out) == 18
+    np.testing.assert_array_equal(ref, np.tile(ds.meta["is_reference"], 3))
+    # each rotated class has as many references as its original
+    for c in range(len(out.class_names)):
+        assert ref[out.labels == c].sum() == ds.meta["is_reference"][ds.labels == c % 3].sum()
+    np.testing.assert_array_equal(out.subset(np.arange(6, 12)).meta["is_reference"], ref[6:12])
+
+
 def test_rotated_classes_needs_square_images():
     ds = LabeledDataset(
         np.zeros((2, 1, 4, 6), np.uint8), [0, 1], ["a", "b"], ["x", "y"], kind="image"

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from siamese.data.item_store import ArrayStore
-from siamese.data.labeled_dataset import LabeledDataset
+from siamese.data.labeled_dataset import PER_ITEM_META, LabeledDataset
 from siamese.errors import ConfigError
 
 PADDING = ("zeros", "border", "reflection")
@@ -178,8 +178,19 @@ def rotated_classes(dataset: LabeledDataset, turns: tuple[int, ...] = (1, 2, 3))
         + [f"{s}@rot{90 * t}" for t in turns for s in dataset.sources],
         kind=dataset.kind,
         split=None if dataset.split is None else np.tile(dataset.split, len(items)),
-        meta={**dataset.meta, "rotated_classes": list(turns)},
+        meta={**_tiled_meta(dataset, len(items)), "rotated_classes": list(turns)},
     )
+
+
+def _tiled_meta(dataset: LabeledDataset, copies: int) -> dict[str, Any]:
+    """``meta`` for ``copies`` copies of every item in order: per-item entries tiled alike (a
+    rotated catalog image is the reference of its rotated class)."""
+    meta = dict(dataset.meta)
+    for key in PER_ITEM_META:
+        value = meta.get(key)
+        if value is not None and len(value) == len(dataset):
+            meta[key] = np.tile(np.asarray(value), copies)
+    return meta
 
 
 def center_crop(
