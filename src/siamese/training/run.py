@@ -150,6 +150,9 @@ def build_generator(
             margin=cfg.mining.margin
             if cfg.mining.margin is not None
             else (objective_margin or 0.2),
+            # hardness in the objective's distance (the sequencer measures euclidean or cosine;
+            # squared euclidean and L1 are ranked by euclidean)
+            distance="cosine" if cfg.objective.distance == "cosine" else "euclidean",
         )
     if cfg.sampling.kind == "pairs":
         return PairGenerator(data.labels, cfg.sampling.batch_size, steps)
