@@ -131,6 +131,10 @@ def test_mine_bad_input_exits_2(tmp_path: Path, capsys, monkeypatch) -> None:
         (["--strategy", "exponential"], "--strategy 'exponential': expected one of"),
         (["--threshold", "3"], "--threshold 3.0: expected a finite number in [0, 1]"),
     ]
+    if Path("/proc/meminfo").exists():  # the memory limit: refused before anything is mined
+        cases.append(
+            (["--triplets", "100000000000"], "mining 100,000,000,000 triplets over 8 items")
+        )
     for extra, needle in cases:
         code, _, err = _main(
             capsys, monkeypatch, tmp_path, "--source", "arrays", "-o", "path=d.npz", *extra

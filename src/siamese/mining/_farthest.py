@@ -2,7 +2,8 @@
 
 For centred vectors, ``|x - y|^2 = |x|^2 + s(x, y)`` with the score ``s(x, y) = |y|^2 - 2 x.y``,
 so the farthest items maximise ``s``. Farthest points lie on the outside of the cloud: the
-search first scores only the ``M`` largest-norm points (one matrix product). Every point outside
+search first scores only the ``M`` largest-norm points (a flat faiss inner-product search over
+the pool: one matrix product and a heap per query, no sort of the ``(B, M)`` scores). Every point outside
 that pool has ``|y| <= r`` (the largest norm left out), hence ``s(x, y) <= r^2 + 2 |x| r``; when
 the pool's k-th best score reaches that bound the pool's top k are the true top k — certified.
 The few queries that are not certified go to a flat faiss inner-product search over the
@@ -30,10 +31,12 @@ class FarthestSearch:
         order = np.argsort(-self.norm2, kind="stable")
         m = min(pool_size, len(v))
         self.pool = order[:m]
-        self.pool_vectors = v[self.pool]  # (M, d)
         self.outside = float(np.sqrt(self.norm2[order[m]])) if m < len(v) else -np.inf
+        aug = np.hstack([v, self.norm2[:, None]])  # (N, d + 1): [y, |y|^2]
+        self._pool = faiss.IndexFlatIP(v.shape[1] + 1)
+        self._pool.add(aug[self.pool])
         self._flat = faiss.IndexFlatIP(v.shape[1] + 1)
-        self._flat.add(np.hstack([v, self.norm2[:, None]]))
+        self._flat.add(aug)
         self.fallbacks = 0  # queries the pool could not certify (for diagnostics)
 
     def search(self, queries: np.ndarray, k: int) -> np.ndarray:
@@ -42,11 +45,7 @@ class FarthestSearch:
         k = min(k, len(self.norm2))
         if len(self.pool) < k:
             return self._exact(q, k)
-        score = self.norm2[self.pool][None, :] - 2.0 * (q @ self.pool_vectors.T)  # (B, M)
-        top = np.argpartition(-score, k - 1, axis=1)[:, :k]  # (B, k), unordered
-        top_score = np.take_along_axis(score, top, axis=1)
-        order = np.argsort(-top_score, axis=1)
-        top, top_score = np.take_along_axis(top, order, 1), np.take_along_axis(top_score, order, 1)
+        top_score, top = self._pool.search(_augmented(q), k)  # (B, k) each, best first
         result = self.pool[top]
         if np.isfinite(self.outside):
             r = self.outside
@@ -59,6 +58,11 @@ class FarthestSearch:
         return result
 
     def _exact(self, q: np.ndarray, k: int) -> np.ndarray:
-        aug = np.hstack([-2.0 * q, np.ones((len(q), 1), dtype=np.float32)])  # (B, d + 1)
-        _, idx = self._flat.search(aug, k)
+        _, idx = self._flat.search(_augmented(q), k)
         return idx.astype(np.int64)
+
+
+def _augmented(q: np.ndarray) -> np.ndarray:
+    """Queries ``(B, d)`` as ``[-2x, 1]`` ``(B, d + 1)``: their inner product with ``[y, |y|^2]``
+    is the score ``|y|^2 - 2 x.y``."""
+    return np.hstack([-2.0 * q, np.ones((len(q), 1), dtype=np.float32)]).astype(np.float32)
