@@ -155,4 +155,6 @@ def test_scale_benchmark_quick_run() -> None:
         cwd=ROOT,
     )
     assert r.returncode == 0, r.stderr
-    assert "speed ratio (baseline / ours)" in r.stdout and "wall time" in r.stdout
+    assert "speed ratio (baseline / ours)" in r.stdout and "wall (s)" in r.stdout
+    for size in ("70k", "700k", "1M", "cyclic_sigmoid:70"):  # every size, both schedules
+        assert size in r.stdout

@@ -16,6 +16,7 @@ from siamese.mining import (
     exhaustive_hardness,
 )
 from siamese.mining._candidate_table import CandidateTable
+from siamese.mining._farthest import FarthestSearch
 from siamese.mining._memory import available_bytes, check_fits, mining_bytes
 
 
@@ -88,3 +89,17 @@ def test_absurd_sizes_are_refused_up_front_with_the_estimate_and_the_limit() -> 
         match=r"mining 100,000,000,000 triplets over 240 items of 8-d features: needs about",
     ):
         HardnessSequencer("sigmoid").mine(labels, x, 10**11)  # instant: nothing allocated
+
+
+def test_uncertified_farthest_search_is_the_pools_exact_top_k() -> None:
+    rng = np.random.default_rng(0)
+    v = rng.standard_normal((3000, 5)).astype(np.float32) * np.array([3, 2, 1, 1, 0.5], np.float32)
+    q = rng.standard_normal((200, 5)).astype(np.float32) * 2
+    fs = FarthestSearch(v, pool_size=256, certify=False)
+    got = fs.search(q, 4)
+    assert fs.fallbacks == 0 and set(got.ravel()) <= set(fs.pool)
+    pool = v[fs.pool]
+    d = ((q[:, None, :] - pool[None]) ** 2).sum(-1)  # (200, 256): the pool only
+    want = np.sort(d, axis=1)[:, ::-1][:, :4]
+    d_got = ((q[:, None, :] - v[got]) ** 2).sum(-1)
+    np.testing.assert_allclose(d_got, want, rtol=1e-5)

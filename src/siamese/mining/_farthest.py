@@ -22,21 +22,28 @@ class FarthestSearch:
     Args:
         vectors: ``(N, d)`` float32 vectors (centred here; distances do not change).
         pool_size: how many of the largest-norm points form the pool.
+        certify: check every answer against the bound and rescan the uncertified queries
+            (exact); ``False`` returns the pool's top ``k`` as they are (approximate: at a
+            million items each rescan reads every item, and an approximate search space gains
+            little from exactness in it).
     """
 
-    def __init__(self, vectors: np.ndarray, pool_size: int = 4096):
+    def __init__(self, vectors: np.ndarray, pool_size: int = 4096, *, certify: bool = True):
         self.mean = vectors.mean(axis=0)  # (d,)
         v = np.ascontiguousarray(vectors - self.mean, dtype=np.float32)  # (N, d)
         self.norm2 = np.einsum("nd,nd->n", v, v)  # (N,)
         order = np.argsort(-self.norm2, kind="stable")
-        m = min(pool_size, len(v))
+        # without certification the pool must hold any k asked for (no rescan to fall back on)
+        m = min(len(v), pool_size if certify else max(pool_size, k_max(len(v))))
         self.pool = order[:m]
         self.outside = float(np.sqrt(self.norm2[order[m]])) if m < len(v) else -np.inf
         aug = np.hstack([v, self.norm2[:, None]])  # (N, d + 1): [y, |y|^2]
         self._pool = faiss.IndexFlatIP(v.shape[1] + 1)
         self._pool.add(aug[self.pool])
+        self.certify = certify
         self._flat = faiss.IndexFlatIP(v.shape[1] + 1)
-        self._flat.add(aug)
+        if self.certify:
+            self._flat.add(aug)
         self.fallbacks = 0  # queries the pool could not certify (for diagnostics)
 
     def search(self, queries: np.ndarray, k: int) -> np.ndarray:
@@ -47,7 +54,7 @@ class FarthestSearch:
             return self._exact(q, k)
         top_score, top = self._pool.search(_augmented(q), k)  # (B, k) each, best first
         result = self.pool[top]
-        if np.isfinite(self.outside):
+        if self.certify and np.isfinite(self.outside):
             r = self.outside
             bound = r * r + 2.0 * np.linalg.norm(q, axis=1) * r  # (B,) best score outside the pool
             bound += 1e-4 * np.abs(bound) + 1e-6  # float32 rounding: never certify by luck
@@ -60,6 +67,11 @@ class FarthestSearch:
     def _exact(self, q: np.ndarray, k: int) -> np.ndarray:
         _, idx = self._flat.search(_augmented(q), k)
         return idx.astype(np.int64)
+
+
+def k_max(n: int) -> int:
+    """The most results a caller asks for (``NegativeSearch`` caps its searches at 2,048)."""
+    return min(n, 2048)
 
 
 def _augmented(q: np.ndarray) -> np.ndarray:

@@ -53,6 +53,9 @@ class SearchOptions:
             with SIMD (faiss ``IndexIVFPQFastScan``, about 6x faster per query than
             ``IndexIVFFlat``) instead of the projected vectors: True, False, or decide by size
             (None: from ``FAST_SCAN_FROM`` items). The candidates' distances are exact either way.
+        certify_far: the farthest search is exact in its space (the pool's answers certified,
+            the rest rescanned) or takes the pool's top ``k_far`` (False); None: exact unless
+            the k-NN uses fast-scan codes (there, each rescan would read every item).
     """
 
     k_near: int = 32
@@ -63,6 +66,7 @@ class SearchOptions:
     nprobe: int = 16
     chunk: int = 1024
     fast_scan: bool | None = None
+    certify_far: bool | None = None
 
 
 @dataclass
@@ -134,7 +138,8 @@ class NegativeSearch:
         sv = x if self.exact else self._pca(x, opts.search_dim)
         self.search_vectors = sv
         self._near = self._knn_index(sv)
-        self._far = FarthestSearch(sv)
+        certify = opts.certify_far if opts.certify_far is not None else not self.fast_scan
+        self._far = FarthestSearch(sv, certify=certify)
         largest = int(np.bincount(labels - labels.min()).max()) if n else 0
         self.k_near = min(n, opts.k_near + largest, 2048)
         self.k_far = min(n, opts.k_far + largest, 2048)
