@@ -223,9 +223,12 @@ def main() -> None:
         return
     sizes = QUICK if args.quick else SIZES
     console = Console(width=200)  # the scale table is wide; logs keep it whole
+    names = args.size or list(sizes)
+    dims = {sizes[name][2] for name in names}
     cmps = {
         dim: run_child(f"compare/{dim}/{n}/{t}", args)
         for dim, (n, t) in (QUICK_COMPARE if args.quick else COMPARE).items()
+        if dim in dims
     }
     table = Table(title=f"Sequencing at scale ({args.threads} threads)")
     for col in (
@@ -245,7 +248,7 @@ def main() -> None:
         "ratio",
     ):
         table.add_column(col, justify="right")
-    for name in args.size or list(sizes):
+    for name in names:
         n, classes, dim, total, specs = sizes[name]
         c = cmps[dim]
         per_tnd = c["t_base"] / (c["total"] * c["n"] * dim)

@@ -217,18 +217,31 @@ class NegativeSearch:
         index, sq, valid = self.raw_candidates(anchor)
         return Candidates(index=index, dist=self.to_distance(sq.astype(np.float64)), valid=valid)
 
-    def raw_candidates(self, anchor: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def searched(self, anchor: np.ndarray) -> np.ndarray:
+        """The k-NN and farthest candidates of anchors ``(B,)``: ``(B, k_near + k_far)`` int64.
+
+        Any number of anchors at once: faiss answers a large batch faster per query.
+        """
+        q = self.search_vectors[np.asarray(anchor, dtype=np.int64)]  # (B, d)
+        _, near = self._near.search(q, self.k_near)  # (B, k_near)
+        far = self._far.search(q, self.k_far)  # (B, k_far)
+        return np.concatenate([near, far], axis=1).astype(np.int64)  # (B, K)
+
+    def raw_candidates(
+        self, anchor: np.ndarray, searched: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``candidates`` before the distance transform, for storing compactly.
+
+        Args:
+            anchor: ``(B,)`` anchors (B <= ``chunk``: they share one draw of random items).
+            searched: their ``searched(anchor)`` when already known.
 
         Returns:
             ``(B, W)`` int64 positions, ``(B, W)`` float32 squared euclidean distances of the
             stored (normalised, for cosine) features, ``(B, W)`` validity.
         """
         anchor = np.asarray(anchor, dtype=np.int64)
-        q = self.search_vectors[anchor]  # (B, d)
-        _, near = self._near.search(q, self.k_near)  # (B, k_near)
-        far = self._far.search(q, self.k_far)  # (B, k_far)
-        gathered = np.concatenate([near, far], axis=1).astype(np.int64)  # (B, K)
+        gathered = self.searched(anchor) if searched is None else searched  # (B, K)
         sq_g = self._gathered_sq(anchor, gathered)  # (B, K)
         n = len(self.x)
         n_rand = self.options.n_random
