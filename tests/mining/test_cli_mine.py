@@ -131,6 +131,10 @@ def test_mine_bad_input_exits_2(tmp_path: Path, capsys, monkeypatch) -> None:
         (["--strategy", "exponential"], "--strategy 'exponential': expected one of"),
         (["--threshold", "3"], "--threshold 3.0: expected a finite number in [0, 1]"),
     ]
+    if Path("/proc/meminfo").exists():  # the memory limit: refused before anything is mined
+        cases.append(
+            (["--triplets", "100000000000"], "mining 100,000,000,000 triplets over 8 items")
+        )
     for extra, needle in cases:
         code, _, err = _main(
             capsys, monkeypatch, tmp_path, "--source", "arrays", "-o", "path=d.npz", *extra
@@ -151,4 +155,6 @@ def test_scale_benchmark_quick_run() -> None:
         cwd=ROOT,
     )
     assert r.returncode == 0, r.stderr
-    assert "speed ratio (baseline / ours)" in r.stdout and "wall time" in r.stdout
+    assert "speed ratio (baseline / ours)" in r.stdout and "wall (s)" in r.stdout
+    for size in ("70k", "700k", "1M", "cyclic_sigmoid:70"):  # every size, both schedules
+        assert size in r.stdout

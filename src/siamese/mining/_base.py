@@ -1,8 +1,9 @@
 """The base class of offline triplet miners: it owns the flow, subclasses choose the negatives.
 
-Flow: plan anchors and positives (every class as anchor, feature-free) -> targets -> for each
-chunk of triplets, candidate negatives from a ``NegativeSearch`` -> the subclass's ``choose`` ->
-achieved hardness with the one definition in ``hardness.py``.
+Flow: plan anchors and positives (every class as anchor, feature-free) -> targets -> candidate
+negatives from a ``NegativeSearch``, searched once per distinct anchor (``_candidate_table.py``)
+-> for each chunk of triplets, the subclass's ``choose`` -> achieved hardness with the one
+definition in ``hardness.py``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import numpy as np
 
 from siamese.errors import DataError
 from siamese.mining._anchors import AnchorPlan, plan_anchors
+from siamese.mining._candidate_table import by_anchor
+from siamese.mining._memory import check_fits, mining_bytes
 from siamese.mining.hardness import hardness_of, negative_range
 from siamese.mining.mined_triplets import MinedTriplets
 from siamese.mining.negative_search import Candidates, NegativeSearch, SearchOptions
@@ -92,6 +95,26 @@ class TripletMiner:
             seed=self.seed,
         )
 
+    def check_memory(self, labels: np.ndarray, features: np.ndarray | None, total: int) -> None:
+        """Refuse up front (``ConfigError``) a job whose estimate exceeds the available memory."""
+        n = len(labels)
+        x = None if features is None else np.asarray(features)
+        dim = 0 if x is None or x.ndim != 2 else x.shape[1]
+        largest = int(np.bincount(labels - labels.min()).max()) if n else 1
+        copy = x is not None and (
+            x.dtype != np.float32 or not x.flags.c_contiguous or self.distance == "cosine"
+        )
+        need = mining_bytes(
+            n,
+            dim,
+            total,
+            self.search_options,
+            largest=largest,
+            copy_features=copy,
+            with_features=x is not None,
+        )
+        check_fits(f"mining {total:,} triplets over {n:,} items of {dim}-d features", need)
+
     def negatives(
         self,
         search: NegativeSearch | None,
@@ -113,16 +136,18 @@ class TripletMiner:
             neg[:] = _uniform_negatives(labels, anchor, rng)
             return neg, achieved
         step = search.options.chunk
-        for s in range(0, total, step):
-            a, t = anchor[s : s + step], target[s : s + step]
-            cands = search.candidates(a)
-            d_ap = search.distance(a, positive[s : s + step])
-            n, d_n = self.choose(search, cands, a, t, d_ap, rng)
-            lo, hi = negative_range(cands.dist, cands.valid)
-            # The chosen negative is a known negative too: the range always contains it.
-            lo, hi = np.fmin(lo, d_n), np.fmax(hi, d_n)
-            neg[s : s + step] = n
-            achieved[s : s + step] = hardness_of(d_n, lo, hi)
+        for pos, table, slot in by_anchor(search, anchor):
+            for s in range(0, len(pos), step):
+                i = pos[s : s + step]  # triplet positions, in sequence order
+                a, t = anchor[i], target[i]
+                cands = table.rows(slot[s : s + step])
+                d_ap = search.distance(a, positive[i])
+                n, d_n = self.choose(search, cands, a, t, d_ap, rng)
+                lo, hi = negative_range(cands.dist, cands.valid)
+                # The chosen negative is a known negative too: the range always contains it.
+                lo, hi = np.fmin(lo, d_n), np.fmax(hi, d_n)
+                neg[i] = n
+                achieved[i] = hardness_of(d_n, lo, hi)
         return neg, achieved
 
     def mine(self, labels: np.ndarray, features: Features | None, total: int) -> MinedTriplets:
@@ -139,14 +164,18 @@ class TripletMiner:
 
         Raises:
             DataError: bad features, no class able to serve as anchor, or features missing.
+            ConfigError: the job's memory estimate exceeds the memory available (checked
+                before anything is allocated).
         """
         labels = np.asarray(labels, dtype=np.int64)
         if len(np.unique(labels)) < 2:
             raise DataError(
                 f"labels: a negative needs at least 2 classes, got {len(np.unique(labels))}"
             )
+        x = features() if callable(features) else features
+        self.check_memory(labels, x, total)
         plan, target = self.plan(labels, total)
-        search = None if features is None else self.build_search(labels, features)
+        search = None if x is None else self.build_search(labels, x)
         rng = np.random.default_rng([self.seed, 2])
         neg, achieved = self.negatives(search, labels, plan.anchor, plan.positive, target, rng)
         return MinedTriplets(plan.anchor, plan.positive, neg, target, achieved, self.name)
