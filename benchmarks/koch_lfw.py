@@ -271,14 +271,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cfg = load_config(args.config, overrides)
     if "faithful" in wanted:
         stages["faithful"] = run_stage("(a) faithful", cfg, (False,), console)
-        stages["faithful"]["overrides"] = []
+        stages["faithful"]["overrides"] = overrides
     if "rescore" in wanted:
         stages["rescore"] = rescore(cfg, console)
-        stages["rescore"]["overrides"] = []
+        stages["rescore"]["overrides"] = overrides
     if "improved" in wanted:
         cfg = load_config(args.config, [*overrides, *improved, f"name={_name(args)}_improved"])
         stages["improved"] = run_stage("(b) improved", cfg, (False, True), console)
-        stages["improved"]["overrides"] = improved
+        stages["improved"]["overrides"] = [*overrides, *improved]
     record = bench_record(
         "koch_lfw",
         args,
