@@ -39,6 +39,7 @@ from sklearn.linear_model import LogisticRegression
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _recipe import bench_overrides, bench_record, results_table  # noqa: E402
 
+import siamese.training.run_status as run_status  # noqa: E402
 from siamese._io import atomic_write_json  # noqa: E402
 from siamese.evaluation.pair_protocol import pair_list_scores  # noqa: E402
 from siamese.evaluation.verification import VerificationEvaluator, roc_auc  # noqa: E402
@@ -232,7 +233,8 @@ def run_stage(
     """Train one stage, then score it (with each flip setting; the held-out pairs pick one)."""
     console.print(f"[bold]{name}[/]: training {cfg.name} (seed {cfg.seed}) ...")
     cpu0, t0 = time.process_time(), time.perf_counter()
-    trained = train_run(cfg, overwrite=True)
+    # training only (no one-shot test evaluation); the folder marked finished or failed
+    trained = run_status.tracked(train_run)(cfg, overwrite=True)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     scored = {flip: figures(trained.model, cfg, flip) for flip in flips}
     best = max(flips, key=lambda f: scored[f]["val"]["accuracy_at_val_threshold"])
