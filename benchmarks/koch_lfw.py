@@ -94,6 +94,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="(b)'s override key=value (repeat; default: crop, augmentation, 4x learning rate)",
     )
     p.add_argument(
+        "--resume",
+        action="store_true",
+        help="(a): continue the faithful run's folder from its last checkpoint (e.g. to more epochs)",
+    )
+    p.add_argument(
         "--set", dest="overrides", action="append", default=[], help="override for both stages"
     )
     return p.parse_args(argv)
@@ -228,13 +233,13 @@ def accuracy_figures(
 
 
 def run_stage(
-    name: str, cfg: RunConfig, flips: tuple[bool, ...], console: Console
+    name: str, cfg: RunConfig, flips: tuple[bool, ...], console: Console, resume: bool = False
 ) -> dict[str, Any]:
     """Train one stage, then score it (with each flip setting; the held-out pairs pick one)."""
     console.print(f"[bold]{name}[/]: training {cfg.name} (seed {cfg.seed}) ...")
     cpu0, t0 = time.process_time(), time.perf_counter()
     # training only (no one-shot test evaluation); the folder marked finished or failed
-    trained = run_status.tracked(train_run)(cfg, overwrite=True)
+    trained = run_status.tracked(train_run)(cfg, overwrite=not resume, resume=resume)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     scored = {flip: figures(trained.model, cfg, flip) for flip in flips}
     best = max(flips, key=lambda f: scored[f]["val"]["accuracy_at_val_threshold"])
@@ -272,7 +277,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     cfg = load_config(args.config, overrides)
     if "faithful" in wanted:
-        stages["faithful"] = run_stage("(a) faithful", cfg, (False,), console)
+        stages["faithful"] = run_stage("(a) faithful", cfg, (False,), console, args.resume)
         stages["faithful"]["overrides"] = overrides
     if "rescore" in wanted:
         stages["rescore"] = rescore(cfg, console)
