@@ -168,7 +168,7 @@ def test_type_choice_key_and_range_errors_all_at_once(tmp_path, capsys, monkeypa
         "config key 'training.learning_rate' = -1.0: expected a finite number > 0",
         "unknown config key 'training.colour'; valid keys in [training]: epochs",
         "config key 'sampling.p' = 1.5: expected an integer >= 2, got a number (default 16)",
-        "config key 'sampling.kind': expected one of pairs, triplets, pk, got 'quads'",
+        "config key 'sampling.kind': expected one of pairs, triplets, pk, pair_list, got 'quads'",
         "config key 'evaluation.n_way' = 'five': expected an integer >= 2 or left out, got a "
         "string (default None)",
         "config key 'evaluation.k_shot' = 0: expected an integer >= 1",

@@ -24,7 +24,7 @@ from siamese.data._reader_utils import existing_path, handle_missing, image_size
 from siamese.data._sources import register_source
 from siamese.data.image_file_store import ImageFileStore
 from siamese.data.labeled_dataset import LabeledDataset
-from siamese.errors import DataError
+from siamese.errors import ConfigError, DataError
 
 #: ``pairs = "dev"`` reads both dev files; their pairs become the protocol's train and test split.
 DEV_FILES = {"train": "train.txt", "test": "test.txt"}
@@ -101,6 +101,7 @@ def read_lfw(
     grayscale: bool = False,
     size: int | list[int] | None = None,
     skip_missing: bool = False,
+    first: int = 0,
 ) -> LabeledDataset:
     """Read LFW images through a pairs file (lazily: images are decoded when loaded).
 
@@ -114,6 +115,9 @@ def read_lfw(
         size: resize to ``size`` x ``size`` (or ``[height, width]``), e.g. 105 for Koch's network.
         skip_missing: leave out pairs whose images are missing (recorded in ``meta["skipped"]``)
             instead of raising.
+        first: keep only the first ``first`` same-person and the first ``first`` different-person
+            pairs of each fold of each file (0: all), e.g. 1,100 for the 2,200 training pairs of
+            LFW-a's pairsDevTrain.txt.
 
     Returns:
         A ``LabeledDataset`` of kind ``"image"``: one item per unique image used by the pairs,
@@ -124,8 +128,12 @@ def read_lfw(
 
     Raises:
         DataError: missing path or images, malformed pairs file.
-        ConfigError: bad ``size``.
+        ConfigError: bad ``size`` or ``first``.
     """
+    if isinstance(first, bool) or not isinstance(first, int) or first < 0:
+        raise ConfigError(
+            f"lfw first: expected a whole number of pairs of each kind >= 0 (0: all), got {first!r}"
+        )
     root = existing_path(path, "LFW path")
     files: dict[str, Path]
     if root.is_file():
@@ -147,10 +155,24 @@ def read_lfw(
     protocols = []
     for k, (split, file) in enumerate(files.items()):
         parsed, protocol = parse_pairs_file(file)
+        if first:
+            parsed = _first_of_each_kind(parsed, first)
         protocols.append(protocol)
         rows += [(a, i, b, j, s, fold + k, line) for a, i, b, j, s, fold, line in parsed]
         split_of_fold[k] = split
     return _build(rows, files, image_root, protocols, split_of_fold, grayscale, size, skip_missing)
+
+
+def _first_of_each_kind(parsed: list[_Pair], first: int) -> list[_Pair]:
+    """The first ``first`` same and ``first`` different pairs of each fold, in file order."""
+    seen: dict[tuple[int, bool], int] = {}
+    kept = []
+    for row in parsed:
+        key = (row[5], row[4])
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] <= first:
+            kept.append(row)
+    return kept
 
 
 def _image_path(root: Path, name: str, number: int) -> Path:

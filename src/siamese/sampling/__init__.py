@@ -2,6 +2,7 @@
 
 from siamese.sampling._batch import Batch, BatchGenerator, unique_batch
 from siamese.sampling.pair_generator import PairGenerator
+from siamese.sampling.pair_list_generator import PairListGenerator
 from siamese.sampling.pk_generator import PKGenerator
 from siamese.sampling.triplet_generator import TripletGenerator
 
@@ -10,6 +11,7 @@ __all__ = [
     "BatchGenerator",
     "PKGenerator",
     "PairGenerator",
+    "PairListGenerator",
     "TripletGenerator",
     "unique_batch",
 ]

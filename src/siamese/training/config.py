@@ -115,7 +115,11 @@ class SamplingConfig:
     """What the model sees each step."""
 
     kind: str = _f(
-        "triplets", "pairs (50/50 same/different), triplets, or pk (P classes x K items)"
+        "triplets",
+        "pairs (50/50 same/different), triplets, pk (P classes x K items), or pair_list (the "
+        "reader's listed pairs, e.g. LFW's train.txt, each once per epoch; data.val_fraction of "
+        "them held out for validation; an epoch is one pass, so steps_per_epoch and val_batches "
+        "are not used)",
     )
     batch_size: int = _f(32, "pairs or triplets per batch (kind = pairs/triplets)")
     p: int = _f(16, "classes per batch (kind = pk)")
@@ -158,6 +162,12 @@ class TrainingConfig:
     optimizer: str = _f("adam", "adam, adamw or sgd")
     learning_rate: float = _f(1e-3, "learning rate")
     weight_decay: float = _f(0.0, "L2 weight decay")
+    dense_weight_decay: float = _f(
+        -1.0,
+        "L2 weight decay of the dense (linear) layers' weights, the other weights keeping "
+        "weight_decay and biases none (Koch et al.'s per-layer regularisation; -1: off, every "
+        "parameter gets weight_decay)",
+    )
     momentum: float = _f(0.9, "momentum (sgd only)")
     lr_schedule: str = _f("none", "none or cosine (decays to 1% over the epochs)")
     grad_clip: float = _f(0.0, "clip the gradient norm at this value (0: off)")
@@ -244,7 +254,7 @@ CHOICES = {
     "data.split": ("classes", "protocol"),
     "data.normalise": ("none", "global", "feature", "log_feature", "series"),
     "data.val_split": ("auto", "classes", "items"),
-    "sampling.kind": ("pairs", "triplets", "pk"),
+    "sampling.kind": ("pairs", "triplets", "pk", "pair_list"),
     "training.optimizer": ("adam", "adamw", "sgd"),
     "training.lr_schedule": ("none", "cosine"),
     "training.on_collapse": ("recover", "warn", "stop"),

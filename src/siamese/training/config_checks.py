@@ -50,6 +50,7 @@ RULES: dict[str, Range] = {
     "training.steps_per_epoch": AT_LEAST_1,
     "training.learning_rate": POSITIVE,
     "training.weight_decay": AT_LEAST_0,
+    "training.dense_weight_decay": Range(-1, None),  # -1: off (build_optimizer refuses -1 < x < 0)
     "training.momentum": FRACTION,
     "training.grad_clip": AT_LEAST_0,
     "training.freeze_backbone_epochs": AT_LEAST_0,

@@ -21,12 +21,22 @@ def build_optimizer(
     weight_decay: float,
     momentum: float,
     groups: list[dict[str, Any]] | None = None,
+    dense_weight_decay: float = -1.0,
 ) -> torch.optim.Optimizer:
     """``adam`` / ``adamw`` (fused: the largest CPU speed-up for big dense layers) or ``sgd``.
 
     ``groups``: parameter groups with their own learning rates (fine-tuning) instead of one.
+    ``dense_weight_decay >= 0``: per-layer L2 as Koch et al. (and Keras ``kernel_regularizer``)
+    have it: linear layers' weights decay by ``dense_weight_decay``, other weights (convolutions)
+    by ``weight_decay``, biases and other 1-d parameters not at all (-1: one group, all decaying
+    by ``weight_decay``).
+
+    Raises:
+        ConfigError: ``dense_weight_decay`` below 0 and not -1, or set together with ``groups``.
     """
     params: Any = groups or [p for p in model.parameters() if p.requires_grad]
+    if dense_weight_decay != -1.0:
+        params = _decay_groups(model, weight_decay, dense_weight_decay, groups)
     if name == "sgd":
         return torch.optim.SGD(
             params, lr=learning_rate, momentum=momentum, weight_decay=weight_decay
@@ -34,6 +44,34 @@ def build_optimizer(
     if name == "adamw":
         return torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay, fused=True)
     return torch.optim.Adam(params, lr=learning_rate, weight_decay=weight_decay, fused=True)
+
+
+def _decay_groups(
+    model: torch.nn.Module,
+    weight_decay: float,
+    dense_weight_decay: float,
+    groups: list[dict[str, Any]] | None,
+) -> list[dict[str, Any]]:
+    """Three parameter groups: dense weights, other weights, 1-d parameters (no decay)."""
+    if dense_weight_decay < 0:
+        raise ConfigError(
+            f"training.dense_weight_decay: expected >= 0, or -1 for off, got {dense_weight_decay}"
+        )
+    if groups:
+        raise ConfigError(
+            "training.dense_weight_decay: not together with the fine-tuning layer groups "
+            "(freeze_backbone_epochs / backbone_lr_scale / layer_decay); set one or the other"
+        )
+    dense = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Linear)}
+    trained = [p for p in model.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in trained if id(p) in dense], "weight_decay": dense_weight_decay},
+        {
+            "params": [p for p in trained if id(p) not in dense and p.ndim > 1],
+            "weight_decay": weight_decay,
+        },
+        {"params": [p for p in trained if id(p) not in dense and p.ndim <= 1], "weight_decay": 0.0},
+    ]
 
 
 def build_scheduler(

@@ -26,7 +26,13 @@ from siamese.encoders import create_encoder
 from siamese.errors import ConfigError, SiameseError
 from siamese.model import SiameseModel
 from siamese.objectives import PairHead, create_objective
-from siamese.sampling import BatchGenerator, PairGenerator, PKGenerator, TripletGenerator
+from siamese.sampling import (
+    BatchGenerator,
+    PairGenerator,
+    PairListGenerator,
+    PKGenerator,
+    TripletGenerator,
+)
 from siamese.sampling.neighbour_pk import NeighbourPKGenerator
 from siamese.seed import seed_everything
 from siamese.training.checkpoint import verify_checkpoint
@@ -154,6 +160,8 @@ def build_generator(
             # squared euclidean and L1 are ranked by euclidean)
             distance="cosine" if cfg.objective.distance == "cosine" else "euclidean",
         )
+    if cfg.sampling.kind == "pair_list":
+        return pair_list_generator(data, cfg.sampling.batch_size)
     if cfg.sampling.kind == "pairs":
         return PairGenerator(data.labels, cfg.sampling.batch_size, steps)
     if cfg.sampling.kind == "triplets" and strategy == "none":
@@ -170,6 +178,16 @@ def build_generator(
             seed=cfg.seed,
         )
     return PKGenerator(data.labels, cfg.sampling.p, cfg.sampling.k, steps)
+
+
+def pair_list_generator(
+    data: LabeledDataset, batch_size: int, shuffle: bool = True
+) -> PairListGenerator:
+    """The listed pairs of a part split by ``training.splits.pair_list_split``."""
+    pairs = data.meta["pairs"]
+    return PairListGenerator(
+        data.labels, pairs["i"], pairs["j"], pairs["same"], batch_size, shuffle=shuffle
+    )
 
 
 def build_miner(cfg: RunConfig, objective: Any) -> Any:
@@ -304,7 +322,10 @@ def train_run(
         objective_margin=getattr(objective, "margin", None),
     )
     val_generator = None
-    if val is not None and len(val):
+    if val is not None and len(val) and cfg.sampling.kind == "pair_list":
+        # every held-out pair, in list order, each epoch
+        val_generator = pair_list_generator(val, cfg.sampling.batch_size, shuffle=False)
+    elif val is not None and len(val):
         try:
             kind_gen = PairGenerator if objective.tuple_kind == "pairs" else TripletGenerator
             val_generator = kind_gen(val.labels, cfg.sampling.batch_size, cfg.training.val_batches)
@@ -346,6 +367,7 @@ def train_run(
         optimizer=cfg.training.optimizer,
         learning_rate=cfg.training.learning_rate,
         weight_decay=cfg.training.weight_decay,
+        dense_weight_decay=cfg.training.dense_weight_decay,
         momentum=cfg.training.momentum,
         lr_schedule=cfg.training.lr_schedule,
         grad_clip=cfg.training.grad_clip,

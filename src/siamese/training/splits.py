@@ -43,6 +43,8 @@ def _read_and_split(cfg: RunConfig) -> tuple[LabeledDataset, dict[str, LabeledDa
         dataset = center_crop(dataset, cfg.data.crop, size)
     if len(dataset) == 0:
         raise DataError(f"data source {cfg.data.source!r} returned no items")
+    if cfg.sampling.kind == "pair_list":
+        return dataset, *pair_list_split(dataset, cfg.data.val_fraction, cfg.seed)
     if cfg.data.split == "protocol":
         parts = protocol_split(dataset)
         if "train" not in parts:
@@ -77,6 +79,67 @@ def _read_and_split(cfg: RunConfig) -> tuple[LabeledDataset, dict[str, LabeledDa
     )
     ratio = f"val {cfg.data.val_fraction}, test {cfg.data.test_fraction}, seed {cfg.seed}"
     return dataset, parts, f"class-disjoint by ratio ({ratio})"
+
+
+def pair_list_split(
+    dataset: LabeledDataset, val_fraction: float, seed: int
+) -> tuple[dict[str, LabeledDataset], str]:
+    """``sampling.kind = "pair_list"``: the reader's training pairs, ``val_fraction`` of them
+    (same and different pairs alike, drawn with the seed) held out for validation.
+
+    The train and val parts hold the images of their pairs (an image in pairs of both is in
+    both) with ``meta["pairs"]`` re-indexed to the part; the test part is the reader's.
+
+    Raises:
+        ConfigError: the reader lists no pairs, or no train/test split of its own.
+    """
+    pairs = dataset.meta.get("pairs")
+    if pairs is None or dataset.split is None or not (dataset.split == "train").any():
+        raise ConfigError(
+            'sampling.kind = "pair_list": the data source lists no training pairs of its own; '
+            'it needs a reader with pair files and a train/test split (source = "lfw" with '
+            'pairs = "dev"), or another sampling.kind'
+        )
+    i, j, same = (np.asarray(pairs[k]) for k in ("i", "j", "same"))
+    is_train = dataset.split == "train"
+    listed = np.flatnonzero(is_train[i] & is_train[j])
+    rng = np.random.default_rng([seed, 5])
+    held = []
+    for kind in (True, False):
+        of_kind = listed[same[listed] == kind]
+        held.append(
+            rng.choice(of_kind, size=int(round(val_fraction * len(of_kind))), replace=False)
+        )
+    val_pairs = np.sort(np.concatenate(held)).astype(np.int64)
+    train_pairs = np.setdiff1d(listed, val_pairs)
+    parts = {"train": _pair_part(dataset, train_pairs)}
+    if len(val_pairs):
+        parts["val"] = _pair_part(dataset, val_pairs)
+    if (dataset.split == "test").any():
+        parts["test"] = dataset.subset(np.flatnonzero(dataset.split == "test"))
+    how = (
+        f"pair list: {len(train_pairs)} training pairs, {len(val_pairs)} held out for validation "
+        f"(val_fraction {val_fraction}, seed {seed}) of the reader's {len(listed)} training pairs"
+    )
+    return parts, f"{how}: {dataset.meta.get('protocol', 'the reader’s split')}"
+
+
+def _pair_part(dataset: LabeledDataset, chosen: np.ndarray) -> LabeledDataset:
+    """The images of the pairs ``chosen`` with ``meta["pairs"]`` indexing them."""
+    pairs = dataset.meta["pairs"]
+    i, j = pairs["i"][chosen], pairs["j"][chosen]
+    items = np.unique(np.concatenate([i, j]))
+    part = dataset.subset(items)
+    local = {
+        "i": np.searchsorted(items, i),
+        "j": np.searchsorted(items, j),
+        "same": np.asarray(pairs["same"])[chosen],
+        "fold": np.asarray(pairs["fold"])[chosen],
+    }
+    meta = {**part.meta, "pairs": local}
+    if "item_fold" in meta:
+        meta["item_fold"] = np.asarray(meta["item_fold"])[items]
+    return dataclasses.replace(part, meta=meta)
 
 
 def stratified_fold(labels: np.ndarray, folds: int, fold: int, seed: int) -> np.ndarray:

@@ -66,6 +66,7 @@ class Trainer:
         optimizer: str = "adam",
         learning_rate: float = 1e-3,
         weight_decay: float = 0.0,
+        dense_weight_decay: float = -1.0,
         momentum: float = 0.9,
         lr_schedule: str = "none",
         grad_clip: float = 0.0,
@@ -131,6 +132,7 @@ class Trainer:
             weight_decay=weight_decay,
             momentum=momentum,
             groups=None if backbone is None else backbone.param_groups(learning_rate),
+            dense_weight_decay=dense_weight_decay,
         )
         self.scheduler = build_scheduler(
             self.optimizer, lr_schedule, epochs=epochs, learning_rate=learning_rate
