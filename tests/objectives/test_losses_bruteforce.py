@@ -194,3 +194,25 @@ def test_multi_similarity_config_settings():
         create_objective("multi_similarity", embedding_dim=4, base=2.0)
     with pytest.raises(ConfigError, match="objective.beta: only multi_similarity has"):
         create_objective("triplet", embedding_dim=4, beta=10.0)
+
+
+def test_a_batch_of_only_different_pairs_still_has_a_loss():
+    """Pair losses learn from different pairs alone (the zero-loss shortcut is for no pair at
+    all): BCE and contrastive equal their brute-force negative terms, with a gradient."""
+    emb = _emb(6).requires_grad_(True)
+    empty = torch.zeros(0, dtype=torch.long)
+    a2, n = torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5])
+    tuples = (empty, empty, a2, n)
+    contrastive = ContrastiveLoss(margin=10.0, distance="euclidean")
+    loss = contrastive(emb, tuples=tuples)
+    d = [float(torch.dist(emb[i], emb[j])) for i, j in zip(a2.tolist(), n.tolist(), strict=True)]
+    assert float(loss.detach()) == pytest.approx(sum(max(0.0, 10.0 - x) ** 2 for x in d) / 3)
+    loss.backward()
+    assert emb.grad is not None and float(emb.grad.abs().sum()) > 0
+    head = PairHead(4).double()
+    bce = KochBCELoss()(emb.detach(), tuples=tuples, head=head)
+    logits = head(emb[a2].detach(), emb[n].detach())
+    assert float(bce) == pytest.approx(float(torch.nn.functional.softplus(logits).mean()))
+    assert float(bce) > 0
+    # no pair at all: still the graph-keeping zero
+    assert float(contrastive(emb, tuples=(empty, empty, empty, empty)).detach()) == 0.0

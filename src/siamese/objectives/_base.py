@@ -56,7 +56,9 @@ class Objective(nn.Module):
         check_tuples(tuples, self.tuple_kind, embeddings.shape[0])
         if self.needs_head and head is None:
             raise ValueError(f"{type(self).__name__} needs the model's pair head")
-        if tuples[0].numel() == 0:
+        # no tuple at all: for pairs, neither a same nor a different pair (a batch of only
+        # different pairs still has a loss: BCE's and contrastive's negative terms)
+        if tuples[0].numel() == 0 and (self.tuple_kind != "pairs" or tuples[2].numel() == 0):
             self.last_stats = {}
             return embeddings.sum() * 0.0  # keeps the graph; no valid tuple in this batch
         return self.compute_loss(embeddings, tuples, head)
