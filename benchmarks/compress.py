@@ -24,8 +24,16 @@ similarity of their embeddings with the float32 library's. int8 is measured in b
 (static, calibrated on training items; dynamic) for the convolutional recipes; the ``int8``
 column is the mode ``--int8-mode auto`` picks (``siamese.compress.quantise.INT8_MODE``).
 
+``--run RECIPE=DIR`` takes a run folder trained elsewhere for that recipe instead of training it
+short here: e.g. the koch_cnn of ``benchmarks/koch_lfw.py`` (105x105, trained on LFW's listed
+pairs). A run trained on a pair list (``sampling.kind = "pair_list"``) is also scored the way its
+benchmark scores it (``koch_lfw.figures``): every variant's pair head on the listed test pairs, at
+the threshold that is best on the variant's own held-out pairs; that figure is then the primary
+one. ``--amount`` and ``--fine-tune-steps`` / ``--fine-tune-lr`` set the pruning.
+
     python benchmarks/compress.py            # all four recipes (about 30 minutes on 2 busy cores)
     python benchmarks/compress.py --quick    # a few steps each, small evaluations (the tests)
+    python benchmarks/compress.py --recipes koch_lfw --run koch_lfw=runs/koch_lfw
 """
 
 from __future__ import annotations
@@ -47,7 +55,9 @@ from rich.table import Table
 
 from siamese._io import atomic_write_json, atomic_write_text
 from siamese.compress import OnnxModel
+from siamese.compress.prune import check_amount
 from siamese.compress.quantise import INT8_MODE
+from siamese.errors import SiameseError
 from siamese.evaluation.model_evaluation import evaluate_model, fixed_subset
 from siamese.export import export_model
 from siamese.model import SiameseModel
@@ -55,10 +65,14 @@ from siamese.pipeline import train_from_config
 from siamese.pipeline.demo import demo_config
 from siamese.pipeline.prune_run import prune_run
 from siamese.training.config import from_dict, read_config_file
+from siamese.training.splits import load_splits
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from koch_lfw import figures as pair_list_figures  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ("koch_lfw", "conv4_omniglot", "lstm_demo", "mlp_nslkdd")
-COLUMNS = ("float32", "fp16", "int8", "pruned50", "pruned50_int8")
+COLUMNS = ("float32", "fp16", "int8", "pruned50", "pruned50_int8")  # "50": ``--amount`` in %
 # steps of training (epochs x steps per epoch) and of fine-tuning after pruning
 BUDGET = {
     "full": {
@@ -69,6 +83,7 @@ BUDGET = {
     },
     "quick": {r: (1, 3, 2) for r in RECIPES},
 }
+PAIR_KEYS = ("pair_test_accuracy", "pair_test_auc", "pair_val_accuracy")  # ``listed_pairs``
 KOCH_SIZE = 65  # koch_cnn's input side here (see the docstring)
 PRIMARY = {  # the figure each recipe's benchmark reports
     "koch_lfw": "verification_accuracy",
@@ -168,6 +183,7 @@ def measure_variant(
         episodes=ev.episodes, pairs=ev.pairs, seed=cfg.seed, max_items=args.items,
     )  # fmt: skip
     row.update({k: res.get(k) for k in ("accuracy", "auc", "verification_accuracy", "n_way")})
+    row.update(listed_pairs(model, cfg))
     if reference is not None:
         emb = model.embed_dataset(sub)
         if emb.shape == reference.shape:
@@ -176,6 +192,38 @@ def measure_variant(
             )
             row["cosine_mean"], row["cosine_min"] = float(cos.mean()), float(cos.min())
     return row
+
+
+def listed_pairs(model: Any, cfg: Any) -> dict[str, float]:
+    """For a run trained on a pair list: its benchmark's figures on the listed test pairs (the
+    pair head's accuracy at the held-out pairs' best threshold, AUC; ``koch_lfw.figures``)."""
+    if cfg.sampling.kind != "pair_list":
+        return {}
+    f = pair_list_figures(model, cfg, False)
+    return {
+        "pair_test_accuracy": f["test"]["accuracy_at_val_threshold"],
+        "pair_test_auc": f["test"]["auc"],
+        "pair_val_accuracy": f["val"]["accuracy_at_val_threshold"],
+    }
+
+
+def trained_run(name: str, args: argparse.Namespace, work: Path, console: Console) -> tuple:
+    """``(run folder, RunConfig, splits, seconds)``: the recipe trained short here, or the run
+    given with ``--run`` (seconds None)."""
+    given = args.runs.get(name)
+    if given is None:
+        cfg = from_dict(recipe_config(name, Path(args.data), work / "runs", args.mode))
+        t0 = time.perf_counter()
+        result = train_from_config(cfg, report=False)
+        train_s = time.perf_counter() - t0
+        console.print(f"{name}: trained in {train_s:.0f} s ({result.run_dir})")
+        return result.run_dir, cfg, result.splits, train_s
+    raw = json.loads((given / "config.json").read_text())
+    raw["name"], raw["out_dir"] = given.name, str(given.parent)
+    cfg = from_dict(raw)
+    _, parts, _ = load_splits(cfg)
+    console.print(f"{name}: the run {given} (trained elsewhere)")
+    return given, cfg, parts, None
 
 
 def measure_latency(rows: list[dict[str, Any]], test: Any, args: argparse.Namespace) -> list:
@@ -201,16 +249,11 @@ def measure_latency(rows: list[dict[str, Any]], test: Any, args: argparse.Namesp
 
 
 def run_recipe(name: str, args: argparse.Namespace, work: Path, console: Console) -> dict:
-    mode = "quick" if args.quick else "full"
-    raw = recipe_config(name, Path(args.data), work / "runs", mode)
-    cfg = from_dict(raw)
-    t0 = time.perf_counter()
-    result = train_from_config(cfg, report=False)
-    train_s = time.perf_counter() - t0
-    run = result.run_dir
-    console.print(f"{name}: trained in {train_s:.0f} s ({run})")
-    parts = result.splits
+    run, cfg, parts, train_s = trained_run(name, args, work, console)
+    steps = args.fine_tune_steps
+    steps = BUDGET[args.mode][name][2] if steps is None else steps
     library = SiameseModel.load(run)
+    library.eval()
     test = parts["test"]
     sub = test.subset(fixed_subset(len(test), args.items, cfg.seed))
     reference = library.embed_dataset(sub)
@@ -219,6 +262,7 @@ def run_recipe(name: str, args: argparse.Namespace, work: Path, console: Console
         library, test, val=parts.get("val"), n_way=ev.n_way, k_shot=ev.k_shot,
         episodes=ev.episodes, pairs=ev.pairs, seed=cfg.seed, max_items=args.items,
     )  # fmt: skip
+    lib_eval.update(listed_pairs(library, cfg))
     exports = work / "exports" / name
     exports.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -240,34 +284,46 @@ def run_recipe(name: str, args: argparse.Namespace, work: Path, console: Console
     if encoder in ("conv4", "koch_cnn"):  # both int8 modes measured on the convolutional recipes
         other = "dynamic" if auto == "static" else "static"
         add(f"int8_{other}", run, "int8", other)
-    pruned = work / "runs" / f"{name}-pruned50"
+    pruned = work / "runs" / f"{name}-pruned{round(100 * args.amount)}"
     shutil.rmtree(pruned, ignore_errors=True)
     t0 = time.perf_counter()
-    pr = prune_run(run, pruned, 0.5, fine_tune_steps=BUDGET[mode][name][2], report=False)
+    pr = prune_run(
+        run, pruned, args.amount, fine_tune_steps=steps, fine_tune_lr=args.fine_tune_lr,
+        report=False,
+    )  # fmt: skip
     prune_s = time.perf_counter() - t0
-    add("pruned50", pruned, "float32")
-    add("pruned50_int8", pruned, "int8", auto)
+    pct = round(100 * args.amount)
+    add(f"pruned{pct}", pruned, "float32")
+    add(f"pruned{pct}_int8", pruned, "int8", auto)
     settings = measure_latency(rows, parts["test"], args)
     for r in rows:
         r.pop("path")
         console.print(f"  {r['variant']}: " + ", ".join(
             f"{k} {v:.3f}" for k, v in r.items() if k.startswith("latency")
         ))  # fmt: skip
+    pair_list = cfg.sampling.kind == "pair_list"
     return {
         "recipe": name,
         "encoder": encoder,
+        "run": str(run) if name in args.runs else None,
         "train_steps": cfg.training.epochs * cfg.training.steps_per_epoch,
-        "train_seconds": round(train_s, 1),
-        "fine_tune_steps": BUDGET[mode][name][2],
+        "train_seconds": None if train_s is None else round(train_s, 1),
+        "amount": args.amount,
+        "fine_tune_steps": steps,
+        "fine_tune": pr.get("fine_tune"),
         "prune_seconds": round(prune_s, 1),
         "parameters": pr["parameters_before"],
         "parameters_pruned": pr["parameters_after"],
         "safetensors_bytes": pr["bytes_before"],
         "safetensors_bytes_pruned": pr["bytes_after"],
         "pruned_args": pr["args_after"],
-        "primary": PRIMARY[name],
+        "primary": "pair_test_accuracy" if pair_list else PRIMARY[name],
         "test_items": int(len(sub)),
-        "library": {k: lib_eval.get(k) for k in ("accuracy", "auc", "verification_accuracy")},
+        "library": {
+            k: lib_eval.get(k)
+            for k in ("accuracy", "auc", "verification_accuracy", *PAIR_KEYS)
+            if k in lib_eval
+        },
         "latency_settings": settings,
         "variants": rows,
     }
@@ -279,9 +335,10 @@ def targets(results: list[dict[str, Any]]) -> dict[str, Any]:
     if "koch_lfw" in by:
         r = by["koch_lfw"]
         v = {x["variant"]: x for x in r["variants"]}
-        ratio = v["float32"]["bytes"] / v["pruned50_int8"]["bytes"]
+        both = v[f"pruned{round(100 * r['amount'])}_int8"]  # pruned + int8
+        ratio = v["float32"]["bytes"] / both["bytes"]
         key = r["primary"]
-        loss = 100 * (r["library"][key] - v["pruned50_int8"][key])
+        loss = 100 * (r["library"][key] - both[key])
         out["koch_size_ratio"] = round(ratio, 2)
         out["koch_accuracy_loss_points"] = round(loss, 2)
         out["koch_met"] = bool(ratio >= 8 and loss <= 1)
@@ -297,21 +354,22 @@ def targets(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 def markdown(payload: dict[str, Any]) -> str:
     lines = [
-        "# Compression: float32 / fp16 / int8 / pruned 50% / pruned 50% + int8",
+        "# Compression: float32 / fp16 / int8 / pruned / pruned + int8",
         "",
         f"Command: `{payload['command']}` ({payload['mode']}); wall {payload['wall_seconds']} s; "
         f"load average {payload['load_average_start']} at the start, "
         f"{payload['load_average_end']} at the end, on {payload['cpus']} CPUs (shared machine).",
         "",
-        "Every model was trained SHORT (steps below, one thread): the figures compare the formats "
-        "of one model, not the recipes' benchmark accuracy. Latency: per item, at each batch size, "
+        "Every model not given with `--run` was trained SHORT (steps below, one thread): the "
+        "figures compare the formats of one model, not the recipes' benchmark accuracy. Latency: per item, at each batch size, "
         "median of repetitions after a warm-up, the variants taking turns, ONNX Runtime on the CPU. Accuracy: the run's own evaluation on its test split "
         "(`evaluate_model`) on each variant's embeddings.",
         "",
     ]
     for r in payload["results"]:
+        where = f"the run {r['run']}" if r.get("run") else f"{r['train_steps']} training steps"
         lines += [
-            f"## {r['recipe']} ({r['encoder']}, {r['train_steps']} training steps, "
+            f"## {r['recipe']} ({r['encoder']}, {where}; pruned {round(100 * r['amount'])}%, "
             f"{r['fine_tune_steps']} fine-tuning steps after pruning)",
             "",
             f"Parameters {r['parameters']:,} -> {r['parameters_pruned']:,} pruned "
@@ -331,6 +389,7 @@ def markdown(payload: dict[str, Any]) -> str:
             "",
         ]
         lat = [k for k in r["variants"][0] if k.startswith("latency_ms_")]
+        pairs = [k for k in PAIR_KEYS if k in r["variants"][0]]
 
         def head(k: str) -> str:
             t, _, b = k[len("latency_ms_") :].partition("_b")
@@ -339,8 +398,10 @@ def markdown(payload: dict[str, Any]) -> str:
         lines += [
             "| variant | int8 mode | file bytes | "
             + " | ".join(head(k) for k in lat)
-            + " | accuracy | verification acc. | AUC | cosine mean / min vs library |",
-            "|---|---|---|" + "---|" * len(lat) + "---|---|---|---|",
+            + " | accuracy | verification acc. | AUC | "
+            + "".join(f"{k.replace('_', ' ')} | " for k in pairs)
+            + "cosine mean / min vs library |",
+            "|---|---|---|" + "---|" * (len(lat) + len(pairs)) + "---|---|---|---|",
         ]
         for v in r["variants"]:
 
@@ -354,7 +415,9 @@ def markdown(payload: dict[str, Any]) -> str:
             lines.append(
                 f"| {v['variant']} | {v['int8_mode'] or '-'} | {v['bytes']:,} | "
                 + " | ".join(f"{v[k]:.3f}" for k in lat)
-                + f" | {f('accuracy')} | {f('verification_accuracy')} | {f('auc')} | {cos} |"
+                + f" | {f('accuracy')} | {f('verification_accuracy')} | {f('auc')} | "
+                + "".join(f"{f(k)} | " for k in pairs)
+                + f"{cos} |"
             )
         lines.append("")
     lines += ["## Targets", "", "```", json.dumps(payload["targets"], indent=2), "```", ""]
@@ -373,7 +436,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--out-dir", default=None, help="where compress.json/.md go")
     p.add_argument("--work", default=None, help="runs and exports (default: a temporary folder)")
+    p.add_argument(
+        "--run", dest="runs", action="append", default=[], metavar="RECIPE=DIR",
+        help="a run folder trained elsewhere for RECIPE, instead of training it short here",
+    )  # fmt: skip
+    p.add_argument("--amount", type=float, default=0.5, help="pruned fraction (0.5)")
+    p.add_argument("--fine-tune-steps", type=int, default=None, help="after pruning (per recipe)")
+    p.add_argument("--fine-tune-lr", type=float, default=None, help="(a tenth of the run's)")
     args = p.parse_args(argv)
+    args.mode = "quick" if args.quick else "full"
+    try:
+        args.amount = check_amount(args.amount)
+    except SiameseError as exc:
+        p.error(str(exc))
+    if args.fine_tune_steps is not None and args.fine_tune_steps < 0:
+        p.error(f"--fine-tune-steps: expected 0 or more steps, got {args.fine_tune_steps}")
+    if args.fine_tune_lr is not None and not args.fine_tune_lr > 0:
+        p.error(f"--fine-tune-lr: expected a positive learning rate, got {args.fine_tune_lr}")
+    runs = {}
+    for spec in args.runs:
+        name, eq, folder = spec.partition("=")
+        if not eq or name not in RECIPES:
+            p.error(f"--run {spec!r}: expected RECIPE=DIR with RECIPE one of {', '.join(RECIPES)}")
+        if not (Path(folder) / "config.json").is_file():
+            p.error(
+                f"--run {spec!r}: {folder} is not a run folder (no config.json); pass a folder "
+                "written by `siamese train`"
+            )
+        runs[name] = Path(folder)
+    args.runs = runs
     args.items = args.items or (50 if args.quick else 300)
     args.seconds = args.seconds or (0.3 if args.quick else 2.0)
     args.batches = args.batches or ([1] if args.quick else [1, 16])

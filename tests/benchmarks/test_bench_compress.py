@@ -37,3 +37,58 @@ def test_compress_quick(shared_data: Path, tmp_path: Path):
         assert "cosine_mean" not in v["pruned50"]  # another model: compared by accuracy only
     md = (tmp_path / "compress.md").read_text()
     assert "| pruned50_int8 | dynamic |" in md and "load average" in md
+
+
+def _compress(*args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "compress.py"), *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
+
+
+@pytest.mark.slow
+def test_compress_a_run_trained_on_a_pair_list_is_scored_on_its_listed_pairs(
+    shared_data: Path, tmp_path: Path
+):
+    """``--run koch_lfw=DIR``: koch_lfw.py's (quick) run, not trained here; every variant is
+    scored like its benchmark (pair head on the listed test.txt pairs, threshold from the
+    variant's own held-out pairs); ``--amount`` names the pruned columns."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from koch_lfw import QUICK
+
+    from siamese.training.config import load_config
+    from siamese.training.run import train_run
+
+    overrides = [*QUICK, f'out_dir="{tmp_path / "runs"}"', f'data.path="{shared_data / "lfw"}"']
+    cfg = load_config(ROOT / "configs" / "koch_lfw.toml", overrides)
+    run = train_run(cfg).run_dir
+    out = tmp_path / "out"
+    proc = _compress("--quick", "--recipes", "koch_lfw", "--run", f"koch_lfw={run}",
+                     "--amount", "0.25", "--fine-tune-steps", "1", "--out-dir", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    r = json.loads((out / "compress.json").read_text())["results"][0]
+    assert r["run"] == str(run) and r["train_seconds"] is None and r["amount"] == 0.25
+    assert r["primary"] == "pair_test_accuracy" and r["fine_tune"]["steps"] == 1
+    v = {x["variant"]: x for x in r["variants"]}
+    assert list(v) == ["float32", "fp16", "int8", "int8_dynamic", "pruned25", "pruned25_int8"]
+    for x in v.values():  # quick: test.txt's first 20 + 20 listed pairs
+        assert 0 <= x["pair_test_accuracy"] <= 1 and 0 <= x["pair_test_auc"] <= 1
+    # the float32 export scores the pairs as the library does: the same embeddings; the tiny
+    # model's near-tied pair scores may swap one or two of the 400 same/different orderings
+    assert v["float32"]["cosine_min"] > 1 - 1e-5
+    assert v["float32"]["pair_test_auc"] == pytest.approx(r["library"]["pair_test_auc"], abs=0.006)
+    assert "pair test accuracy" in (out / "compress.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--run", "koch"], "expected RECIPE=DIR with RECIPE one of koch_lfw"),
+        (["--run", "koch_lfw=/nonexistent/run"], "is not a run folder"),
+        (["--amount", "1.5"], "amount"),
+        (["--fine-tune-steps", "-1"], "expected 0 or more steps"),
+    ],
+)
+def test_compress_bad_options_are_one_line_and_exit_2(args: list[str], message: str):
+    proc = _compress(*args)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
