@@ -36,18 +36,16 @@ def no_cuda(monkeypatch):
 
 @pytest.fixture
 def fake_cuda(monkeypatch):
-    """torch believes it sees GPU 0 (nothing is ever run on it)."""
+    """torch believes it sees a GPU (nothing is ever run on it)."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
 
 
 def test_auto_follows_cuda_availability(no_cuda, monkeypatch):
     assert resolve_device("auto") == torch.device("cpu")
     assert resolve_device("cpu") == torch.device("cpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
-    assert resolve_device("auto") == torch.device("cuda", 0)
-    assert resolve_device("cuda") == torch.device("cuda", 0)
+    assert resolve_device("auto") == torch.device("cuda")
+    assert resolve_device("cuda") == torch.device("cuda")
     assert resolve_device("cpu") == torch.device("cpu")  # cpu is cpu, GPU or not
     assert no_cuda_reason() is None
 
@@ -87,22 +85,22 @@ def test_train_on_cuda_without_a_gpu_exits_2_in_one_line(no_cuda, capsys, tmp_pa
 
 
 def test_single_process_context_takes_the_device(fake_cuda):
-    assert DistributedContext.from_env(device="auto").device == torch.device("cuda", 0)
+    assert DistributedContext.from_env(device="auto").device == torch.device("cuda")
     assert DistributedContext.from_env(device="cpu").device == torch.device("cpu")
     assert DistributedContext().device == torch.device("cpu")  # a Trainer built in code: CPU
 
 
 def test_torchrun_placement(monkeypatch):
     """nccl only when each local rank has its own GPU; 2 ranks on 1 GPU share it under gloo."""
-    cuda0 = torch.device("cuda", 0)
+    cuda = torch.device("cuda")  # what resolve_device gives: no index yet
     assert rank_placement(torch.device("cpu")) == ("gloo", torch.device("cpu"))
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
     monkeypatch.setenv("LOCAL_RANK", "1")
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    assert rank_placement(cuda0) == ("gloo", torch.device("cuda", 0))
+    assert rank_placement(cuda) == ("gloo", torch.device("cuda", 0))
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    assert rank_placement(cuda0) == ("nccl", torch.device("cuda", 1))
-    assert rank_placement(cuda0, backend="gloo") == ("gloo", torch.device("cuda", 1))
+    assert rank_placement(cuda) == ("nccl", torch.device("cuda", 1))
+    assert rank_placement(cuda, backend="gloo") == ("gloo", torch.device("cuda", 1))
 
 
 def test_to_device_pins_and_copies_without_blocking_onto_a_gpu():

@@ -34,7 +34,8 @@ def resolve_device(name: str = "auto", key: str = "training.device") -> torch.de
         key: the setting's name, for the error message.
 
     Returns:
-        ``torch.device("cpu")`` or the current CUDA device (``cuda:<index>``).
+        ``torch.device("cpu")`` or ``torch.device("cuda")`` (the current GPU; no index is read
+        here, so nothing initialises CUDA on GPU 0 before a torchrun rank picks its own GPU).
 
     Raises:
         ConfigError: an unknown name, or ``"cuda"`` on a machine where torch sees no GPU.
@@ -45,7 +46,7 @@ def resolve_device(name: str = "auto", key: str = "training.device") -> torch.de
         return torch.device("cpu")
     why = no_cuda_reason()
     if why is None:
-        return torch.device("cuda", torch.cuda.current_device())
+        return torch.device("cuda")
     if name == "auto":
         return torch.device("cpu")
     raise ConfigError(
