@@ -480,7 +480,11 @@ def main(argv: list[str] | None = None) -> int:
         "load_average": list(os.getloadavg()),
         "steps": {},
     }
-    say(f"gpu_check ({results['mode']}) on {results['device_name']}, torch {torch.__version__}")
+    load = ", ".join(f"{x:.2f}" for x in results["load_average"])
+    say(
+        f"gpu_check ({results['mode']}) on {results['device_name']}, torch {torch.__version__}, "
+        f"CUDA {torch.version.cuda}; load average {load}"
+    )
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
         steps: dict[str, Callable[[], dict[str, Any]]] = {
