@@ -137,7 +137,7 @@ class ImageAugment:
             return x
         squeeze = x.dim() == 3
         img = (x.unsqueeze(1) if squeeze else x).float()  # (B, C, H, W)
-        theta = self.matrices(img.shape[0], generator)  # (B, 2, 3)
+        theta = self.matrices(img.shape[0], generator).to(img.device)  # (B, 2, 3): host draws
         grid = F.affine_grid(theta, list(img.shape), align_corners=False)  # (B, H, W, 2)
         out = F.grid_sample(
             img, grid, mode="bilinear", padding_mode=self.padding, align_corners=False

@@ -110,11 +110,12 @@ class SeriesAugment:
                 start = int(torch.randint(0, n - width + 1, (1,), generator=generator))
                 window = out[b, start : start + width].T[None]  # (1, F, width)
                 out[b, :n] = F.interpolate(window, size=n, mode="linear", align_corners=True)[0].T
+        on = chosen.to(out.device)[:, None, None]  # draws on the host, applied where x is
         if self.scale:
             factor = 1 + torch.randn(B, 1, nf, generator=generator) * self.scale  # (B, 1, F)
-            out = torch.where(chosen[:, None, None], out * factor, out)
+            out = torch.where(on, out * factor.to(out.device), out)
         if self.jitter:
             noise = torch.randn(out.shape, generator=generator) * self.jitter  # (B, T, F)
-            out = torch.where(chosen[:, None, None], out + noise, out)
+            out = torch.where(on, out + noise.to(out.device), out)
         valid = torch.arange(T)[None, :] < lens[:, None]  # (B, T)
-        return out * valid[..., None].to(out.dtype)
+        return out * valid[..., None].to(out.device, out.dtype)

@@ -30,6 +30,7 @@ def build_gallery(
     seed: int = 0,
     crowding: float = 0.0,
     pgvector_table: str | None = None,
+    device: str = "auto",
 ) -> Gallery:
     """Enroll a dataset's classes with a trained model, optionally calibrate, and save.
 
@@ -55,6 +56,8 @@ def build_gallery(
             ``config.json``); see ``Gallery.set_background``.
         pgvector_table: keep the rows in PostgreSQL + pgvector under this table prefix (the
             DSN from ``$SIAMESE_GALLERY_DSN``) instead of the folder's SQLite database.
+        device: where the items are embedded: ``"auto"`` (CUDA when torch sees a GPU, else
+            the CPU), ``"cpu"`` or ``"cuda"`` (refused without a GPU).
 
     Returns:
         The fitted (and calibrated) ``Gallery``.
@@ -65,12 +68,13 @@ def build_gallery(
         ModelFileError: a broken model folder.
     """
     from siamese.model import SiameseModel
+    from siamese.training.device import place
 
     if (source is None) == (folder is None):
         raise ConfigError(
             "enroll: expected exactly one of a data source (--source) and a folder (--folder)"
         )
-    model = SiameseModel.load(find_model_dir(model_dir))
+    model = place(SiameseModel.load(find_model_dir(model_dir)), device)
     gallery = Gallery(model, index=index, threshold=threshold)
     spec = ItemSpec.of(model)
     data = _read(spec, source, options or {}, folder)

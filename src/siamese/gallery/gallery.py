@@ -461,7 +461,14 @@ class Gallery:
         return _files.finish_folder(directory, store, self.index_, self.generation_)
 
     @classmethod
-    def load(cls, directory: str | Path, model: Any = None, *, dsn: str | None = None) -> Gallery:
+    def load(
+        cls,
+        directory: str | Path,
+        model: Any = None,
+        *,
+        dsn: str | None = None,
+        device: str = "auto",
+    ) -> Gallery:
         """Read a gallery written by ``save`` (nothing is unpickled), attached to its store.
 
         The faiss index is rebuilt from the stored embeddings when its cache is missing or stale.
@@ -471,6 +478,8 @@ class Gallery:
             model: the model to use instead of the copy in ``directory/model``.
             dsn: the PostgreSQL connection string of a ``pgvector`` gallery (default: the
                 environment variable its manifest names).
+            device: where the gallery's own model embeds queries: ``"auto"`` (CUDA when torch
+                sees a GPU, else the CPU), ``"cpu"`` or ``"cuda"`` (refused without a GPU).
 
         Raises:
             ModelFileError: a file is missing, corrupt or inconsistent with the others.
@@ -479,8 +488,9 @@ class Gallery:
         manifest = _files.read_manifest(directory)
         if model is None:
             from siamese.model import SiameseModel
+            from siamese.training.device import place
 
-            model = SiameseModel.load(manifest.model_path)
+            model = place(SiameseModel.load(manifest.model_path), device)
         if manifest.store is None:  # the first layout: files, no store
             stored, index = _files_v1.load_v1(directory, manifest.config)
             gallery = cls._from_stored(model, stored, manifest.path)

@@ -16,6 +16,7 @@ import faiss
 import numpy as np
 
 from siamese.errors import ConfigError, ModelFileError
+from siamese.gallery._gpu_index import searchable
 
 KINDS = ("auto", "exact", "hnsw", "ivf")
 METRICS = {"l2": faiss.METRIC_L2, "ip": faiss.METRIC_INNER_PRODUCT, "l1": faiss.METRIC_L1}
@@ -71,6 +72,7 @@ class VectorIndex:
         self.auto_exact_max = auto_exact_max
         self.nprobe = nprobe
         self.index: faiss.Index = self._new("exact" if kind == "auto" else kind)
+        self.gpu = "off"  # "auto" / "on": search a faiss-gpu copy (siamese.gallery._gpu_index)
 
     @property
     def ntotal(self) -> int:
@@ -123,7 +125,7 @@ class VectorIndex:
             self.index.nprobe = self.nprobe
         if self.ntotal == 0:
             return np.full((len(q), k), np.nan, np.float32), np.full((len(q), k), -1, np.int64)
-        scores, ids = self.index.search(q, k)  # (Q, k), (Q, k)
+        scores, ids = searchable(self).search(q, k)  # (Q, k), (Q, k)
         return scores, ids
 
     def save(self, path: str | Path) -> None:

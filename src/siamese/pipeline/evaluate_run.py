@@ -20,8 +20,12 @@ def evaluate_run(
     n_way: int | None = None,
     k_shot: int | None = None,
     episodes: int | None = None,
+    device: str = "auto",
 ) -> dict[str, Any]:
     """Load the run's model and config, rebuild its splits, and evaluate on the test classes.
+
+    The test items are embedded on ``device`` (auto: CUDA when torch sees a GPU, else the CPU;
+    cpu; cuda: refused without a GPU), whatever device the run was trained on.
 
     When the split is the data's own protocol and every test class occurs in its training part
     (UCR/UEA, classification-style protocols), the result also holds ``gallery_1nn_accuracy``:
@@ -31,6 +35,7 @@ def evaluate_run(
     from siamese.model import SiameseModel
     from siamese.training.config import from_dict
     from siamese.training.config_checks import data_errors, raise_all
+    from siamese.training.device import place
     from siamese.training.splits import load_splits
 
     run_dir = Path(run_dir)
@@ -47,7 +52,7 @@ def evaluate_run(
         cfg = from_dict(json.loads(cfg_path.read_text()))
     except json.JSONDecodeError as exc:
         raise ModelFileError(f"{cfg_path}: corrupt ({exc})") from None
-    model = SiameseModel.load(run_dir)
+    model = place(SiameseModel.load(run_dir), device)
     _, parts, _ = load_splits(cfg)
     if "test" not in parts:
         raise ModelFileError(f"{run_dir}: the run has no test split (data.test_fraction = 0)")

@@ -207,6 +207,11 @@ class TrainingConfig:
         "training steps' forward pass: float32, or bfloat16 (autocast; faster on CPUs with "
         "AMX/AVX-512 BF16 and on GPUs; weights, loss and evaluation stay float32)",
     )
+    device: str = _f(
+        "auto",
+        "where training and the run's evaluation run: auto (CUDA when torch sees a GPU, else "
+        "the CPU), cpu, or cuda (refused when there is no GPU); siamese.training.device",
+    )
 
 
 @dataclass
@@ -260,6 +265,7 @@ CHOICES = {
     "training.on_collapse": ("recover", "warn", "stop"),
     "training.monitor": ("val_loss", "val_accuracy", "val_auc"),
     "training.precision": ("float32", "bfloat16"),  # training.optim.check_precision reads it
+    "training.device": ("auto", "cpu", "cuda"),  # training.device.resolve_device reads it
     "mining.strategy": (
         "none",
         *("batch_hard", "batch_all", "semi_hard", "scheduled"),  # online (in-batch)

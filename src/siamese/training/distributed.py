@@ -35,6 +35,7 @@ import torch.distributed as dist
 from torch import nn
 
 from siamese.errors import ConfigError
+from siamese.training.device import resolve_device
 
 
 @dataclass
@@ -62,40 +63,46 @@ class DistributedContext:
 
     # ---------------------------------------------------------------- set-up
     @classmethod
-    def from_env(cls, backend: str | None = None) -> DistributedContext:
+    def from_env(cls, backend: str | None = None, device: str = "auto") -> DistributedContext:
         """Join the job torchrun describes (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``, ``MASTER_*``).
 
         With ``WORLD_SIZE`` unset or 1 (and no process group already initialised) this is a single
-        process. Otherwise the process group is initialised with ``backend`` (default: nccl when
-        CUDA is available, else gloo) unless it already exists.
+        process on ``device`` (``training.device``: auto, cpu or cuda). Otherwise the process group
+        is initialised with ``backend`` unless it already exists. The default backend is nccl
+        when every rank on this machine has a GPU of its own (rank ``LOCAL_RANK`` on GPU
+        ``LOCAL_RANK``); with fewer GPUs than ranks (e.g. 2 processes on 1 GPU, which nccl
+        refuses) it is gloo, the ranks sharing the GPUs round-robin; on the CPU it is gloo.
 
         Raises:
-            ConfigError: ``WORLD_SIZE`` > 1 but the rendezvous variables are missing.
+            ConfigError: ``device`` is unknown, or ``"cuda"`` without a GPU; ``WORLD_SIZE`` > 1
+                but the rendezvous variables are missing.
         """
         if dist.is_available() and dist.is_initialized():
             return cls._from_group(owns=False)
+        on = resolve_device(device)  # "cuda" without a GPU: refused before anything starts
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world <= 1:
-            return cls()
+            return cls(device=on)
         missing = [k for k in ("RANK", "MASTER_ADDR", "MASTER_PORT") if k not in os.environ]
         if missing:
             raise ConfigError(
                 f"WORLD_SIZE={world} but {', '.join(missing)} not set; start the job with "
                 "`torchrun --nproc_per_node=N -m siamese train --config ...`"
             )
-        backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
-        if backend == "nccl":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        backend, on = rank_placement(on, backend)
+        if on.type == "cuda":
+            torch.cuda.set_device(on)
         dist.init_process_group(backend=backend)
-        ctx = cls._from_group(owns=True)
+        ctx = cls._from_group(owns=True, device=on)
         atexit.register(ctx.close)  # every path destroys the group while Python is fully alive
         return ctx
 
     @classmethod
-    def _from_group(cls, owns: bool) -> DistributedContext:
+    def _from_group(cls, owns: bool, device: torch.device | None = None) -> DistributedContext:
         backend = str(dist.get_backend())
         local = int(os.environ.get("LOCAL_RANK", "0"))
-        device = torch.device("cuda", local) if backend == "nccl" else torch.device("cpu")
+        if device is None:
+            device = torch.device("cuda", local) if backend == "nccl" else torch.device("cpu")
         return cls(dist.get_rank(), dist.get_world_size(), local, backend, device, owns)
 
     def close(self) -> None:
@@ -163,12 +170,15 @@ class DistributedContext:
         """All-gather ``(n_r, D)`` float arrays (no gradient) into ``(total, D)`` on every rank."""
         if not self.enabled:
             return local
+        # every collective's tensors on the context's device (nccl takes CUDA tensors only)
         width = torch.tensor([local.shape[1] if local.ndim == 2 and len(local) else 0])
+        width = width.to(self.device)
         dist.all_reduce(width, op=dist.ReduceOp.MAX)
-        rows = torch.as_tensor(local, dtype=torch.float32).reshape(len(local), int(width))
+        width = int(width.item())
+        rows = torch.as_tensor(local, dtype=torch.float32).reshape(len(local), width)
         sizes = self.shard_sizes(total)
-        pad = rows.new_zeros((max(sizes) - len(rows), int(width)))
-        parts = [torch.empty(max(sizes), int(width)) for _ in range(self.world_size)]
+        pad = rows.new_zeros((max(sizes) - len(rows), width))
+        parts = [torch.empty(max(sizes), width, device=self.device) for _ in range(self.world_size)]
         dist.all_gather(parts, torch.cat([rows, pad]).to(self.device))
         return torch.cat(
             [p[:n].cpu() for p, n in zip(parts, sizes, strict=True)]
@@ -197,13 +207,15 @@ class DistributedContext:
         max_keys = [k for k in ("seconds", "train_seconds") if isinstance(record.get(k), float)]
         out = dict(record)
         if mean_keys:
-            t = torch.tensor([record[k] for k in mean_keys], dtype=torch.float64)
+            t = torch.tensor(
+                [record[k] for k in mean_keys], dtype=torch.float64, device=self.device
+            )
             dist.all_reduce(t)
             out.update(
                 {k: float(v) / self.world_size for k, v in zip(mean_keys, t.tolist(), strict=True)}
             )
         if max_keys:
-            t = torch.tensor([record[k] for k in max_keys], dtype=torch.float64)
+            t = torch.tensor([record[k] for k in max_keys], dtype=torch.float64, device=self.device)
             dist.all_reduce(t, op=dist.ReduceOp.MAX)
             out.update(dict(zip(max_keys, t.tolist(), strict=True)))
         return out
@@ -263,6 +275,23 @@ class _AllGather(torch.autograd.Function):
         grad = grad.contiguous()
         dist.all_reduce(grad)
         return grad[ctx.rank * ctx.m : (ctx.rank + 1) * ctx.m]
+
+
+def rank_placement(device: torch.device, backend: str | None = None) -> tuple[str, torch.device]:
+    """The backend and this rank's device for a torchrun job on ``device``'s kind.
+
+    On the CPU: gloo. On CUDA: nccl with GPU ``LOCAL_RANK`` when this machine has a GPU per
+    local rank (``LOCAL_WORLD_SIZE``); otherwise gloo, rank ``LOCAL_RANK`` on GPU
+    ``LOCAL_RANK % device_count`` (nccl refuses two ranks on one GPU). ``backend`` overrides
+    the choice of backend.
+    """
+    if device.type != "cuda":
+        return backend or "gloo", torch.device("cpu")
+    gpus = torch.cuda.device_count()
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
+    own = gpus >= local_world
+    return backend or ("nccl" if own else "gloo"), torch.device("cuda", local % max(gpus, 1))
 
 
 def distributed_embed(

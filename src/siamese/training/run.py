@@ -277,7 +277,8 @@ def train_run(
     check_config(cfg)  # also for configs built in code, not read by load_config
     if cfg.training.threads > 0:
         torch.set_num_threads(cfg.training.threads)
-    ctx = DistributedContext.from_env()  # one process, or this rank of a torchrun job
+    # one process, or this rank of a torchrun job, on training.device ("cuda" without a GPU: refused)
+    ctx = DistributedContext.from_env(device=cfg.training.device)
     seed_everything(cfg.seed)
     dataset, parts, split_used = load_splits(cfg)
     raise_all(data_errors(cfg, parts))  # e.g. evaluation.n_way against the test classes

@@ -29,6 +29,7 @@ from siamese.sampling._batch import Batch, BatchGenerator
 from siamese.seed import derived_rng, epoch_torch_seeds
 from siamese.training.checkpoint import load_best, load_checkpoint, save_checkpoint, weights_of
 from siamese.training.collapse import WINDOW, CollapseDetector, batch_stats
+from siamese.training.device import to_device
 from siamese.training.distributed import DistributedContext, distributed_embed
 from siamese.training.early_stopping import EarlyStopping
 from siamese.training.fine_tune import BackboneSchedule
@@ -112,6 +113,7 @@ class Trainer:
         self.progress, self.console = progress, console
         # torchrun: each rank embeds its slice of the global batch (DDP); rank 0 writes files.
         self.dist = distributed or DistributedContext()
+        model.to(self.dist.device)  # once, before the optimiser holds the parameters (CPU: no-op)
         self.net = self.dist.wrap(model)
         self.progress = progress and self.dist.is_main  # one progress bar per job
         self.prefetch = int(prefetch)  # batches loaded ahead in a background thread (0: off)
@@ -165,8 +167,9 @@ class Trainer:
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         # this rank's slice of the global batch (all of it in a single process)
         idx = batch.indices[self.dist.shard(len(batch.indices))]
-        x = torch.as_tensor(data.load(idx)).to(self.dist.device)
-        lens = None if data.lengths is None else torch.as_tensor(data.lengths[idx])
+        # CUDA: pinned host memory, non-blocking copy (in the prefetch thread); CPU: x itself
+        x = to_device(torch.as_tensor(data.load(idx)), self.dist.device)
+        lens = None if data.lengths is None else torch.as_tensor(data.lengths[idx])  # host
         return x, lens
 
     def _loss(
