@@ -49,8 +49,8 @@ class VectorIndex:
         ef_construction: HNSW build-time beam width.
         ef_search: HNSW search beam width (raised to ``k`` when a search asks for more).
         auto_exact_max: the size at which ``"auto"`` switches to HNSW.
-        nprobe: IVF lists searched per query (``"ivf"`` and ``"ivfpq"``).
-        nlist: IVF-PQ lists (``0``: ``4 sqrt(N)``, at most ``N / 39``).
+        nprobe: IVF lists searched per query (default: 16 for ``"ivf"``, 8 for IVF-PQ).
+        nlist: IVF-PQ lists (``0``: ``2 sqrt(N)``, at most ``N / 39``).
         pq_m: IVF-PQ sub-quantisers, 4 bits each (``0``: ``dim / 4``); must divide ``dim``.
         k_factor: IVF-PQ re-ranks ``k_factor * k`` candidates exactly.
         auto_ivfpq_min: the size at which ``"auto"`` switches to IVF-PQ.
@@ -70,10 +70,10 @@ class VectorIndex:
         ef_construction: int = 80,
         ef_search: int = 64,
         auto_exact_max: int = AUTO_EXACT_MAX,
-        nprobe: int = 16,
+        nprobe: int | None = None,
         nlist: int = 0,
         pq_m: int = 0,
-        k_factor: int = 4,
+        k_factor: int = 2,
         auto_ivfpq_min: int = AUTO_IVFPQ_MIN,
     ):
         if kind not in KINDS:
@@ -93,7 +93,7 @@ class VectorIndex:
         self.ef_construction = ef_construction
         self.ef_search = ef_search
         self.auto_exact_max = auto_exact_max
-        self.nprobe = nprobe
+        self.nprobe = nprobe if nprobe is not None else (16 if kind == "ivf" else 8)
         self.nlist = nlist
         self.pq_m = pq_m or (self.dim // 4 if self.dim % 4 == 0 else 0)
         self.k_factor = k_factor
@@ -225,7 +225,7 @@ class VectorIndex:
             nlist = int(np.clip(4 * np.sqrt(max(n_train, 1)), 1, max(n_train // 39, 1)))
             return faiss.IndexIVFFlat(faiss.IndexFlat(self.dim, metric), self.dim, nlist, metric)
         if structure == "ivfpq":
-            nlist = self.nlist or int(np.clip(4 * np.sqrt(n_train), 1, max(n_train // 39, 1)))
+            nlist = self.nlist or int(np.clip(2 * np.sqrt(n_train), 1, max(n_train // 39, 1)))
             spec = f"IVF{nlist},PQ{self.pq_m}x4fs,RFlat"
             index = faiss.index_factory(self.dim, spec, metric)
             ivf = faiss.extract_index_ivf(index)
