@@ -40,7 +40,7 @@ SEARCH_KEYS = ("ef", "nprobe", "rf")
 DEFAULTS: dict[str, dict[str, Any]] = {
     "hnsw": {"m": 32, "efc": 80, "ef": 64},
     "hnsw_sq": {"m": 32, "efc": 80, "ef": 64},
-    "ivfpq": {"nlist": 0, "pq": 32, "nprobe": 16, "rf": 4},
+    "ivfpq": {"nlist": 0, "pq": 32, "nprobe": 8, "rf": 2},
     "usearch": {"m": 16, "efc": 128, "ef": 64, "dtype": "f16"},
 }
 Search = Callable[[np.ndarray, int, dict[str, Any]], np.ndarray]  # (queries, k, params) -> ids
