@@ -165,3 +165,25 @@ def test_ivfpq_default_pq_m_needs_a_dimension_divisible_by_4():
     with pytest.raises(ConfigError, match=r"index pq_m: .* dimension 6, got the default dim / 4"):
         VectorIndex(6, "l2", "ivfpq")
     assert VectorIndex(6, "l2", "ivfpq", pq_m=6).pq_m == 6
+
+
+def test_gallery_with_ivfpq_matches_exact_distances_and_survives_save_load(tmp_path):
+    from conftest import identity_model
+
+    x, q = clustered(3000, 32, seed=3)
+    names = [f"c{i % 1500}" for i in range(len(x))]
+    g = Gallery(identity_model(32), index="ivfpq").add_embeddings(x, names)
+    assert g.index_.structure == "ivfpq"
+    exact = Gallery(identity_model(32), index="exact").add_embeddings(x, names)
+    got, want = g.identify_embeddings(q, k=1), exact.identify_embeddings(q, k=1)
+    same = [a.label == b.label for a, b in zip(got, want, strict=True)]
+    assert np.mean(same) >= 0.95
+    # re-ranked exactly: each distance is a true one of a member of that class, so never below
+    # the exact nearest, and equal to it unless the nearer member was missed
+    d = np.array([[a.distance, b.distance] for a, b, s in zip(got, want, same, strict=True) if s])
+    assert np.all(d[:, 0] >= d[:, 1] - 1e-5)
+    assert np.mean(np.isclose(d[:, 0], d[:, 1], rtol=1e-4, atol=1e-5)) >= 0.9
+    g.save(tmp_path / "g")
+    back = Gallery.load(tmp_path / "g", model=identity_model(32))
+    assert back.index_.structure == "ivfpq"
+    assert [r.label for r in back.identify_embeddings(q, k=1)] == [r.label for r in got]
