@@ -22,6 +22,15 @@ end to end (the store's default beam). The tables are dropped at the end, whatev
     python benchmarks/gallery_scale.py            # the full sizes above, 2 threads
     python benchmarks/gallery_scale.py --quick    # a few seconds (run by the test suite)
     python benchmarks/gallery_scale.py --pgvector [--quick]
+    python benchmarks/gallery_scale.py --size 1M [--option SPEC ...] [--quick]
+
+Part 4 (``--size 100k`` or ``--size 1M``, on its own; issue 22): the same clustered generator
+scaled (2 vectors per class, 10,000 queries, top-50), the exact top-50 of every query from faiss
+``IndexFlatL2`` (the baseline; cached in the temp folder with the time it took), then each
+approximate option in ``_index_options.py`` built and searched: build time, serialised index
+size, 10,000-query wall and CPU time, recall@50 against exact, and the speed-up over exact
+search. ``--option`` replaces the default options (repeatable; search-time values may be listed,
+``ivfpq:nprobe=8/16``). A size that cannot fit in the memory available is refused up front.
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ from threadpoolctl import threadpool_limits
 from torch import nn
 
 from siamese.gallery import Gallery, VectorIndex
+from siamese.mining._memory import available_bytes
 from siamese.model import SiameseModel
 
 FULL = {
@@ -58,6 +68,13 @@ FULL = {
 QUICK = {"vectors": 4_000, "classes": 2_000, "queries": 500, "k": 50, "clients": 8, "requests": 5}
 PG_FULL = {"rows": 100_000, "classes": 1_000, "dim": 64, "queries": 200}
 PG_QUICK = {"rows": 5_000, "classes": 100, "dim": 64, "queries": 30}
+SCALES = {"100k": (100_000, 50_000), "1M": (1_000_000, 500_000)}  # vectors, classes
+SCALE_QUICK = (6_000, 3_000, 300)  # vectors, classes, queries: --size with --quick
+SCALE_OPTIONS = {  # measured by default at each size (1M: the winner at 100k; HNSW's build at 1M
+    # took 18 min on 2 busy cores, add it with --option hnsw:ef=50/64)
+    "100k": ["hnsw:ef=50/64", "hnsw_sq:ef=50/64", "ivfpq:nprobe=8/16", "usearch:dtype=f32,efc=64"],
+    "1M": ["ivfpq:nprobe=8/16"],
+}
 EF_SEARCHES = (40, 100, 200, 400)  # hnsw.ef_search: 40 is pgvector's default, 200 the store's
 
 
@@ -324,6 +341,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--dsn", help="PostgreSQL DSN for --pgvector (default $SIAMESE_GALLERY_DSN)"
     )
+    parser.add_argument(
+        "--size", choices=list(SCALES), help="part 4 only: the approximate-index options"
+    )
+    parser.add_argument(
+        "--option", action="append", metavar="SPEC", help="with --size: an index option to measure"
+    )
     parser.add_argument("--serve", metavar="DIR", help=argparse.SUPPRESS)  # the server process
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -334,6 +357,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.pgvector:
         return _main_pgvector(args)
+    if args.size:
+        return _main_scale(args)
     cfg = QUICK if args.quick else FULL
     faiss.omp_set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
@@ -370,6 +395,111 @@ def main(argv: list[str] | None = None) -> int:
         s.add_row(key, f"{value:.2f}" if isinstance(value, float) else str(value))
     console.print(s)
     return 1 if service["errors"] else 0
+
+
+def scale_bytes(vectors: int, classes: int, queries: int, dim: int = 128) -> int:
+    """Peak bytes of ``--size``: ``make_data``'s float64 temporaries (three gallery-sized arrays
+    at once, the class centres twice), or later the float32 gallery, the exact index's copy of it
+    and the largest option (a flat copy of the vectors plus an HNSW graph of M 32); plus 0.5 GiB
+    for the interpreter, torch and faiss. At 1M: 4.3 GiB, where a peak RSS of 2.72 GB was measured."""
+    generate = (3 * vectors + 2 * classes + 3 * queries) * dim * 8
+    search = vectors * dim * 4 * 3 + vectors * 32 * 2 * 4 * 2
+    return max(generate, search) + 2**29
+
+
+def _main_scale(args: argparse.Namespace) -> int:
+    """Part 4: the approximate-index options at ``--size``, against exact search."""
+    import os
+
+    from _index_options import SpecError, exact_truth, measure, parse_spec, usearch_available
+
+    vectors, classes = SCALES[args.size]
+    queries, k, dim = 10_000, 50, 128
+    if args.quick:
+        vectors, classes, queries = SCALE_QUICK
+    specs = args.option or SCALE_OPTIONS[args.size]
+    try:
+        for spec in specs:
+            parse_spec(spec)
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    need, limit = scale_bytes(vectors, classes, queries, dim), available_bytes()
+    if limit is not None and need > limit:
+        print(
+            f"error: --size {args.size}: {vectors:,} x {dim}-d needs about {need / 2**30:.1f} GiB "
+            f"but only {limit / 2**30:.1f} GiB of memory is available (MemAvailable in "
+            "/proc/meminfo); free memory or pick a smaller --size",
+            file=sys.stderr,
+        )
+        return 2
+    faiss.omp_set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    with threadpool_limits(limits=args.threads):
+        t0 = time.perf_counter()
+        x, _, q = make_data(vectors, classes, queries, dim, args.seed)
+        data_s = time.perf_counter() - t0
+        truth, exact = exact_truth(x, q, k, args.seed)
+        rows, skipped = [], []
+        for spec in specs:
+            if spec.startswith("usearch") and not usearch_available():
+                skipped.append(f"{spec}: skipped, usearch is not installed (pip install usearch)")
+                print(skipped[-1], file=sys.stderr)
+                continue
+            rows += measure(spec, x, q, k, truth, args.threads)
+    result = {
+        "config": {"vectors": vectors, "classes": classes, "queries": queries, "k": k, "dim": dim},
+        "threads": args.threads,
+        "data_s": data_s,
+        "memory_estimate_gb": need / 2**30,
+        "exact": exact,
+        "options": rows,
+        "skipped": skipped,
+        "peak_rss_gb": resource_peak_gb(),
+        "load": os.getloadavg(),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    t = Table(
+        title=f"Index options: {vectors:,} x {dim}-d, {classes:,} classes, {queries:,} queries "
+        f"top-{k}, {args.threads} threads (load {result['load'][0]:.1f})"
+    )
+    for col in ("option", "build s", "index MB", "search s", "CPU s", f"recall@{k}", "x exact"):
+        t.add_column(col, justify="left" if col == "option" else "right")
+    cached = " (cached)" if exact["cached"] else ""
+    t.add_row(
+        f"exact: faiss IndexFlatL2{cached}",
+        "",
+        f"{exact['bytes'] / 1e6:,.0f}",
+        f"{exact['wall_s']:.2f}",
+        f"{exact['cpu_s']:.2f}",
+        "1.0000",
+        "1.0",
+    )
+    for r in rows:
+        t.add_row(
+            r["option"],
+            f"{r['build_s']:.1f}",
+            f"{r['index_bytes'] / 1e6:,.0f}",
+            f"{r['search_s']:.3f}",
+            f"{r['search_cpu_s']:.2f}",
+            f"{r[f'recall@{k}']:.4f}",
+            f"{exact['wall_s'] / r['search_s']:.1f}",
+        )
+    console = Console(width=160)
+    console.print(t)
+    console.print(
+        f"peak RSS {result['peak_rss_gb']:.2f} GB (estimate {result['memory_estimate_gb']:.2f} "
+        f"GB); data {data_s:.1f} s; exact search at load {exact['load']:.1f}"
+    )
+    return 0
+
+
+def resource_peak_gb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB -> GiB
 
 
 def _main_pgvector(args: argparse.Namespace) -> int:

@@ -103,3 +103,16 @@ def test_hnsw_has_no_gpu_form(fake_gpu):
         ConfigError, match='no GPU form of an HNSW index; use kind "exact" or "ivf"'
     ):
         on_gpu(hnsw, "on")
+
+
+def test_ivfpq_has_no_gpu_form(fake_gpu):
+    """kind "ivfpq" (4-bit fast-scan PQ under an exact re-rank): searched on the CPU under "auto"."""
+    rng = np.random.default_rng(0)
+    vi = VectorIndex(16, kind="auto", auto_exact_max=10, auto_ivfpq_min=1000)
+    vi.add(rng.standard_normal((1200, 16)).astype(np.float32))
+    assert isinstance(vi.index, faiss.IndexRefine)
+    assert on_gpu(vi.index, "auto") is vi.index and not fake_gpu
+    with pytest.raises(
+        ConfigError, match=r"no GPU form of a fast-scan / re-ranked \(ivfpq\) index"
+    ):
+        on_gpu(vi.index, "on")

@@ -21,7 +21,7 @@ def enroll(
     folder: Path = typer.Option(
         None, "--folder", help="Folder of class subfolders (images, .npy, .csv)."
     ),
-    index: str = typer.Option("auto", "--index", help="auto | exact | hnsw | ivf."),
+    index: str = typer.Option("auto", "--index", help="auto | exact | hnsw | ivf | ivfpq."),
     shots: int = typer.Option(
         None,
         "--shots",

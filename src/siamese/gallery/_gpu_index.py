@@ -38,6 +38,11 @@ def gpu_count() -> int:
     return int(faiss.get_num_gpus()) if hasattr(faiss, "get_num_gpus") else 0
 
 
+#: index structures ``index_cpu_to_gpu`` cannot copy: HNSW graphs, 4-bit fast-scan PQ and the
+#: exact re-rank wrapper (kind ``"ivfpq"``); ``"auto"`` searches them on the CPU
+NO_GPU_FORM = (faiss.IndexHNSW, faiss.IndexFastScan, faiss.IndexRefine)
+
+
 def on_gpu(index: faiss.Index, gpu: str = "auto", device: int = 0) -> faiss.Index:
     """The GPU copy of ``index``, or ``index`` itself.
 
@@ -64,12 +69,15 @@ def on_gpu(index: faiss.Index, gpu: str = "auto", device: int = 0) -> faiss.Inde
             f'index gpu = "on": {build} {faiss.__version__} sees no GPU (faiss.get_num_gpus() = 0); '
             'install faiss-gpu on a machine with an NVIDIA GPU, or set gpu = "auto" or "off"'
         )
-    if isinstance(index, faiss.IndexHNSW):
+    if isinstance(index, NO_GPU_FORM):
         if gpu == "auto":
             return index
+        what = (
+            "an HNSW" if isinstance(index, faiss.IndexHNSW) else "a fast-scan / re-ranked (ivfpq)"
+        )
         raise ConfigError(
-            'index gpu = "on": faiss has no GPU form of an HNSW index; use kind "exact" or '
-            '"ivf" for GPU search, or set gpu = "auto" (HNSW on the CPU)'
+            f'index gpu = "on": faiss has no GPU form of {what} index; use kind "exact" or '
+            '"ivf" for GPU search, or set gpu = "auto" (this index on the CPU)'
         )
     if not _RESOURCES:
         _RESOURCES.append(faiss.StandardGpuResources())

@@ -43,7 +43,7 @@ def build_gallery(
         source, options: a data source name and its options.
         folder: a folder of class subfolders (instead of ``source``).
         out: the gallery folder to write (None: do not save).
-        index: ``"auto"``, ``"exact"``, ``"hnsw"`` or ``"ivf"``.
+        index: ``"auto"``, ``"exact"``, ``"hnsw"``, ``"ivf"`` or ``"ivfpq"``.
         shots: enroll the first ``shots`` items of each class (None: all); the rest are
             calibration queries of enrolled classes.
         holdout_classes: classes kept out of the gallery, used by calibration as impostors.

@@ -39,8 +39,8 @@ class Gallery:
 
     Args:
         model: a ``SiameseModel`` (``embed``, ``similarity``, ``distance_name``, ``head``).
-        index: ``"auto"`` (exact search up to 20,000 examples, HNSW beyond), ``"exact"``,
-            ``"hnsw"`` or ``"ivf"``.
+        index: ``"auto"`` (exact search up to 20,000 examples, HNSW beyond, IVF-PQ past
+            100,000), ``"exact"``, ``"hnsw"``, ``"ivf"`` or ``"ivfpq"`` (see ``VectorIndex``).
         threshold: the distance above which the nearest class is "unknown" (and ``verify`` says
             different). None: not set until ``calibrate`` (``0.5`` probability for a pair head).
         batch_size: items embedded per forward pass.

@@ -1,4 +1,4 @@
-"""A faiss index over embeddings: exact for small galleries, HNSW for large ones.
+"""A faiss index over embeddings: exact for small galleries, HNSW for large ones, IVF-PQ for huge.
 
 The index speaks the gallery's distance: ``l2`` (squared euclidean, ``IndexFlatL2``), ``ip``
 (inner product on L2-normalised vectors, ``IndexFlatIP``: cosine) or ``l1``. Search results are raw
@@ -18,9 +18,14 @@ import numpy as np
 from siamese.errors import ConfigError, ModelFileError
 from siamese.gallery._gpu_index import searchable
 
-KINDS = ("auto", "exact", "hnsw", "ivf")
+KINDS = ("auto", "exact", "hnsw", "ivf", "ivfpq")
 METRICS = {"l2": faiss.METRIC_L2, "ip": faiss.METRIC_INNER_PRODUCT, "l1": faiss.METRIC_L1}
 AUTO_EXACT_MAX = 20_000  # below this many vectors exact search is fast enough (< 1 ms per query)
+AUTO_IVFPQ_MIN = (
+    500_000  # past this many vectors "auto" rebuilds as IVF-PQ (gallery_scale.py --size)
+)
+IVFPQ_MIN_TRAIN = 1_000  # "ivfpq" searches exactly until this many vectors are there to train on
+IVF_TRAIN_PER_LIST = 64  # IVF-PQ k-means runs on at most this many sampled vectors per list
 
 
 class VectorIndex:
@@ -33,16 +38,27 @@ class VectorIndex:
         kind: ``"exact"`` (``IndexFlat``: brute force, every result exact), ``"hnsw"``
             (``IndexHNSWFlat``: a graph index, approximate, ~5x faster on 70,000 vectors),
             ``"ivf"`` (``IndexIVFFlat``, trained on the first vectors added, ``4 sqrt(N)`` lists,
-            ``nprobe`` searched) or ``"auto"``: exact up to ``auto_exact_max`` vectors, then
-            rebuilt as HNSW once the gallery grows past it.
+            ``nprobe`` searched), ``"ivfpq"`` (``IVF{nlist},PQ{pq_m}x4fs,RFlat``: 4-bit
+            fast-scan product-quantisation codes in ``nlist`` lists, ``nprobe`` searched, the
+            ``k_factor * k`` best re-ranked by exact distance against a flat copy of the
+            vectors, so the scores returned are exact; ``l2`` and ``ip`` only; trained on the
+            vectors there when it is built, searched exactly until ``IVFPQ_MIN_TRAIN`` have
+            arrived) or ``"auto"``: exact up to ``auto_exact_max`` vectors, then rebuilt as HNSW
+            once the gallery grows past it, and as IVF-PQ past ``auto_ivfpq_min`` (``l1``:
+            HNSW stays).
         hnsw_m: HNSW graph degree (memory and build time grow with it; recall too).
         ef_construction: HNSW build-time beam width.
         ef_search: HNSW search beam width (raised to ``k`` when a search asks for more).
         auto_exact_max: the size at which ``"auto"`` switches to HNSW.
-        nprobe: IVF lists searched per query.
+        nprobe: IVF lists searched per query (default: 16 for ``"ivf"``, 8 for IVF-PQ).
+        nlist: IVF-PQ lists (``0``: ``2 sqrt(N)``, at most ``N / 39``).
+        pq_m: IVF-PQ sub-quantisers, 4 bits each (``0``: ``dim / 4``); must divide ``dim``.
+        k_factor: IVF-PQ re-ranks ``k_factor * k`` candidates exactly.
+        auto_ivfpq_min: the size at which ``"auto"`` switches to IVF-PQ.
 
     Raises:
-        ConfigError: unknown ``kind`` or ``metric``, or ``dim < 1``.
+        ConfigError: unknown ``kind`` or ``metric``, ``dim < 1``, or a parameter out of range
+            (named in the message).
     """
 
     def __init__(
@@ -55,7 +71,11 @@ class VectorIndex:
         ef_construction: int = 80,
         ef_search: int = 64,
         auto_exact_max: int = AUTO_EXACT_MAX,
-        nprobe: int = 16,
+        nprobe: int | None = None,
+        nlist: int = 0,
+        pq_m: int = 0,
+        k_factor: int = 2,
+        auto_ivfpq_min: int = AUTO_IVFPQ_MIN,
     ):
         if kind not in KINDS:
             raise ConfigError(f"index: expected one of {', '.join(KINDS)}, got {kind!r}")
@@ -63,6 +83,10 @@ class VectorIndex:
             raise ConfigError(f"index metric: expected one of {', '.join(METRICS)}, got {metric!r}")
         if int(dim) < 1:
             raise ConfigError(f"index dim: expected a positive embedding dimension, got {dim}")
+        if kind == "ivfpq" and metric == "l1":
+            raise ConfigError(
+                "index: 'ivfpq' supports the metrics l2 and ip, got 'l1'; use 'hnsw' or 'exact'"
+            )
         self.dim = int(dim)
         self.metric = metric
         self.kind = kind
@@ -70,8 +94,15 @@ class VectorIndex:
         self.ef_construction = ef_construction
         self.ef_search = ef_search
         self.auto_exact_max = auto_exact_max
-        self.nprobe = nprobe
-        self.index: faiss.Index = self._new("exact" if kind == "auto" else kind)
+        self.nprobe = nprobe if nprobe is not None else (16 if kind == "ivf" else 8)
+        self.nlist = nlist
+        self.pq_m = pq_m or (self.dim // 4 if self.dim % 4 == 0 else 0)
+        self.k_factor = k_factor
+        self.auto_ivfpq_min = auto_ivfpq_min
+        self._check_options(bool(pq_m))
+        self.index: faiss.Index = self._new("hnsw" if kind == "hnsw" else "exact")
+        if kind == "ivf":
+            self.index = self._new("ivf")
         self.gpu = "off"  # "auto" / "on": search a faiss-gpu copy (siamese.gallery._gpu_index)
 
     @property
@@ -81,9 +112,12 @@ class VectorIndex:
 
     @property
     def structure(self) -> str:
-        """What is in use now: ``"exact"``, ``"hnsw"`` or ``"ivf"`` (``"auto"`` resolves to one)."""
+        """What is in use now: ``"exact"``, ``"hnsw"``, ``"ivf"`` or ``"ivfpq"`` (``"auto"``
+        resolves to one; ``"ivfpq"`` is ``"exact"`` until it has been trained)."""
         if isinstance(self.index, faiss.IndexHNSW):
             return "hnsw"
+        if isinstance(self.index, faiss.IndexRefine):
+            return "ivfpq"
         return "ivf" if isinstance(self.index, faiss.IndexIVF) else "exact"
 
     def __len__(self) -> int:
@@ -96,14 +130,13 @@ class VectorIndex:
             ConfigError: the vectors are not ``(N, dim)``.
         """
         x = self._check(vectors, "vectors")  # (N, D)
-        if (
-            self.kind == "auto"
-            and self.structure == "exact"
-            and self.ntotal + len(x) > self.auto_exact_max
-        ):
+        target = self._target(self.ntotal + len(x))
+        if target != self.structure and target in ("hnsw", "ivfpq"):  # rebuild, old rows first
             old = self.index.reconstruct_n(0, self.ntotal) if self.ntotal else x[:0]  # (n, D)
-            self.index = self._new("hnsw")
             x = np.concatenate([old, x]).astype(np.float32)
+            self.index = self._new(target, len(x))
+            if target == "ivfpq":
+                self.index.train(x)
         if len(x) and not self.index.is_trained:  # IVF: cluster the first vectors added
             self.index = self._new("ivf", len(x))
             self.index.train(x)
@@ -123,6 +156,9 @@ class VectorIndex:
             self.index.hnsw.efSearch = max(self.ef_search, k)
         if isinstance(self.index, faiss.IndexIVF):
             self.index.nprobe = self.nprobe
+        if isinstance(self.index, faiss.IndexRefine):
+            self.index.k_factor = float(self.k_factor)
+            faiss.extract_index_ivf(self.index).nprobe = self.nprobe
         if self.ntotal == 0:
             return np.full((len(q), k), np.nan, np.float32), np.full((len(q), k), -1, np.int64)
         scores, ids = searchable(self).search(q, k)  # (Q, k), (Q, k)
@@ -173,17 +209,61 @@ class VectorIndex:
         out.index = index
         return out
 
+    def _target(self, n: int) -> str:
+        """The structure ``kind`` wants at ``n`` vectors."""
+        if self.kind == "ivfpq":
+            return "ivfpq" if n >= IVFPQ_MIN_TRAIN or self.structure == "ivfpq" else "exact"
+        if self.kind != "auto":
+            return self.structure
+        if n > self.auto_ivfpq_min and self.metric != "l1" and self._pq_fits():
+            return "ivfpq"
+        if self.structure == "ivfpq":  # never back: a trained IVF-PQ index stays
+            return "ivfpq"
+        return "hnsw" if n > self.auto_exact_max else "exact"
+
     def _new(self, structure: str, n_train: int = 0) -> faiss.Index:
         metric = METRICS[self.metric]
         if structure == "ivf":
             nlist = int(np.clip(4 * np.sqrt(max(n_train, 1)), 1, max(n_train // 39, 1)))
             return faiss.IndexIVFFlat(faiss.IndexFlat(self.dim, metric), self.dim, nlist, metric)
+        if structure == "ivfpq":
+            nlist = self.nlist or int(np.clip(2 * np.sqrt(n_train), 1, max(n_train // 39, 1)))
+            spec = f"IVF{nlist},PQ{self.pq_m}x4fs,RFlat"
+            index = faiss.index_factory(self.dim, spec, metric)
+            ivf = faiss.extract_index_ivf(index)
+            ivf.cp.max_points_per_centroid = IVF_TRAIN_PER_LIST  # k-means on a sample
+            return index
         if structure == "hnsw":
             index = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, metric)
             index.hnsw.efConstruction = self.ef_construction
             index.hnsw.efSearch = self.ef_search
             return index
         return faiss.IndexFlat(self.dim, metric)
+
+    def _pq_fits(self) -> bool:
+        return self.pq_m >= 1 and self.dim % self.pq_m == 0
+
+    def _check_options(self, pq_m_given: bool) -> None:
+        """``ConfigError`` naming the first parameter out of range."""
+        positive = {
+            "hnsw_m": self.hnsw_m,
+            "ef_construction": self.ef_construction,
+            "ef_search": self.ef_search,
+            "nprobe": self.nprobe,
+            "k_factor": self.k_factor,
+        }
+        for key, value in positive.items():
+            if int(value) < 1:
+                raise ConfigError(f"index {key}: expected a positive integer, got {value}")
+        for key, value in (("nlist", self.nlist), ("auto_exact_max", self.auto_exact_max)):
+            if int(value) < 0:
+                raise ConfigError(f"index {key}: expected 0 or more, got {value}")
+        if (self.kind == "ivfpq" or pq_m_given) and not self._pq_fits():
+            got = self.pq_m if pq_m_given else f"the default dim / 4 ({self.dim / 4:g})"
+            raise ConfigError(
+                f"index pq_m: expected a divisor of the dimension {self.dim}, got {got}; "
+                "pass pq_m (e.g. the dimension itself)"
+            )
 
     def _check(self, x: np.ndarray, what: str) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
