@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="alternating rounds of every setting (2)")
     parser.add_argument("--max-items", type=int, default=64, help="the batcher's max items")
     parser.add_argument(
-        "--waits", type=float, nargs="+", default=[2.0], help="the batcher's max waits, ms"
+        "--waits", type=float, nargs="+", default=[0.0, 2.0], help="the batcher's max waits, ms"
     )
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw")
     parser.add_argument("--seed", type=int, default=0)

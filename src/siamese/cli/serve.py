@@ -55,9 +55,10 @@ def serve(
         callback=in_range("--batch-max-items", 1, MAX_ITEMS),
     ),
     batch_max_wait_ms: float = typer.Option(
-        2.0,
+        0.0,
         "--batch-max-wait-ms",
-        help="How long the first request of a batch waits for others, 0 to 1000 ms.",
+        help="How long the first request of a batch waits for others, 0 to 1000 ms (0: it "
+        "takes what is waiting; under load, what arrived while the last batch ran).",
         callback=in_range("--batch-max-wait-ms", 0, MAX_WAIT_MS),
     ),
 ) -> None:

@@ -3,14 +3,16 @@
 Each request hands the batcher a ``prepare`` function (parse and decode its body into
 ``(items, lengths, k)``) and awaits a future. One worker thread (never the event loop) takes the
 first waiting request, then collects more until ``max_items`` items are waiting or ``max_wait_ms``
-has passed, and then runs the whole batch: every ``prepare`` (a request whose body is bad gets its
+has passed (0 by default: what is waiting, which under load is what arrived while the previous
+batch ran), and then runs the whole batch: every ``prepare`` (a request whose body is bad gets its
 own error, the others go on), one ``Gallery.embed`` of all the items, one
 ``Gallery.identify_embeddings`` per distinct ``k`` under the gallery's lock (the lock ``/enroll``
 takes, so a batch sees the gallery before or after an enrolment, never during one), and the
 answers are split back into the requests. When the batched forward pass or search fails, each
 request of that batch is run again on its own, so an error reaches only the request that caused
-it, with the same message it gets unbatched. The answers are those of the unbatched path: the
-same model and the same search, row by row.
+it, with the same message it gets unbatched. The answers are those of the unbatched path (the
+same model and the same search, row by row: the same labels in the same order; distances may
+differ in the last bits, as a forward pass of many items rounds differently from one of one).
 
 The worker starts with the first request and stops on ``close()`` (the app's shutdown), which
 joins the thread and fails whatever is still waiting; a worker idle for 30 s ends too (the next
@@ -90,8 +92,9 @@ class MicroBatcher:
         lock: the lock that guards the gallery's index and arrays (shared with ``/enroll``).
         answer: turns ``(identifications, threshold)`` of one request into its response body.
         max_items: most items embedded and searched together (a larger request runs alone).
-        max_wait_ms: how long the first request of a batch waits for more (0: take only what
-            is already waiting).
+        max_wait_ms: how long the first request of a batch waits for more (0, the default:
+            take what is waiting; under load, what arrived while the last batch ran). 0 had the
+            lower p99 at 50 clients (``benchmarks/service_latency.py``, docs/service.md).
 
     Raises:
         ConfigError: settings out of range.
@@ -104,7 +107,7 @@ class MicroBatcher:
         answer: Callable[[list[Any], float | None], Any],
         *,
         max_items: int = 64,
-        max_wait_ms: float = 2.0,
+        max_wait_ms: float = 0.0,
     ):
         check_batch_settings(max_items, max_wait_ms)
         self.gallery, self.lock, self.answer = gallery, lock, answer

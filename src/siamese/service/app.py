@@ -85,7 +85,7 @@ def create_app(
     model: Any = None,
     batch: bool = True,
     batch_max_items: int = 64,
-    batch_max_wait_ms: float = 2.0,
+    batch_max_wait_ms: float = 0.0,
 ) -> FastAPI:
     """Build the FastAPI app serving ``gallery``.
 
@@ -102,7 +102,8 @@ def create_app(
         batch: batch concurrent ``/identify`` requests into one forward pass and one search
             (``siamese.service._batcher``); False: each request is embedded and searched alone.
         batch_max_items: most items in one batch (a larger request runs alone).
-        batch_max_wait_ms: how long the first request of a batch waits for others.
+        batch_max_wait_ms: how long the first request of a batch waits for others (0: none;
+            requests that arrive while a batch runs make the next batch).
 
     Raises:
         ModelFileError: the gallery folder is broken. ConfigError: the model does not record
