@@ -16,7 +16,9 @@ client in this process, so that they take little of the 2 cores (``--client http
 threads, as ``gallery_scale.py`` sends; they take more CPU than the server). Printed per setting:
 p50 / p95 / p99 latency, requests/s, errors, the server's and the clients' CPU time per request,
 the ratio of the baseline's p99 to each setting's, whether every answer (labels and order) equals
-the baseline's, and the load average before and after.
+the baseline's, and the load average before and after. ``--processes 2`` adds a setting with
+two batched servers, the clients dealt out between them: what several workers would give if
+they could be kept consistent (they cannot yet; the service runs one, see docs/service.md).
 
     python benchmarks/service_latency.py                 # 50 clients x 40 requests, 2 rounds
     python benchmarks/service_latency.py --quick         # a few seconds (run by the test suite)
@@ -150,34 +152,46 @@ def _httpx_client(port: int, bodies: list[bytes]) -> tuple[list[float], list[Any
     return lat, answers
 
 
-def load(port: int, per_client: list[list[bytes]], client: str) -> tuple[list[Any], float]:
-    """All clients at once; ``([(latencies, answers)] per client, wall seconds)``."""
+def load(clients: list[tuple[int, list[bytes]]], client: str) -> tuple[list[Any], float]:
+    """All clients (each a server port and its bodies) at once; ``([(latencies, answers)] per
+    client, wall seconds)``."""
     t0 = time.perf_counter()
     if client == "raw":
 
         async def everyone() -> list[Any]:
-            return await asyncio.gather(*(_raw_client(port, b) for b in per_client))
+            return await asyncio.gather(*(_raw_client(p, b) for p, b in clients))
 
         results = asyncio.run(everyone())
     else:
-        with ThreadPoolExecutor(len(per_client)) as pool:
-            results = list(pool.map(lambda b: _httpx_client(port, b), per_client))
+        with ThreadPoolExecutor(len(clients)) as pool:
+            results = list(pool.map(lambda c: _httpx_client(*c), clients))
     return results, time.perf_counter() - t0
 
 
 def measure(
-    directory: str, options: list[str], bodies: list[list[bytes]], threads: int, client: str
+    directory: str,
+    options: list[str],
+    bodies: list[list[bytes]],
+    threads: int,
+    client: str,
+    processes: int = 1,
 ) -> dict[str, Any]:
-    """Serve with ``options``, warm up (one request per client), then time the load."""
-    port = _free_port()
-    server = start_server(directory, port, options, threads)
+    """Serve with ``options`` (``processes`` servers, the clients dealt out among them), warm
+    up (one request per client), then time the load."""
+    ports = [_free_port() for _ in range(processes)]
+    servers: list[Any] = []
     try:
-        load(port, [b[:1] for b in bodies], client)  # warm-up: connections, first batches
-        s0, c0 = cpu_seconds(server.pid), time.process_time()
-        results, wall = load(port, [b[1:] for b in bodies], client)
-        server_cpu, client_cpu = cpu_seconds(server.pid) - s0, time.process_time() - c0
+        for port in ports:
+            servers.append(start_server(directory, port, options, threads))
+        clients = [(ports[c % processes], b) for c, b in enumerate(bodies)]
+        load([(p, b[:1]) for p, b in clients], client)  # warm-up: connections, first batches
+        s0, c0 = sum(cpu_seconds(s.pid) for s in servers), time.process_time()
+        results, wall = load([(p, b[1:]) for p, b in clients], client)
+        server_cpu = sum(cpu_seconds(s.pid) for s in servers) - s0
+        client_cpu = time.process_time() - c0
     finally:
-        stop_server(server)
+        for server in servers:
+            stop_server(server)
     lat = np.array([v for r in results for v in r[0]]) * 1000.0  # ms
     answers = [a for r in results for a in r[1]]
     n = len(lat)
@@ -195,15 +209,15 @@ def measure(
     }
 
 
-def settings(args: argparse.Namespace) -> dict[str, list[str]]:
-    out = {"unbatched (--no-batch)": ["--no-batch"]}
+def settings(args: argparse.Namespace) -> dict[str, tuple[list[str], int]]:
+    """Each setting's ``siamese serve`` options and number of server processes."""
+    out = {"unbatched (--no-batch)": (["--no-batch"], 1)}
+    batched = ["--batch-max-items", str(args.max_items), "--batch-max-wait-ms"]
     for wait in args.waits:
-        out[f"batched, max {args.max_items} items, wait {wait:g} ms"] = [
-            "--batch-max-items",
-            str(args.max_items),
-            "--batch-max-wait-ms",
-            str(wait),
-        ]
+        out[f"batched, max {args.max_items} items, wait {wait:g} ms"] = ([*batched, str(wait)], 1)
+    if args.processes > 1:  # read-only replicas: the service offers no workers (docs/service.md)
+        name = f"batched, wait {args.waits[0]:g} ms, {args.processes} server processes"
+        out[name] = ([*batched, str(args.waits[0])], args.processes)
     return out
 
 
@@ -223,9 +237,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         step = cfg["requests"] + 1
         per_client = [bodies[c * step : (c + 1) * step] for c in range(cfg["clients"])]
         for _ in range(cfg["rounds"]):
-            for name, options in configs.items():
+            for name, (options, processes) in configs.items():
                 runs[name].append(
-                    measure(directory, options, per_client, args.threads, args.client)
+                    measure(directory, options, per_client, args.threads, args.client, processes)
                 )
     load_after = os.getloadavg()
     baseline_name = next(iter(configs))
@@ -268,6 +282,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-items", type=int, default=64, help="the batcher's max items")
     parser.add_argument(
         "--waits", type=float, nargs="+", default=[0.0, 2.0], help="the batcher's max waits, ms"
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="also measure this many batched server processes, the clients dealt out among them "
+        "(read-only replicas, as several workers would be; the service does not offer workers)",
     )
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw")
     parser.add_argument("--seed", type=int, default=0)

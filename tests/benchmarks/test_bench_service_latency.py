@@ -1,5 +1,6 @@
 """benchmarks/service_latency.py --quick runs end to end through `siamese serve`: the unbatched
-baseline and the batcher answer every request, with the same answers, and every figure is there."""
+baseline, the batcher and two batched processes answer every request, with the same answers, and
+every figure is there."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ def test_service_latency_quick(tmp_path):
             "--waits",
             "0",
             "1",
+            "--processes",
+            "2",
             "--json",
             str(out),
         ],
@@ -41,6 +44,7 @@ def test_service_latency_quick(tmp_path):
         "unbatched (--no-batch)",
         "batched, max 64 items, wait 0 ms",
         "batched, max 64 items, wait 1 ms",
+        "batched, wait 0 ms, 2 server processes",
     ]
     for row in settings.values():
         assert row["requests"] == 8 * 5 and row["errors"] == 0
