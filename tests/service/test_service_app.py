@@ -35,7 +35,9 @@ def gallery_dir(tmp_path, make_image_gallery):
 
 @pytest.fixture
 def client(gallery_dir):
-    return TestClient(create_app(gallery_dir, api_key="s3cret", max_request_bytes=50_000))
+    app = create_app(gallery_dir, api_key="s3cret", max_request_bytes=50_000)
+    with TestClient(app) as client:  # started and shut down as uvicorn does
+        yield client
 
 
 def test_health_and_openapi(client):

@@ -53,7 +53,8 @@ def gallery_dir(tmp_path_factory, make_image_gallery):
 @pytest.fixture(scope="module")
 def client(gallery_dir):
     app = create_app(gallery_dir, max_request_bytes=8 * 2**20, max_pixels=1_000_000)
-    return TestClient(app)
+    with TestClient(app) as client:  # started and shut down as uvicorn does
+        yield client
 
 
 def b64(data: bytes) -> dict[str, str]:

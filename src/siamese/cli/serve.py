@@ -9,6 +9,9 @@ import typer
 
 from siamese.cli._common import console, free_port, in_range
 
+# the batcher's limits (siamese.service._batcher, which loads faiss: not imported at startup)
+MAX_ITEMS, MAX_WAIT_MS = 4096, 1000.0
+
 
 def serve(
     gallery_dir: Path = typer.Argument(..., help="Gallery folder written by `siamese enroll`."),
@@ -39,6 +42,25 @@ def serve(
         help="An ONNX export of the gallery's model (float32, fp16 or int8, `siamese export`) "
         "to embed with, through ONNX Runtime, instead of the gallery's torch model.",
     ),
+    batch: bool = typer.Option(
+        True,
+        "--batch/--no-batch",
+        help="Batch concurrent /identify requests into one forward pass and one index search "
+        "(in one worker thread, off the event loop); --no-batch embeds and searches each alone.",
+    ),
+    batch_max_items: int = typer.Option(
+        64,
+        "--batch-max-items",
+        help="Most items embedded and searched together, 1 to 4096.",
+        callback=in_range("--batch-max-items", 1, MAX_ITEMS),
+    ),
+    batch_max_wait_ms: float = typer.Option(
+        0.0,
+        "--batch-max-wait-ms",
+        help="How long the first request of a batch waits for others, 0 to 1000 ms (0: it "
+        "takes what is waiting; under load, what arrived while the last batch ran).",
+        callback=in_range("--batch-max-wait-ms", 0, MAX_WAIT_MS),
+    ),
 ) -> None:
     """Serve /identify, /verify, /enroll and /health (OpenAPI at /docs); enrolments are saved."""
     # a busy port is one line and exit 2, not uvicorn's exit 3 (checked, then left to uvicorn)
@@ -59,10 +81,18 @@ def serve(
         max_request_bytes=int(max_request_mb * 2**20),
         max_pixels=max_pixels,
         model=embedder,
+        batch=batch,
+        batch_max_items=batch_max_items,
+        batch_max_wait_ms=batch_max_wait_ms,
     )
     how = "" if embedder is None else f" with {model} ({embedder.precision}, ONNX Runtime)"
+    batching = (
+        f"batches of up to {batch_max_items} items, {batch_max_wait_ms:g} ms wait"
+        if batch
+        else "no batching"
+    )
     console.print(
         f"serving {gallery_dir}{how} on http://{host}:{port} "
-        f"(API key {'required' if key else 'off'})"
+        f"(API key {'required' if key else 'off'}; /identify: {batching})"
     )
     uvicorn.run(app, host=host, port=port, log_level="warning")
