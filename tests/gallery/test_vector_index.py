@@ -167,9 +167,8 @@ def test_ivfpq_default_pq_m_needs_a_dimension_divisible_by_4():
     assert VectorIndex(6, "l2", "ivfpq", pq_m=6).pq_m == 6
 
 
-def test_gallery_with_ivfpq_matches_exact_distances_and_survives_save_load(tmp_path):
-    from conftest import identity_model
-
+def test_gallery_with_ivfpq_matches_exact_distances_and_survives_save_load(tmp_path, make_identity):
+    identity_model = make_identity  # the conftest fixture (a module named conftest is ambiguous)
     x, q = clustered(3000, 32, seed=3)
     names = [f"c{i % 1500}" for i in range(len(x))]
     g = Gallery(identity_model(32), index="ivfpq").add_embeddings(x, names)
