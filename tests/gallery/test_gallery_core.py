@@ -126,3 +126,17 @@ def test_bad_input_is_a_clear_error(mlp_model, vectors):
         g.fit(vectors[:0], [])
     with pytest.raises(ConfigError, match="index: expected one of"):
         Gallery(mlp_model, index="annoy").fit(vectors[:3], ["a", "b", "c"])
+
+
+def test_identification_to_dict_is_asdict():
+    """``to_dict`` is built field by field (speed); it must stay what ``asdict`` gives, so a
+    field added to the dataclass cannot go missing from the CLI's and the service's answers."""
+    from dataclasses import asdict
+
+    from siamese.gallery._results import Identification, Match
+
+    r = Identification("a", True, 0.25, [Match("a", 0.25), Match("b", 0.5)])
+    assert r.to_dict() == asdict(r)
+    assert Identification("unknown", False, 1.5).to_dict() == asdict(
+        Identification("unknown", False, 1.5)
+    )
