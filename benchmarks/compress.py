@@ -170,8 +170,10 @@ def measure_variant(
     cfg: Any,
     reference: np.ndarray | None,
     args: argparse.Namespace,
+    pair_splits: tuple[Any, Any] | None = None,
 ) -> dict[str, Any]:
-    """Size and the run's evaluation of one exported variant (latency: ``measure_latency``)."""
+    """Size and the run's evaluation of one exported variant (latency: ``measure_latency``);
+    ``pair_splits``: a pair-list run's ``(dataset, parts)`` (``listed_pairs``)."""
     test = parts["test"]
     sub = test.subset(fixed_subset(len(test), args.items, cfg.seed))
     row: dict[str, Any] = {"variant": name, "bytes": file_bytes(export), "path": export["path"]}
@@ -183,7 +185,7 @@ def measure_variant(
         episodes=ev.episodes, pairs=ev.pairs, seed=cfg.seed, max_items=args.items,
     )  # fmt: skip
     row.update({k: res.get(k) for k in ("accuracy", "auc", "verification_accuracy", "n_way")})
-    row.update(listed_pairs(model, cfg))
+    row.update(listed_pairs(model, cfg, pair_splits))
     if reference is not None:
         emb = model.embed_dataset(sub)
         if emb.shape == reference.shape:
@@ -194,12 +196,13 @@ def measure_variant(
     return row
 
 
-def listed_pairs(model: Any, cfg: Any) -> dict[str, float]:
+def listed_pairs(model: Any, cfg: Any, splits: tuple[Any, Any] | None) -> dict[str, float]:
     """For a run trained on a pair list: its benchmark's figures on the listed test pairs (the
-    pair head's accuracy at the held-out pairs' best threshold, AUC; ``koch_lfw.figures``)."""
+    pair head's accuracy at the held-out pairs' best threshold, AUC; ``koch_lfw.figures`` on
+    ``splits``, the run's ``(dataset, parts)`` read once for every variant)."""
     if cfg.sampling.kind != "pair_list":
         return {}
-    f = pair_list_figures(model, cfg, False)
+    f = pair_list_figures(model, cfg, False, splits)
     return {
         "pair_test_accuracy": f["test"]["accuracy_at_val_threshold"],
         "pair_test_auc": f["test"]["auc"],
@@ -262,7 +265,9 @@ def run_recipe(name: str, args: argparse.Namespace, work: Path, console: Console
         library, test, val=parts.get("val"), n_way=ev.n_way, k_shot=ev.k_shot,
         episodes=ev.episodes, pairs=ev.pairs, seed=cfg.seed, max_items=args.items,
     )  # fmt: skip
-    lib_eval.update(listed_pairs(library, cfg))
+    # a pair-list run's images and pair lists, read once for the library and every variant
+    pair_splits = load_splits(cfg)[:2] if cfg.sampling.kind == "pair_list" else None
+    lib_eval.update(listed_pairs(library, cfg, pair_splits))
     exports = work / "exports" / name
     exports.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -273,7 +278,7 @@ def run_recipe(name: str, args: argparse.Namespace, work: Path, console: Console
             source, "onnx", out, precision=precision, int8_mode=int8_mode, check=False
         )
         ref = reference if "pruned" not in variant else None
-        rows.append(measure_variant(variant, rep, parts, cfg, ref, args))
+        rows.append(measure_variant(variant, rep, parts, cfg, ref, args, pair_splits))
         console.print(f"  {variant}: {rows[-1]}")
 
     add("float32", run, "float32")

@@ -126,9 +126,14 @@ def listed_scores(
     )
 
 
-def figures(model: SiameseModel, cfg: RunConfig, flip: bool) -> dict[str, Any]:
-    """The pair head's figures (``accuracy_figures``) on the held-out and the test.txt pairs."""
-    dataset, parts, _ = load_splits(cfg)
+def figures(
+    model: SiameseModel, cfg: RunConfig, flip: bool, splits: tuple[Any, Any] | None = None
+) -> dict[str, Any]:
+    """The pair head's figures (``accuracy_figures``) on the held-out and the test.txt pairs.
+
+    ``splits``: ``load_splits(cfg)``'s ``(dataset, parts)`` when the caller already has them
+    (scoring several models of one run reads the images once)."""
+    dataset, parts = splits if splits is not None else load_splits(cfg)[:2]
     vp = parts["val"].meta["pairs"]
     v_scores = listed_scores(model, parts["val"], vp, np.arange(len(vp["i"])), flip)
     pr = dataset.meta["pairs"]
