@@ -468,6 +468,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                 f"--run {spec!r}: {folder} is not a run folder (no config.json); pass a folder "
                 "written by `siamese train`"
             )
+        try:  # a corrupt or foreign config.json: one line now, before any work
+            from_dict(json.loads((Path(folder) / "config.json").read_text()))
+        except (ValueError, SiameseError) as exc:
+            p.error(
+                f"--run {spec!r}: {Path(folder) / 'config.json'} is not a readable run config ({exc})"
+            )
         runs[name] = Path(folder)
     args.runs = runs
     args.items = args.items or (50 if args.quick else 300)

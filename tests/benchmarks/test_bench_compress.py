@@ -84,11 +84,15 @@ def test_compress_a_run_trained_on_a_pair_list_is_scored_on_its_listed_pairs(
     [
         (["--run", "koch"], "expected RECIPE=DIR with RECIPE one of koch_lfw"),
         (["--run", "koch_lfw=/nonexistent/run"], "is not a run folder"),
+        (["--run", "koch_lfw=CORRUPT"], "is not a readable run config (Expecting property name"),
         (["--amount", "1.5"], "amount"),
         (["--fine-tune-steps", "-1"], "expected 0 or more steps"),
     ],
 )
-def test_compress_bad_options_are_one_line_and_exit_2(args: list[str], message: str):
-    proc = _compress(*args)
+def test_compress_bad_options_are_one_line_and_exit_2(
+    args: list[str], message: str, tmp_path: Path
+):
+    (tmp_path / "config.json").write_text("{not json")  # a run folder with a corrupt config
+    proc = _compress(*[a.replace("CORRUPT", str(tmp_path)) for a in args])
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
